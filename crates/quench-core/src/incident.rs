@@ -1,0 +1,600 @@
+//! The incident decision: given what is known about a dedup key and one alarm change,
+//! what happens. Pure: no clock, no I/O. The store applies the returned [`Commit`] with a
+//! condition on the version it read, so two deliveries racing each other cannot both win.
+//!
+//! Ordering rule: each alarm series (alarm ARN, plus contributor) remembers the state
+//! timestamp of the newest change applied to it. A change that is not newer than that is
+//! a duplicate or arrived late, and changes nothing. So a late ALARM never reopens what a
+//! newer OK resolved, and a late OK never resolves a newer ALARM.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alarm::{AlarmChange, AlarmState};
+use crate::config::{InsufficientData, ResolveOnOk};
+use crate::routing::Routed;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IncidentStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn is_active(self) -> bool {
+        !matches!(self, Self::Resolved)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "OPEN",
+            Self::Acknowledged => "ACKNOWLEDGED",
+            Self::Resolved => "RESOLVED",
+        }
+    }
+}
+
+/// Ids of the copies kept in other AWS services.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorIds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_manager_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_item_id: Option<String>,
+}
+
+/// What opened the incident, kept for people and for the runbooks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub alarm_name: String,
+    pub alarm_arn: String,
+    pub account: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dimensions: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    pub id: String,
+    pub dedup_key: String,
+    pub plan: String,
+    pub impact: u8,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Set while an OK waits out the plan's stable period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_due_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reopen_count: u32,
+    /// Every alarm series that has joined this incident.
+    pub series: BTreeSet<String>,
+    pub trigger: Trigger,
+    #[serde(default)]
+    pub mirrors: MirrorIds,
+    /// Bumped on every change to the record.
+    pub version: u64,
+}
+
+/// The newest applied state of one alarm series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesState {
+    pub state: AlarmState,
+    /// Whether the plan counts this series as a problem (INSUFFICIENT_DATA per policy).
+    pub alarming: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// The one item per dedup key that every change for the key is decided against and
+/// conditionally rewritten. It owns the current incident, so "at most one active
+/// incident per key" is a property of one item, enforced by its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DedupHead {
+    pub dedup_key: String,
+    pub version: u64,
+    pub series: BTreeMap<String, SeriesState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentRecord>,
+}
+
+impl DedupHead {
+    pub fn empty(dedup_key: &str) -> Self {
+        DedupHead {
+            dedup_key: dedup_key.to_string(),
+            version: 0,
+            series: BTreeMap::new(),
+            incident: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    Opened,
+    Attached,
+    Reopened,
+    /// One series recovered while the incident stays open (others alarm, or the plan
+    /// never resolves on OK).
+    Recovered,
+    ResolvePending,
+    Resolved,
+}
+
+impl TimelineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Attached => "attached",
+            Self::Reopened => "reopened",
+            Self::Recovered => "recovered",
+            Self::ResolvePending => "resolve_pending",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    pub incident_id: String,
+    /// Sort key within the incident; deterministic so a retried write is the same item.
+    pub event_key: String,
+    pub at: DateTime<Utc>,
+    pub kind: TimelineKind,
+    pub alarm_name: String,
+    pub series: String,
+    pub state: AlarmState,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnoreReason {
+    /// The same change was already applied.
+    Duplicate,
+    /// A newer change of the same series was already applied.
+    Stale,
+    /// An OK (or equivalent) with no active incident to resolve.
+    NothingOpen,
+    /// INSUFFICIENT_DATA under a plan that ignores it.
+    InsufficientData,
+    /// A pending resolution was checked before it was due.
+    NotYetDue,
+    /// A pending resolution found the alarm in ALARM again.
+    Realarmed,
+    /// No pending resolution for that incident.
+    NothingPending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Opened,
+    Attached,
+    Reopened,
+    Resolved,
+    ResolvePending,
+    Ignored,
+}
+
+impl DecisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Attached => "attached",
+            Self::Reopened => "reopened",
+            Self::Resolved => "resolved",
+            Self::ResolvePending => "resolve_pending",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+/// What the state machine branches on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision: DecisionKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
+    pub plan: String,
+    pub dedup_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored_because: Option<IgnoreReason>,
+    /// When a pending resolution becomes due (for `resolve_pending`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_due_at: Option<DateTime<Utc>>,
+}
+
+/// Everything one decision writes, applied atomically on the condition that the head is
+/// still at `expected_version` (`None`: the head must not exist yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub expected_version: Option<u64>,
+    pub head: DedupHead,
+    /// The incident item to write, when the incident changed.
+    pub incident: Option<IncidentRecord>,
+    pub timeline: Option<TimelineEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub decision: Decision,
+    /// `None`: nothing to write.
+    pub commit: Option<Commit>,
+}
+
+const MAX_SUMMARY_CHARS: usize = 1024;
+
+/// FNV-1a: stable across builds and platforms, unlike `DefaultHasher`, which matters
+/// because these hashes end up in stored ids.
+pub fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Deterministic, so a retried open computes the same id and the conditional put of the
+/// incident item refuses a second one; sortable by opening time; readable in a console.
+pub fn incident_id(dedup_key: &str, opened_at: DateTime<Utc>) -> String {
+    format!(
+        "inc-{}-{:016x}",
+        opened_at.format("%Y%m%dT%H%M%S%3fZ"),
+        stable_hash(dedup_key)
+    )
+}
+
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(MAX_SUMMARY_CHARS) {
+        Some((cut, _)) => format!("{}…[truncated]", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+fn timeline_event(
+    incident_id: &str,
+    kind: TimelineKind,
+    change: &AlarmChange,
+    summary: String,
+) -> TimelineEvent {
+    let series = change.series_key();
+    TimelineEvent {
+        incident_id: incident_id.to_string(),
+        event_key: format!(
+            "{}#{}#{:016x}",
+            change.state_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            kind.as_str(),
+            stable_hash(&series)
+        ),
+        at: change.state_at,
+        kind,
+        alarm_name: change.alarm_name.clone(),
+        series,
+        state: change.state,
+        summary: bounded(&summary),
+    }
+}
+
+fn render_title(routed: &Routed<'_>, change: &AlarmChange) -> String {
+    match &routed.plan.title {
+        Some(template) => template.replace("{alarm}", &change.alarm_name),
+        None => change.alarm_name.clone(),
+    }
+}
+
+fn new_incident(routed: &Routed<'_>, change: &AlarmChange, dedup_key: &str) -> IncidentRecord {
+    let metric = change.primary_metric();
+    IncidentRecord {
+        id: incident_id(dedup_key, change.state_at),
+        dedup_key: dedup_key.to_string(),
+        plan: routed.plan_name.to_string(),
+        impact: routed.plan.impact,
+        title: render_title(routed, change),
+        status: IncidentStatus::Open,
+        created_at: change.state_at,
+        acknowledged_at: None,
+        resolved_at: None,
+        resolve_due_at: None,
+        reopen_count: 0,
+        series: BTreeSet::from([change.series_key()]),
+        trigger: Trigger {
+            alarm_name: change.alarm_name.clone(),
+            alarm_arn: change.alarm_arn.clone(),
+            account: change.account.clone(),
+            region: change.region.clone(),
+            namespace: metric.map(|m| m.namespace.clone()),
+            metric: metric.map(|m| m.name.clone()),
+            dimensions: change.dimensions(),
+            threshold: change.threshold,
+            reason: bounded(&change.reason),
+        },
+        mirrors: MirrorIds::default(),
+        version: 1,
+    }
+}
+
+/// How the plan reads a state: `Some(true)` a problem, `Some(false)` fine, `None` no
+/// opinion (the previous verdict stands).
+fn alarming(state: AlarmState, policy: InsufficientData) -> Option<bool> {
+    match (state, policy) {
+        (AlarmState::Alarm, _) | (AlarmState::InsufficientData, InsufficientData::Alarm) => {
+            Some(true)
+        }
+        (AlarmState::Ok, _) | (AlarmState::InsufficientData, InsufficientData::Ok) => Some(false),
+        (AlarmState::InsufficientData, InsufficientData::Ignore) => None,
+    }
+}
+
+/// Decides what one alarm change does to the incidents of `dedup_key`.
+pub fn decide(
+    head: Option<&DedupHead>,
+    change: &AlarmChange,
+    routed: &Routed<'_>,
+    dedup_key: &str,
+) -> Outcome {
+    let series_key = change.series_key();
+    let decision = |kind: DecisionKind, incident_id: Option<&str>| Decision {
+        decision: kind,
+        incident_id: incident_id.map(str::to_string),
+        plan: routed.plan_name.to_string(),
+        dedup_key: dedup_key.to_string(),
+        ignored_because: None,
+        resolve_due_at: None,
+    };
+    let ignored = |reason: IgnoreReason| Outcome {
+        decision: Decision {
+            ignored_because: Some(reason),
+            ..decision(
+                DecisionKind::Ignored,
+                head.and_then(|h| h.incident.as_ref())
+                    .map(|i| i.id.as_str()),
+            )
+        },
+        commit: None,
+    };
+
+    let known = head.and_then(|h| h.series.get(&series_key));
+    if let Some(known) = known {
+        if change.state_at == known.at && change.state == known.state {
+            return ignored(IgnoreReason::Duplicate);
+        }
+        if change.state_at <= known.at {
+            return ignored(IgnoreReason::Stale);
+        }
+    }
+    let Some(is_alarming) = alarming(change.state, routed.plan.insufficient_data) else {
+        // Nothing to record: an older change arriving after this one is judged against
+        // the same stored state either way, so skipping the write keeps order-independence.
+        return ignored(IgnoreReason::InsufficientData);
+    };
+
+    let mut next = head.cloned().unwrap_or_else(|| DedupHead::empty(dedup_key));
+    let expected_version = head.map(|h| h.version);
+    next.version += 1;
+    next.series.insert(
+        series_key.clone(),
+        SeriesState {
+            state: change.state,
+            alarming: is_alarming,
+            at: change.state_at,
+        },
+    );
+    let any_alarming = next.series.values().any(|s| s.alarming);
+    let current = next.incident.take();
+
+    let (kind, incident, timeline_kind, summary) = match (is_alarming, current) {
+        (true, Some(mut incident)) if incident.status.is_active() => {
+            incident.series.insert(series_key.clone());
+            incident.resolve_due_at = None;
+            incident.version += 1;
+            let summary = format!(
+                "{} is {}: {}",
+                change.alarm_name, change.state, change.reason
+            );
+            (
+                DecisionKind::Attached,
+                incident,
+                TimelineKind::Attached,
+                summary,
+            )
+        }
+        (true, Some(mut incident))
+            if routed.plan.flap_window.as_secs() > 0
+                && incident.resolved_at.is_some_and(|resolved| {
+                    change.state_at - resolved <= routed.plan.flap_window.to_chrono()
+                }) =>
+        {
+            incident.status = IncidentStatus::Open;
+            incident.resolved_at = None;
+            incident.acknowledged_at = None;
+            incident.reopen_count += 1;
+            incident.series.insert(series_key.clone());
+            incident.version += 1;
+            let summary = format!(
+                "{} is {} again within the {} flap window: {}",
+                change.alarm_name, change.state, routed.plan.flap_window, change.reason
+            );
+            (
+                DecisionKind::Reopened,
+                incident,
+                TimelineKind::Reopened,
+                summary,
+            )
+        }
+        (true, _) => {
+            let incident = new_incident(routed, change, dedup_key);
+            let summary = format!(
+                "{} is {}: {}",
+                change.alarm_name, change.state, change.reason
+            );
+            (
+                DecisionKind::Opened,
+                incident,
+                TimelineKind::Opened,
+                summary,
+            )
+        }
+        (false, Some(mut incident)) if incident.status.is_active() => {
+            let recovered = format!(
+                "{} is {}: {}",
+                change.alarm_name, change.state, change.reason
+            );
+            incident.version += 1;
+            if any_alarming {
+                (
+                    DecisionKind::Attached,
+                    incident,
+                    TimelineKind::Recovered,
+                    recovered,
+                )
+            } else {
+                match routed.plan.resolve_on_ok {
+                    ResolveOnOk::Immediately => {
+                        incident.status = IncidentStatus::Resolved;
+                        incident.resolved_at = Some(change.state_at);
+                        incident.resolve_due_at = None;
+                        (
+                            DecisionKind::Resolved,
+                            incident,
+                            TimelineKind::Resolved,
+                            recovered,
+                        )
+                    }
+                    ResolveOnOk::After(span) => {
+                        incident.resolve_due_at = Some(change.state_at + span.to_chrono());
+                        (
+                            DecisionKind::ResolvePending,
+                            incident,
+                            TimelineKind::ResolvePending,
+                            format!("{recovered}; resolves if still OK after {span}"),
+                        )
+                    }
+                    ResolveOnOk::Never => (
+                        DecisionKind::Attached,
+                        incident,
+                        TimelineKind::Recovered,
+                        format!("{recovered}; this plan resolves only by hand"),
+                    ),
+                }
+            }
+        }
+        (false, resolved_or_none) => {
+            // Recorded so that an older ALARM arriving later is recognised as stale.
+            next.incident = resolved_or_none;
+            let decision = Decision {
+                ignored_because: Some(IgnoreReason::NothingOpen),
+                ..decision(
+                    DecisionKind::Ignored,
+                    next.incident.as_ref().map(|i| i.id.as_str()),
+                )
+            };
+            return Outcome {
+                decision,
+                commit: Some(Commit {
+                    expected_version,
+                    head: next,
+                    incident: None,
+                    timeline: None,
+                }),
+            };
+        }
+    };
+
+    let timeline = timeline_event(&incident.id, timeline_kind, change, summary);
+    let mut out = decision(kind, Some(&incident.id));
+    out.resolve_due_at = incident.resolve_due_at;
+    next.incident = Some(incident.clone());
+    Outcome {
+        decision: out,
+        commit: Some(Commit {
+            expected_version,
+            head: next,
+            incident: Some(incident),
+            timeline: Some(timeline),
+        }),
+    }
+}
+
+/// Completes a resolution that waited out the plan's stable period, if the incident is
+/// still pending, nothing alarms again, and the time has come.
+pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTime<Utc>) -> Outcome {
+    let base = |kind: DecisionKind, reason: Option<IgnoreReason>| Decision {
+        decision: kind,
+        incident_id: Some(incident_id.to_string()),
+        plan: head
+            .incident
+            .as_ref()
+            .map(|i| i.plan.clone())
+            .unwrap_or_default(),
+        dedup_key: head.dedup_key.clone(),
+        ignored_because: reason,
+        resolve_due_at: None,
+    };
+    let ignored = |reason| Outcome {
+        decision: base(DecisionKind::Ignored, Some(reason)),
+        commit: None,
+    };
+    let Some(incident) = head.incident.as_ref().filter(|i| i.id == incident_id) else {
+        return ignored(IgnoreReason::NothingPending);
+    };
+    if head.series.values().any(|s| s.alarming) {
+        return ignored(IgnoreReason::Realarmed);
+    }
+    let Some(due) = incident
+        .resolve_due_at
+        .filter(|_| incident.status.is_active())
+    else {
+        return ignored(IgnoreReason::NothingPending);
+    };
+    if due > now {
+        let mut outcome = ignored(IgnoreReason::NotYetDue);
+        outcome.decision.resolve_due_at = Some(due);
+        return outcome;
+    }
+    let mut resolved = incident.clone();
+    resolved.status = IncidentStatus::Resolved;
+    resolved.resolved_at = Some(due);
+    resolved.resolve_due_at = None;
+    resolved.version += 1;
+    let timeline = TimelineEvent {
+        incident_id: resolved.id.clone(),
+        event_key: format!(
+            "{}#{}#confirmed",
+            due.to_rfc3339_opts(SecondsFormat::Millis, true),
+            TimelineKind::Resolved.as_str()
+        ),
+        at: due,
+        kind: TimelineKind::Resolved,
+        alarm_name: resolved.trigger.alarm_name.clone(),
+        series: String::new(),
+        state: AlarmState::Ok,
+        summary: "every alarm stayed OK through the stable period".to_string(),
+    };
+    let mut next = head.clone();
+    next.version += 1;
+    next.incident = Some(resolved.clone());
+    Outcome {
+        decision: base(DecisionKind::Resolved, None),
+        commit: Some(Commit {
+            expected_version: Some(head.version),
+            head: next,
+            incident: Some(resolved),
+            timeline: Some(timeline),
+        }),
+    }
+}

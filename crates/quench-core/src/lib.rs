@@ -1,0 +1,9 @@
+//! Quench's domain, free of any AWS SDK: adapters live in `quench-aws`.
+
+pub mod alarm;
+pub mod config;
+pub mod duration;
+pub mod glob;
+pub mod incident;
+pub mod routing;
+pub mod store;

@@ -1,0 +1,114 @@
+//! The port the incident store adapters implement, and the loop that applies a decision
+//! through it.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::alarm::AlarmChange;
+use crate::config::Config;
+use crate::incident::{confirm_pending_resolve, decide, Commit, Decision, DedupHead, Outcome};
+use crate::routing::RoutingError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The head moved since it was read: decide again on the new state.
+    #[error("dedup head changed concurrently")]
+    Conflict,
+    /// Throttling, timeouts, 5xx: worth retrying later.
+    #[error("incident store is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything a retry will not fix.
+    #[error("incident store failed: {0}")]
+    Failed(String),
+}
+
+pub trait IncidentStore {
+    /// Strongly consistent read of the head of a dedup key.
+    fn load_head(
+        &self,
+        dedup_key: &str,
+    ) -> impl Future<Output = Result<Option<DedupHead>, StoreError>> + Send;
+
+    /// Writes everything in the commit atomically, only if the head is still at
+    /// `commit.expected_version`; otherwise `StoreError::Conflict` and nothing written.
+    fn apply(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("dedup key `{0}` kept changing under {1} attempts")]
+    Contended(String, usize),
+}
+
+/// How many times a lost race is re-decided. Each loss means another writer made
+/// progress on the same key, so a handful is plenty even with a burst of duplicates.
+pub const MAX_DECIDE_ATTEMPTS: usize = 8;
+
+/// Routes, decides and applies one alarm change. A lost conditional write is re-decided
+/// against the fresh head: the second of two identical deliveries then sees the first
+/// one's write and becomes a duplicate, so racing deliveries never open two incidents.
+pub async fn apply_change<S: IncidentStore + Sync>(
+    store: &S,
+    config: &Config,
+    change: &AlarmChange,
+) -> Result<(Decision, Option<Commit>), ApplyError> {
+    let routed = config.route(change)?;
+    let dedup_key = routed.dedup_key(change);
+    decide_and_apply(store, &dedup_key, |head| {
+        decide(head, change, &routed, &dedup_key)
+    })
+    .await
+}
+
+/// Completes a resolution that waited out a stable period (called after the wait).
+pub async fn apply_pending_resolve<S: IncidentStore + Sync>(
+    store: &S,
+    dedup_key: &str,
+    incident_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(Decision, Option<Commit>), ApplyError> {
+    decide_and_apply(store, dedup_key, |head| {
+        let empty;
+        let head = match head {
+            Some(head) => head,
+            None => {
+                empty = DedupHead::empty(dedup_key);
+                &empty
+            }
+        };
+        confirm_pending_resolve(head, incident_id, now)
+    })
+    .await
+}
+
+async fn decide_and_apply<S, F>(
+    store: &S,
+    dedup_key: &str,
+    decide: F,
+) -> Result<(Decision, Option<Commit>), ApplyError>
+where
+    S: IncidentStore + Sync,
+    F: Fn(Option<&DedupHead>) -> Outcome,
+{
+    for _ in 0..MAX_DECIDE_ATTEMPTS {
+        let head = store.load_head(dedup_key).await?;
+        let outcome = decide(head.as_ref());
+        let Some(commit) = outcome.commit else {
+            return Ok((outcome.decision, None));
+        };
+        match store.apply(&commit).await {
+            Ok(()) => return Ok((outcome.decision, Some(commit))),
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApplyError::Contended(
+        dedup_key.to_string(),
+        MAX_DECIDE_ATTEMPTS,
+    ))
+}
