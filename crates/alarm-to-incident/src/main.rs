@@ -1,1 +1,13 @@
-fn main() {}
+use std::sync::Arc;
+
+use lambda_runtime::{run, service_fn, tracing, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let handler = Arc::new(alarm_to_incident::init_from_env().await?);
+    run(service_fn(move |event| {
+        alarm_to_incident::invoke(handler.clone(), event)
+    }))
+    .await
+}

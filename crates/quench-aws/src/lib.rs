@@ -1,1 +1,5 @@
+//! Adapters behind the quench-core ports.
 
+pub mod mirror;
+pub mod sdk;
+pub mod store;

@@ -598,3 +598,34 @@ pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTim
         }),
     }
 }
+
+/// Stores ids learned from the mirrors on the head's copy of the incident (and so on the
+/// incident item). `None` when the incident is no longer the head's or nothing is new.
+pub fn attach_mirror_ids(
+    head: &DedupHead,
+    incident_id: &str,
+    learned: &MirrorIds,
+) -> Option<Commit> {
+    let incident = head.incident.as_ref().filter(|i| i.id == incident_id)?;
+    let mut updated = incident.clone();
+    let mirrors = &mut updated.mirrors;
+    if mirrors.incident_manager_arn.is_none() {
+        mirrors.incident_manager_arn = learned.incident_manager_arn.clone();
+    }
+    if mirrors.ops_item_id.is_none() {
+        mirrors.ops_item_id = learned.ops_item_id.clone();
+    }
+    if updated.mirrors == incident.mirrors {
+        return None;
+    }
+    updated.version += 1;
+    let mut next = head.clone();
+    next.version += 1;
+    next.incident = Some(updated.clone());
+    Some(Commit {
+        expected_version: Some(head.version),
+        head: next,
+        incident: Some(updated),
+        timeline: None,
+    })
+}

@@ -5,5 +5,6 @@ pub mod config;
 pub mod duration;
 pub mod glob;
 pub mod incident;
+pub mod mirror;
 pub mod routing;
 pub mod store;

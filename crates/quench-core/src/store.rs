@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 
 use crate::alarm::AlarmChange;
 use crate::config::Config;
-use crate::incident::{confirm_pending_resolve, decide, Commit, Decision, DedupHead, Outcome};
+use crate::incident::{
+    attach_mirror_ids, confirm_pending_resolve, decide, Commit, Decision, DedupHead, MirrorIds,
+};
 use crate::routing::RoutingError;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +62,8 @@ pub async fn apply_change<S: IncidentStore + Sync>(
     let routed = config.route(change)?;
     let dedup_key = routed.dedup_key(change);
     decide_and_apply(store, &dedup_key, |head| {
-        decide(head, change, &routed, &dedup_key)
+        let outcome = decide(head, change, &routed, &dedup_key);
+        (outcome.decision, outcome.commit)
     })
     .await
 }
@@ -81,28 +84,48 @@ pub async fn apply_pending_resolve<S: IncidentStore + Sync>(
                 &empty
             }
         };
-        confirm_pending_resolve(head, incident_id, now)
+        let outcome = confirm_pending_resolve(head, incident_id, now);
+        (outcome.decision, outcome.commit)
     })
     .await
 }
 
-async fn decide_and_apply<S, F>(
+/// Keeps the ids of the incident's mirror copies. Returns whether anything was written.
+pub async fn store_mirror_ids<S: IncidentStore + Sync>(
+    store: &S,
+    dedup_key: &str,
+    incident_id: &str,
+    learned: &MirrorIds,
+) -> Result<bool, ApplyError> {
+    let ((), commit) = decide_and_apply(store, dedup_key, |head| {
+        (
+            (),
+            head.and_then(|h| attach_mirror_ids(h, incident_id, learned)),
+        )
+    })
+    .await?;
+    Ok(commit.is_some())
+}
+
+/// Reads the head, decides, and writes on the condition that the head has not moved;
+/// a lost race decides again on the fresh head.
+async fn decide_and_apply<S, T, F>(
     store: &S,
     dedup_key: &str,
     decide: F,
-) -> Result<(Decision, Option<Commit>), ApplyError>
+) -> Result<(T, Option<Commit>), ApplyError>
 where
     S: IncidentStore + Sync,
-    F: Fn(Option<&DedupHead>) -> Outcome,
+    F: Fn(Option<&DedupHead>) -> (T, Option<Commit>),
 {
     for _ in 0..MAX_DECIDE_ATTEMPTS {
         let head = store.load_head(dedup_key).await?;
-        let outcome = decide(head.as_ref());
-        let Some(commit) = outcome.commit else {
-            return Ok((outcome.decision, None));
+        let (result, commit) = decide(head.as_ref());
+        let Some(commit) = commit else {
+            return Ok((result, None));
         };
         match store.apply(&commit).await {
-            Ok(()) => return Ok((outcome.decision, Some(commit))),
+            Ok(()) => return Ok((result, Some(commit))),
             Err(StoreError::Conflict) => continue,
             Err(other) => return Err(other.into()),
         }

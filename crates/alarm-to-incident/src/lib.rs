@@ -1,0 +1,280 @@
+//! The `alarm-to-incident` handler: one alarm change in, one decision out.
+//!
+//! Input is whatever reaches the function: an EventBridge alarm event (directly or as the
+//! state machine's input), an SNS event carrying a CloudWatch alarm notification, or a
+//! `confirm_resolve` request the state machine sends after waiting out a plan's stable
+//! period. Output is the [`Decision`] the state machine branches on.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use quench_aws::mirror::AwsMirror;
+use quench_aws::sdk::{config_from_parameter, sdk_config};
+use quench_aws::store::DynamoStore;
+use quench_core::alarm::{parse_alarm_value, AlarmChange, EventError, MAX_EVENT_BYTES};
+use quench_core::config::Config;
+use quench_core::incident::{Commit, Decision, DecisionKind};
+use quench_core::mirror::IncidentMirror;
+use quench_core::routing::RoutingError;
+use quench_core::store::{
+    apply_change, apply_pending_resolve, store_mirror_ids, ApplyError, IncidentStore, StoreError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The config compiled into the binary: the file the deploy pipeline validated.
+pub const BUNDLED_CONFIG: &str = include_str!("../../../infra/quench.yaml");
+
+/// Stable error names the state machine's Retry and Catch match on.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    InvalidEvent(#[from] EventError),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    Unroutable(#[from] RoutingError),
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl HandlerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidEvent(_) | Self::InvalidRequest(_) => "InvalidEvent",
+            Self::Unroutable(_) => "UnroutableAlarm",
+            Self::Retryable(_) => "Retryable",
+            Self::Internal(_) => "InternalError",
+        }
+    }
+}
+
+impl From<ApplyError> for HandlerError {
+    fn from(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Routing(e) => Self::Unroutable(e),
+            ApplyError::Store(StoreError::Failed(m)) => Self::Internal(m),
+            other => Self::Retryable(other.to_string()),
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(error: HandlerError) -> Self {
+        Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Sent by the state machine once a `resolve_pending` decision's time has come.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmResolve {
+    pub dedup_key: String,
+    pub incident_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmResolveRequest {
+    confirm_resolve: ConfirmResolve,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Response {
+    #[serde(flatten)]
+    pub decision: Decision,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<u8>,
+    /// Runbook to start, for `opened` and `reopened`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    /// Mirror operations that failed; our own record is written regardless.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mirror_failures: Vec<String>,
+    /// Decisions for further records of a multi-record SNS event, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<Decision>,
+}
+
+pub struct Handler<S, M> {
+    pub config: Config,
+    pub store: S,
+    /// `None` when no plan mirrors anything: no clients built, nothing called.
+    pub mirror: Option<M>,
+}
+
+impl<S, M> Handler<S, M>
+where
+    S: IncidentStore + Sync,
+    M: IncidentMirror + Sync,
+{
+    /// Handles one raw payload.
+    pub async fn handle(&self, raw: &str, now: DateTime<Utc>) -> Result<Response, HandlerError> {
+        if raw.len() > MAX_EVENT_BYTES {
+            return Err(EventError::Oversized {
+                size: raw.len(),
+                max: MAX_EVENT_BYTES,
+            }
+            .into());
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(raw).map_err(|e| EventError::MalformedJson(e.to_string()))?;
+        if value.get("confirm_resolve").is_some() {
+            let request: ConfirmResolveRequest = serde_json::from_value(value)
+                .map_err(|e| HandlerError::InvalidRequest(format!("confirm_resolve: {e}")))?;
+            let ConfirmResolve {
+                dedup_key,
+                incident_id,
+            } = request.confirm_resolve;
+            let (decision, commit) =
+                apply_pending_resolve(&self.store, &dedup_key, &incident_id, now).await?;
+            return Ok(self.respond(decision, commit.as_ref()).await);
+        }
+        let changes = parse_alarm_value(&value)?;
+        let mut responses = Vec::with_capacity(changes.len());
+        for change in &changes {
+            responses.push(self.handle_change(change).await?);
+        }
+        let mut responses = responses.into_iter();
+        let Some(mut first) = responses.next() else {
+            return Err(EventError::MissingField("Records".into()).into());
+        };
+        first.more = responses.map(|r| r.decision).collect();
+        Ok(first)
+    }
+
+    async fn handle_change(&self, change: &AlarmChange) -> Result<Response, HandlerError> {
+        let (decision, commit) = apply_change(&self.store, &self.config, change).await?;
+        tracing::info!(
+            alarm = %change.alarm_name,
+            state = %change.state,
+            decision = decision.decision.as_str(),
+            incident_id = decision.incident_id.as_deref().unwrap_or(""),
+            plan = %decision.plan,
+            "alarm change decided"
+        );
+        Ok(self.respond(decision, commit.as_ref()).await)
+    }
+
+    async fn respond(&self, decision: Decision, commit: Option<&Commit>) -> Response {
+        let plan = self.config.plans.get(&decision.plan);
+        let mirror_failures = match (commit, plan) {
+            (Some(commit), Some(plan)) => self.sync_mirrors(&plan.mirror, commit).await,
+            _ => Vec::new(),
+        };
+        let starts_runbook = matches!(
+            decision.decision,
+            DecisionKind::Opened | DecisionKind::Reopened
+        );
+        Response {
+            impact: plan.map(|p| p.impact),
+            runbook: plan
+                .and_then(|p| p.runbook.clone())
+                .filter(|_| starts_runbook),
+            decision,
+            mirror_failures,
+            more: Vec::new(),
+        }
+    }
+
+    /// Runs after our record is committed: whatever happens here, that record stands.
+    async fn sync_mirrors(
+        &self,
+        settings: &quench_core::config::Mirrors,
+        commit: &Commit,
+    ) -> Vec<String> {
+        let (Some(mirror), Some(incident), Some(event)) =
+            (&self.mirror, &commit.incident, &commit.timeline)
+        else {
+            return Vec::new();
+        };
+        if settings.is_off() {
+            return Vec::new();
+        }
+        let report = mirror.sync(settings, incident, event).await;
+        let mut failures: Vec<String> = report
+            .failures
+            .iter()
+            .map(|f| format!("{} {}: {}", f.target, f.operation, f.message))
+            .collect();
+        for failure in &report.failures {
+            tracing::warn!(
+                incident_id = %incident.id,
+                target = failure.target,
+                operation = failure.operation,
+                error = %failure.message,
+                "mirror sync failed; our record stands"
+            );
+        }
+        let learned = &report.learned;
+        if learned.incident_manager_arn.is_some() || learned.ops_item_id.is_some() {
+            if let Err(e) =
+                store_mirror_ids(&self.store, &incident.dedup_key, &incident.id, learned).await
+            {
+                tracing::warn!(incident_id = %incident.id, error = %e, "could not keep mirror ids");
+                failures.push(format!("store mirror ids: {e}"));
+            }
+        }
+        failures
+    }
+}
+
+/// Everything built once per cold start.
+pub type LambdaHandler = Handler<DynamoStore, AwsMirror>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("environment variable {0} is required")]
+    MissingEnv(&'static str),
+    #[error("cannot read config file `{path}`: {message}")]
+    ConfigFile { path: String, message: String },
+    #[error(transparent)]
+    ConfigSource(#[from] quench_aws::sdk::ConfigSourceError),
+    #[error(transparent)]
+    Config(#[from] quench_core::config::ConfigError),
+}
+
+/// Reads the environment once: `QUENCH_TABLE` (required); the config from the SSM
+/// parameter `QUENCH_CONFIG_PARAMETER`, else the file `QUENCH_CONFIG_FILE`, else the
+/// bundled file.
+pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
+    let table = std::env::var("QUENCH_TABLE").map_err(|_| InitError::MissingEnv("QUENCH_TABLE"))?;
+    let sdk = sdk_config().await;
+    let text = if let Ok(name) = std::env::var("QUENCH_CONFIG_PARAMETER") {
+        config_from_parameter(&aws_sdk_ssm::Client::new(&sdk), &name).await?
+    } else if let Ok(path) = std::env::var("QUENCH_CONFIG_FILE") {
+        std::fs::read_to_string(&path).map_err(|e| InitError::ConfigFile {
+            path,
+            message: e.to_string(),
+        })?
+    } else {
+        BUNDLED_CONFIG.to_string()
+    };
+    let config = Config::parse(&text)?;
+    let mirrors_wanted = config.plans.values().any(|p| !p.mirror.is_off());
+    let mirror = mirrors_wanted.then(|| {
+        AwsMirror::new(
+            aws_sdk_ssmincidents::Client::new(&sdk),
+            aws_sdk_ssm::Client::new(&sdk),
+        )
+    });
+    Ok(Handler {
+        config,
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+        mirror,
+    })
+}
+
+/// The Lambda entry point over a shared handler.
+pub async fn invoke(
+    handler: Arc<LambdaHandler>,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Response, HandlerError> {
+    handler.handle(event.payload.get(), Utc::now()).await
+}

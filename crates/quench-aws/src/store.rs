@@ -1,0 +1,273 @@
+//! The incident store on DynamoDB: one table, three item shapes.
+//!
+//! | item              | PK                | SK              |
+//! |-------------------|-------------------|-----------------|
+//! | dedup head        | `DEDUP#<key>`     | `HEAD`          |
+//! | incident          | `INC#<id>`        | `INCIDENT`      |
+//! | timeline event    | `INC#<id>`        | `TL#<event key>`|
+//!
+//! A decision is one `TransactWriteItems` conditioned on the head's version, so reading
+//! the head and writing the decision is race-free: two deliveries of the same ALARM both
+//! decide "open", one transaction wins, the other is cancelled and re-decides against the
+//! winner's head, where the change is now a duplicate.
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
+use quench_core::store::{IncidentStore, StoreError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Key attribute names; the table definition in infra/template.yaml must agree (a test
+/// checks it).
+pub const PARTITION_KEY: &str = "PK";
+pub const SORT_KEY: &str = "SK";
+const HEAD_SORT_KEY: &str = "HEAD";
+const INCIDENT_SORT_KEY: &str = "INCIDENT";
+const TIMELINE_PREFIX: &str = "TL#";
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn head_pk(dedup_key: &str) -> String {
+    format!("DEDUP#{dedup_key}")
+}
+
+fn incident_pk(incident_id: &str) -> String {
+    format!("INC#{incident_id}")
+}
+
+fn to_body<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(value)
+        .map(AttributeValue::S)
+        .map_err(|e| StoreError::Failed(format!("cannot encode item: {e}")))
+}
+
+fn from_body<T: DeserializeOwned>(
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> Result<T, StoreError> {
+    let body = item
+        .get("body")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Failed("item has no body".into()))?;
+    serde_json::from_str(body).map_err(|e| StoreError::Failed(format!("cannot decode item: {e}")))
+}
+
+/// Throttling and server faults are worth another try later; the SDK has already
+/// retried them with backoff by the time they reach us.
+fn classify<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error.code().unwrap_or_default().to_string();
+    let message = DisplayErrorContext(&error).to_string();
+    let retryable = matches!(
+        code.as_str(),
+        "ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+    ) || matches!(
+        error,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    if retryable {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Failed(message)
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(
+        &self,
+        item: Vec<(&str, AttributeValue)>,
+        condition: Option<(&str, Vec<(&str, AttributeValue)>)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder().table_name(&self.table);
+        for (name, value) in item {
+            put = put.item(name, value);
+        }
+        if let Some((expression, values)) = condition {
+            put = put.condition_expression(expression);
+            for (name, value) in values {
+                put = put.expression_attribute_values(name, value);
+            }
+        }
+        let put = put
+            .build()
+            .map_err(|e| StoreError::Failed(format!("cannot build put: {e}")))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn head_write(&self, commit: &Commit) -> Result<TransactWriteItem, StoreError> {
+        let head = &commit.head;
+        let item = vec![
+            (PARTITION_KEY, s(head_pk(&head.dedup_key))),
+            (SORT_KEY, s(HEAD_SORT_KEY)),
+            ("version", n(head.version)),
+            ("body", to_body(head)?),
+        ];
+        let condition = match commit.expected_version {
+            None => ("attribute_not_exists(PK)", vec![]),
+            Some(version) => ("version = :expected", vec![(":expected", n(version))]),
+        };
+        self.put(item, Some(condition))
+    }
+
+    fn incident_write(&self, incident: &IncidentRecord) -> Result<TransactWriteItem, StoreError> {
+        let mut item = vec![
+            (PARTITION_KEY, s(incident_pk(&incident.id))),
+            (SORT_KEY, s(INCIDENT_SORT_KEY)),
+            ("status", s(incident.status.as_str())),
+            ("plan", s(&incident.plan)),
+            ("impact", n(incident.impact)),
+            ("dedup_key", s(&incident.dedup_key)),
+            ("created_at", s(incident.created_at.to_rfc3339())),
+            ("version", n(incident.version)),
+            ("body", to_body(incident)?),
+        ];
+        if let Some(resolved_at) = incident.resolved_at {
+            item.push(("resolved_at", s(resolved_at.to_rfc3339())));
+        }
+        // The head's condition already serialises writers of this incident.
+        self.put(item, None)
+    }
+
+    fn timeline_write(&self, event: &TimelineEvent) -> Result<TransactWriteItem, StoreError> {
+        let item = vec![
+            (PARTITION_KEY, s(incident_pk(&event.incident_id))),
+            (SORT_KEY, s(format!("{TIMELINE_PREFIX}{}", event.event_key))),
+            ("kind", s(event.kind.as_str())),
+            ("at", s(event.at.to_rfc3339())),
+            ("body", to_body(event)?),
+        ];
+        self.put(item, None)
+    }
+
+    /// The incident item, as last written.
+    pub async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(incident_pk(incident_id)))
+            .key(SORT_KEY, s(INCIDENT_SORT_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output.item.as_ref().map(from_body).transpose()
+    }
+
+    /// The incident's timeline, oldest first.
+    pub async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(incident_pk(incident_id)))
+                .expression_attribute_values(":prefix", s(TIMELINE_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in output.items() {
+                events.push(from_body(item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
+}
+
+fn is_lost_race(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        error.as_service_error()
+    else {
+        return false;
+    };
+    let reasons = cancelled.cancellation_reasons();
+    // Without reasons we cannot tell; re-deciding against a fresh read is safe either way.
+    reasons.is_empty()
+        || reasons.iter().any(|r| {
+            matches!(
+                r.code(),
+                Some("ConditionalCheckFailed") | Some("TransactionConflict")
+            )
+        })
+}
+
+impl IncidentStore for DynamoStore {
+    async fn load_head(&self, dedup_key: &str) -> Result<Option<DedupHead>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(head_pk(dedup_key)))
+            .key(SORT_KEY, s(HEAD_SORT_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output.item.as_ref().map(from_body).transpose()
+    }
+
+    async fn apply(&self, commit: &Commit) -> Result<(), StoreError> {
+        let mut writes = vec![self.head_write(commit)?];
+        if let Some(incident) = &commit.incident {
+            writes.push(self.incident_write(incident)?);
+        }
+        if let Some(event) = &commit.timeline {
+            writes.push(self.timeline_write(event)?);
+        }
+        // No ClientRequestToken: two identical deliveries racing would share it and both
+        // be told they succeeded, and the runbook would run twice. A retry whose first
+        // attempt did land fails the version check instead and re-decides as a duplicate.
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_lost_race(&error) => Err(StoreError::Conflict),
+            Err(error) => Err(classify(error)),
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The local stack: moto in server mode for AWS, `cargo lambda watch` for the functions.
+//! Every process is started on a free 127.0.0.1 port in its own process group and
+//! stopped, with its children, when its guard drops.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use serde_yaml_ng::Value;
+
+pub const REGION: &str = "eu-west-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("{0} not found; run `make setup` first")]
+    MissingTool(String),
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0} did not become ready in time")]
+    NotReady(String),
+    #[error("template: {0}")]
+    Template(String),
+    #[error("AWS call failed: {0}")]
+    Aws(String),
+    #[error("http: {0}")]
+    Http(String),
+}
+
+/// The repository root, wherever the tests run from.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn venv_tool(name: &str) -> Result<PathBuf, StackError> {
+    let path = repo_root().join(".venv/bin").join(name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(StackError::MissingTool(path.display().to_string()))
+    }
+}
+
+pub fn free_port() -> Result<u16, StackError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| StackError::Spawn {
+            what: "port probe".into(),
+            source: e,
+        })
+}
+
+fn wait_for_port(port: u16, what: &str, timeout: Duration) -> Result<(), StackError> {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(StackError::NotReady(what.to_string()))
+}
+
+/// A child process in its own process group, killed with its descendants on drop.
+pub struct Guarded {
+    child: Child,
+    what: String,
+}
+
+impl Guarded {
+    fn spawn(mut command: Command, what: &str) -> Result<Self, StackError> {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0).stdin(Stdio::null());
+        let child = command.spawn().map_err(|e| StackError::Spawn {
+            what: what.to_string(),
+            source: e,
+        })?;
+        Ok(Guarded {
+            child,
+            what: what.to_string(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        // Negative pid: the whole group, so `cargo lambda watch`'s function processes go too.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &group])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto in server mode on a free port.
+pub struct Moto {
+    pub endpoint: String,
+    pub port: u16,
+    _process: Guarded,
+}
+
+impl Moto {
+    pub fn start() -> Result<Self, StackError> {
+        let port = free_port()?;
+        let mut command = Command::new(venv_tool("moto_server")?);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let process = Guarded::spawn(command, "moto_server")?;
+        wait_for_port(port, "moto_server", Duration::from_secs(30))?;
+        Ok(Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            _process: process,
+        })
+    }
+
+    /// SDK config for the local stack: fixed region, dummy credentials.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "local"))
+            .load()
+            .await
+    }
+
+    /// Environment that points a function at this moto.
+    pub fn function_env(&self, table: &str) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("QUENCH_TABLE", table),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+/// The `IncidentTable` resource's Properties from infra/template.yaml.
+pub fn table_definition() -> Result<Value, StackError> {
+    let path = repo_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
+    let template: Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| StackError::Template(e.to_string()))?;
+    template
+        .get("Resources")
+        .and_then(|r| r.get("IncidentTable"))
+        .and_then(|t| t.get("Properties"))
+        .cloned()
+        .ok_or_else(|| StackError::Template("no Resources.IncidentTable.Properties".into()))
+}
+
+fn text(value: &Value, key: &str) -> Result<String, StackError> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| StackError::Template(format!("missing {key}")))
+}
+
+fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_sequence)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// Creates a table named `name` from the template's definition.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), StackError> {
+    let definition = table_definition()?;
+    let mut request = client.create_table().table_name(name);
+    for attribute in list(&definition, "AttributeDefinitions") {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(text(attribute, "AttributeName")?)
+                .attribute_type(ScalarAttributeType::from(
+                    text(attribute, "AttributeType")?.as_str(),
+                ))
+                .build()
+                .map_err(|e| StackError::Template(e.to_string()))?,
+        );
+    }
+    for key in list(&definition, "KeySchema") {
+        request = request.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(text(key, "AttributeName")?)
+                .key_type(KeyType::from(text(key, "KeyType")?.as_str()))
+                .build()
+                .map_err(|e| StackError::Template(e.to_string()))?,
+        );
+    }
+    request = request.billing_mode(BillingMode::from(
+        text(&definition, "BillingMode")?.as_str(),
+    ));
+    request.send().await.map_err(|e| {
+        StackError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+    })?;
+    Ok(())
+}
+
+/// `cargo lambda watch` serving the workspace's functions on a free port.
+pub struct LambdaWatch {
+    pub port: u16,
+    _process: Guarded,
+}
+
+impl LambdaWatch {
+    pub fn start(env: &[(String, String)]) -> Result<Self, StackError> {
+        let port = free_port()?;
+        let mut command = Command::new(venv_tool("cargo-lambda")?);
+        command
+            .current_dir(repo_root())
+            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
+            .args(["--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let process = Guarded::spawn(command, "cargo lambda watch")?;
+        wait_for_port(port, "cargo lambda watch", Duration::from_secs(60))?;
+        Ok(LambdaWatch {
+            port,
+            _process: process,
+        })
+    }
+
+    /// Invokes `function` with `payload` the way `cargo lambda invoke` does.
+    pub fn invoke(&self, function: &str, payload: &str) -> Result<(u16, String), StackError> {
+        http_post(
+            self.port,
+            &format!("/2015-03-31/functions/{function}/invocations"),
+            payload,
+            Duration::from_secs(600),
+        )
+    }
+}
+
+/// A minimal HTTP/1.1 POST, enough for the local Lambda invoke API.
+pub fn http_post(
+    port: u16,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> Result<(u16, String), StackError> {
+    let http = |e: std::io::Error| StackError::Http(e.to_string());
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(http)?;
+    stream.set_read_timeout(Some(timeout)).map_err(http)?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(http)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(http)?;
+    let response = String::from_utf8_lossy(&response).to_string();
+    let (head, rest) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| StackError::Http("no header end".into()))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StackError::Http(format!("bad status line: {head}")))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        let (Some(chunk), Some(next)) = (after.get(..size), after.get(size..)) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        out.push_str(chunk);
+        rest = next.trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A sample event from events/alarm-to-incident.
+pub fn sample_event(name: &str) -> Result<String, StackError> {
+    let path = repo_root().join("events/alarm-to-incident").join(name);
+    std::fs::read_to_string(&path)
+        .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))
+}
+
+/// Counts every request the SDK sends (retries included) and names its operation, so
+/// "AWS calls per alarm transition" is measured, not estimated.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl CallCounter {
+    pub fn take(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .map(|mut calls| std::mem::take(&mut *calls))
+            .unwrap_or_default()
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let operation = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .map(|t| t.rsplit('.').next().unwrap_or(t).to_string())
+            .unwrap_or_else(|| "unknown".to_string());
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(operation);
+        }
+        Ok(())
+    }
+}
+
+/// A DynamoDB client for the local stack whose requests `counter` sees.
+pub fn counted_dynamodb(sdk: &SdkConfig, counter: &CallCounter) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(counter.clone())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}

@@ -1,0 +1,322 @@
+//! alarm-to-incident against the local stack: real SDK calls to moto's DynamoDB, the table
+//! created from infra/template.yaml, and the function itself under `cargo lambda watch`.
+
+use std::sync::Arc;
+
+use alarm_to_incident::{Handler, HandlerError, Response, BUNDLED_CONFIG};
+use chrono::Utc;
+use quench_aws::mirror::AwsMirror;
+use quench_aws::store::{DynamoStore, PARTITION_KEY, SORT_KEY};
+use quench_core::config::Config;
+use quench_core::incident::{DecisionKind, IgnoreReason, IncidentStatus, TimelineKind};
+use quench_e2e::{
+    counted_dynamodb, create_table, sample_event, table_definition, CallCounter, LambdaWatch, Moto,
+};
+
+type LocalHandler = Handler<DynamoStore, AwsMirror>;
+
+struct Local {
+    _moto: Moto,
+    handler: Arc<LocalHandler>,
+    counter: CallCounter,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+async fn local(config: &str) -> Local {
+    let moto = Moto::start().expect("moto starts");
+    let sdk = moto.sdk_config().await;
+    let counter = CallCounter::default();
+    let client = counted_dynamodb(&sdk, &counter);
+    let table = "quench-e2e".to_string();
+    create_table(&client, &table).await.expect("table created");
+    counter.take();
+    let handler = Handler {
+        config: Config::parse(config).expect("config"),
+        store: DynamoStore::new(client.clone(), &table),
+        mirror: None,
+    };
+    Local {
+        _moto: moto,
+        handler: Arc::new(handler),
+        counter,
+        client,
+        table,
+    }
+}
+
+impl Local {
+    async fn send(&self, sample: &str) -> Result<Response, HandlerError> {
+        let raw = sample_event(sample).expect("sample");
+        self.handler.handle(&raw, Utc::now()).await
+    }
+
+    async fn item_count(&self) -> usize {
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .expect("scan");
+        output.items().len()
+    }
+}
+
+#[test]
+fn table_keys_in_the_template_are_the_ones_the_store_uses() {
+    let definition = table_definition().expect("template has the table");
+    let keys: Vec<(String, String)> = definition["KeySchema"]
+        .as_sequence()
+        .expect("key schema")
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().expect("name").to_string(),
+                k["KeyType"].as_str().expect("type").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (PARTITION_KEY.to_string(), "HASH".to_string()),
+            (SORT_KEY.to_string(), "RANGE".to_string())
+        ]
+    );
+    assert_eq!(definition["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seed_alarm_opens_dedupes_and_resolves_within_two_calls_each() {
+    let local = local(BUNDLED_CONFIG).await;
+
+    let opened = local.send("cpu-high-alarm.json").await.expect("handled");
+    assert_eq!(opened.decision.decision, DecisionKind::Opened);
+    assert_eq!(opened.decision.plan, "ec2-cpu-high");
+    assert_eq!(opened.impact, Some(3));
+    let open_calls = local.counter.take();
+    assert_eq!(open_calls, vec!["GetItem", "TransactWriteItems"], "open");
+
+    let again = local.send("cpu-high-alarm.json").await.expect("handled");
+    assert_eq!(again.decision.decision, DecisionKind::Ignored);
+    assert_eq!(
+        again.decision.ignored_because,
+        Some(IgnoreReason::Duplicate)
+    );
+    assert_eq!(again.decision.incident_id, opened.decision.incident_id);
+    assert_eq!(local.counter.take(), vec!["GetItem"], "duplicate");
+
+    let resolved = local.send("cpu-high-ok.json").await.expect("handled");
+    assert_eq!(resolved.decision.decision, DecisionKind::Resolved);
+    assert_eq!(resolved.decision.incident_id, opened.decision.incident_id);
+    assert_eq!(
+        local.counter.take(),
+        vec!["GetItem", "TransactWriteItems"],
+        "resolve"
+    );
+
+    let incident_id = opened.decision.incident_id.expect("id");
+    let incident = local
+        .handler
+        .store
+        .incident(&incident_id)
+        .await
+        .expect("read")
+        .expect("incident exists");
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    assert_eq!(incident.title, "High CPU: web-1-cpu-high");
+    assert_eq!(
+        incident.resolved_at.map(|t| t.to_rfc3339()),
+        Some("2026-11-20T10:10:00+00:00".to_string())
+    );
+    let timeline = local
+        .handler
+        .store
+        .timeline(&incident_id)
+        .await
+        .expect("timeline");
+    let kinds: Vec<TimelineKind> = timeline.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![TimelineKind::Opened, TimelineKind::Resolved]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn eight_concurrent_deliveries_of_one_alarm_open_one_incident() {
+    let local = local(BUNDLED_CONFIG).await;
+    let raw = sample_event("instance-check-failed-alarm.json").expect("sample");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let handler = local.handler.clone();
+        let raw = raw.clone();
+        tasks.push(tokio::spawn(async move {
+            handler.handle(&raw, Utc::now()).await
+        }));
+    }
+    let mut opened = Vec::new();
+    let mut duplicates = 0;
+    for task in tasks {
+        let response = task.await.expect("task").expect("handled");
+        match response.decision.decision {
+            DecisionKind::Opened => opened.push(response.decision.incident_id.clone()),
+            DecisionKind::Ignored => {
+                assert_eq!(
+                    response.decision.ignored_because,
+                    Some(IgnoreReason::Duplicate)
+                );
+                duplicates += 1;
+            }
+            other => panic!("unexpected decision {other:?}"),
+        }
+    }
+    assert_eq!(opened.len(), 1, "exactly one delivery opens");
+    assert_eq!(duplicates, 7);
+    // head + incident + one timeline event, nothing more
+    assert_eq!(local.item_count().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_alarm_never_reopens_what_a_newer_ok_resolved() {
+    let local = local(BUNDLED_CONFIG).await;
+    let ok_first = local
+        .send("agent-process-gone-ok.json")
+        .await
+        .expect("handled");
+    assert_eq!(
+        ok_first.decision.ignored_because,
+        Some(IgnoreReason::NothingOpen)
+    );
+    let late_alarm = local
+        .send("agent-process-gone-alarm.json")
+        .await
+        .expect("handled");
+    assert_eq!(late_alarm.decision.decision, DecisionKind::Ignored);
+    assert_eq!(
+        late_alarm.decision.ignored_because,
+        Some(IgnoreReason::Stale)
+    );
+    // only the head that remembers the OK
+    assert_eq!(local.item_count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stable_period_resolution_waits_for_confirmation() {
+    let local = local(BUNDLED_CONFIG).await;
+    let opened = local
+        .send("instance-check-failed-alarm.json")
+        .await
+        .expect("handled");
+    assert_eq!(opened.decision.decision, DecisionKind::Opened);
+    let pending = local
+        .send("instance-check-failed-ok.json")
+        .await
+        .expect("handled");
+    assert_eq!(pending.decision.decision, DecisionKind::ResolvePending);
+    let due = pending.decision.resolve_due_at.expect("due time");
+    assert_eq!(due.to_rfc3339(), "2026-11-20T10:14:00+00:00");
+
+    let confirm = serde_json::json!({
+        "confirm_resolve": {
+            "dedup_key": pending.decision.dedup_key,
+            "incident_id": pending.decision.incident_id,
+        }
+    })
+    .to_string();
+    let early = local
+        .handler
+        .handle(&confirm, due - chrono::Duration::seconds(1))
+        .await
+        .expect("handled");
+    assert_eq!(
+        early.decision.ignored_because,
+        Some(IgnoreReason::NotYetDue)
+    );
+    let done = local.handler.handle(&confirm, due).await.expect("handled");
+    assert_eq!(done.decision.decision, DecisionKind::Resolved);
+    let again = local.handler.handle(&confirm, due).await.expect("handled");
+    assert_eq!(
+        again.decision.ignored_because,
+        Some(IgnoreReason::NothingPending)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_typed_error_and_writes_nothing() {
+    let local = local("version: 1\nplans:\n  p: { impact: 1 }\nroutes:\n  - plan: p\n    match: { namespace: AWS/RDS }\n").await;
+    let cases: Vec<(String, &str)> = vec![
+        ("{not json".to_string(), "InvalidEvent"),
+        (sample_event("wrong-type.json").expect("sample"), "InvalidEvent"),
+        (
+            r#"{"detail-type":"CloudWatch Alarm State Change","account":"1","region":"r","detail":{}}"#.to_string(),
+            "InvalidEvent",
+        ),
+        (format!("[{}]", "1,".repeat(200_000)), "InvalidEvent"),
+        (r#"{"confirm_resolve": {"dedup_key": 1}}"#.to_string(), "InvalidEvent"),
+        (sample_event("cpu-high-alarm.json").expect("sample"), "UnroutableAlarm"),
+    ];
+    for (raw, expected) in cases {
+        let error = local
+            .handler
+            .handle(&raw, Utc::now())
+            .await
+            .expect_err("refused");
+        assert_eq!(error.error_type(), expected, "{error}");
+        assert!(!error.to_string().is_empty());
+    }
+    assert_eq!(local.item_count().await, 0, "nothing written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_event_through_cargo_lambda_watch() {
+    let moto = Moto::start().expect("moto starts");
+    let sdk = moto.sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    create_table(&client, "quench-watch").await.expect("table");
+    let watch = LambdaWatch::start(&moto.function_env("quench-watch")).expect("watch starts");
+    let expectations = [
+        ("cpu-high-alarm.json", "opened"),
+        ("cpu-high-ok.json", "resolved"),
+        ("instance-check-failed-alarm.json", "opened"),
+        ("instance-check-failed-ok.json", "resolve_pending"),
+        ("agent-process-gone-alarm.json", "opened"),
+        ("agent-process-gone-ok.json", "resolved"),
+        ("metric-math-alarm.json", "opened"),
+        ("composite-alarm.json", "opened"),
+        ("contributor-alarm.json", "opened"),
+        ("contributor-ok.json", "resolved"),
+        ("sns-wrapped-alarm.json", "opened"),
+    ];
+    for (sample, expected) in expectations {
+        let payload = sample_event(sample).expect("sample");
+        let (status, body) = tokio::task::spawn_blocking({
+            let port = watch.port;
+            move || {
+                quench_e2e::http_post(
+                    port,
+                    "/2015-03-31/functions/alarm-to-incident/invocations",
+                    &payload,
+                    std::time::Duration::from_secs(900),
+                )
+            }
+        })
+        .await
+        .expect("join")
+        .expect("invoke");
+        assert_eq!(status, 200, "{sample}: {body}");
+        let response: serde_json::Value = serde_json::from_str(&body).expect("json response");
+        assert_eq!(response["decision"], expected, "{sample}: {body}");
+    }
+    let payload = sample_event("wrong-type.json").expect("sample");
+    let port = watch.port;
+    let (_, body) = tokio::task::spawn_blocking(move || {
+        quench_e2e::http_post(
+            port,
+            "/2015-03-31/functions/alarm-to-incident/invocations",
+            &payload,
+            std::time::Duration::from_secs(60),
+        )
+    })
+    .await
+    .expect("join")
+    .expect("invoke");
+    assert!(body.contains("InvalidEvent"), "{body}");
+}
