@@ -281,10 +281,12 @@ impl AwsMirror {
         };
         let operational_data = HashMap::from([
             // OpsCenter refuses a second OpsItem with this string while the first is open,
-            // so a retried create cannot duplicate.
+            // so a retried create cannot duplicate. The incident id, not the dedup key: a
+            // later incident of the same key must get its own OpsItem even if resolving the
+            // earlier one failed.
             (
                 "/aws/dedup".to_string(),
-                data(json!({ "dedupString": incident.dedup_key }).to_string()),
+                data(json!({ "dedupString": incident.id }).to_string()),
             ),
             (
                 "/aws/resources".to_string(),

@@ -218,7 +218,7 @@ fn create_ops_item_ok() -> Rule {
                 && req.priority() == Some(2)
                 && req.description().is_some_and(|d| d.contains(REASON))
                 && dedup.r#type() == Some(&OpsItemDataType::SearchableString)
-                && dedup_value == json!({ "dedupString": DEDUP_KEY })
+                && dedup_value == json!({ "dedupString": INCIDENT_ID })
                 && resources_value == json!([{ "arn": ALARM_ARN }])
                 && data["quench:incident_id"].value() == Some(INCIDENT_ID)
         })
