@@ -20,6 +20,16 @@ test: setup
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
 
+demo: setup
+	cargo run -q -p quench-e2e --bin quench-demo
+
+# Release figures for alarm-to-incident: cold init vs a hello-world lambda_runtime
+# function, binary size, peak RSS, decision throughput, AWS calls per transition.
+BENCH_BIN := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
+bench: setup
+	cargo build --release -p alarm-to-incident -p quench-bench
+	$(BENCH_BIN)/quench-bench --handler $(BENCH_BIN)/alarm-to-incident --hello $(BENCH_BIN)/hello-lambda
+
 schema:
 	cargo run -q -p quench-core --bin quench-config -- schema > schema/quench-config.schema.json
 
@@ -28,3 +38,25 @@ validate-config:
 
 clean:
 	rm -rf $(VENV)
+
+# Fuzz quench-core's untrusted-input parsers (fuzz/fuzz_targets/), FUZZ_SECONDS per target.
+# cargo-fuzz passes nightly-only flags (-Zsanitizer=address, ...); RUSTC_BOOTSTRAP=1 lets
+# the stable toolchain accept them, so no nightly toolchain is needed. libFuzzer is built
+# from C++ source, so a C++ compiler must be installed. fuzz/ is its own workspace (not a
+# member of the root one). Seeds (fuzz/seeds/) are copied into the ignored fuzz/corpus/;
+# a crash stops the run and leaves its input in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= alarm_event config
+FUZZ_TARGET_DIR ?= $(CURDIR)/fuzz/target
+FUZZ_ARGS ?=
+CARGO_FUZZ_VERSION := 0.13.2
+
+fuzz:
+	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(CURDIR)/.tools
+	set -e; for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$target; \
+		cp fuzz/seeds/$$target/* fuzz/corpus/$$target/; \
+		PATH="$(CURDIR)/.tools/bin:$$PATH" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(FUZZ_TARGET_DIR)" \
+			cargo fuzz run $$target fuzz/corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_ARGS); \
+	done
