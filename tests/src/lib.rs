@@ -276,7 +276,34 @@ impl LambdaWatch {
         })
     }
 
-    /// Invokes `function` with `payload` the way `cargo lambda invoke` does.
+    /// Runs `cargo lambda invoke FUNCTION --data-file FILE` against this server: the
+    /// command the README documents. Returns its stdout (the response) or its stderr.
+    pub fn invoke_data_file(&self, function: &str, file: &Path) -> Result<String, StackError> {
+        let output = Command::new(venv_tool("cargo-lambda")?)
+            .args(["lambda", "invoke", function])
+            .args(["--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &self.port.to_string()])
+            .arg("--data-file")
+            .arg(file)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| StackError::Spawn {
+                what: "cargo lambda invoke".into(),
+                source: e,
+            })?;
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            Err(StackError::Http(format!(
+                "cargo lambda invoke failed: {}{}",
+                stdout,
+                String::from_utf8_lossy(&output.stderr)
+            )))
+        }
+    }
+
+    /// Invokes `function` with `payload` over the Lambda Invoke API.
     pub fn invoke(&self, function: &str, payload: &str) -> Result<(u16, String), StackError> {
         http_post(
             self.port,

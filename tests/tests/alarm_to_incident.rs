@@ -286,22 +286,12 @@ async fn every_sample_event_through_cargo_lambda_watch() {
         ("sns-wrapped-alarm.json", "opened"),
     ];
     for (sample, expected) in expectations {
-        let payload = sample_event(sample).expect("sample");
-        let (status, body) = tokio::task::spawn_blocking({
-            let port = watch.port;
-            move || {
-                quench_e2e::http_post(
-                    port,
-                    "/2015-03-31/functions/alarm-to-incident/invocations",
-                    &payload,
-                    std::time::Duration::from_secs(900),
-                )
-            }
-        })
-        .await
-        .expect("join")
-        .expect("invoke");
-        assert_eq!(status, 200, "{sample}: {body}");
+        let file = quench_e2e::repo_root()
+            .join("events/alarm-to-incident")
+            .join(sample);
+        let body =
+            tokio::task::block_in_place(|| watch.invoke_data_file("alarm-to-incident", &file))
+                .expect("cargo lambda invoke");
         let response: serde_json::Value = serde_json::from_str(&body).expect("json response");
         assert_eq!(response["decision"], expected, "{sample}: {body}");
     }
@@ -319,4 +309,28 @@ async fn every_sample_event_through_cargo_lambda_watch() {
     .expect("join")
     .expect("invoke");
     assert!(body.contains("InvalidEvent"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_loads_from_an_ssm_secure_string() {
+    let moto = Moto::start().expect("moto starts");
+    let sdk = moto.sdk_config().await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    ssm.put_parameter()
+        .name("/quench/config")
+        .value(BUNDLED_CONFIG)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("parameter stored");
+    let text = quench_aws::sdk::config_from_parameter(&ssm, "/quench/config")
+        .await
+        .expect("read back");
+    let config = Config::parse(&text).expect("valid");
+    assert_eq!(config, Config::parse(BUNDLED_CONFIG).expect("valid"));
+
+    let missing = quench_aws::sdk::config_from_parameter(&ssm, "/quench/missing")
+        .await
+        .expect_err("missing parameter");
+    assert!(missing.to_string().contains("/quench/missing"), "{missing}");
 }
