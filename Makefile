@@ -47,6 +47,9 @@ clean:
 # a crash stops the run and leaves its input in fuzz/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= alarm_event config
+# The sample events and the example config seed the corpora; fuzz/seeds/ adds the rest.
+FUZZ_SEEDS_alarm_event := events/alarm-to-incident/*.json
+FUZZ_SEEDS_config := infra/quench.yaml
 FUZZ_TARGET_DIR ?= $(CURDIR)/fuzz/target
 FUZZ_ARGS ?=
 CARGO_FUZZ_VERSION := 0.13.2
@@ -55,7 +58,11 @@ fuzz:
 	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(CURDIR)/.tools
 	set -e; for target in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus/$$target; \
-		cp fuzz/seeds/$$target/* fuzz/corpus/$$target/; \
+		if [ -d fuzz/seeds/$$target ]; then cp fuzz/seeds/$$target/* fuzz/corpus/$$target/; fi; \
+		case $$target in \
+			alarm_event) cp $(FUZZ_SEEDS_alarm_event) fuzz/corpus/$$target/ ;; \
+			config) cp $(FUZZ_SEEDS_config) fuzz/corpus/$$target/ ;; \
+		esac; \
 		PATH="$(CURDIR)/.tools/bin:$$PATH" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(FUZZ_TARGET_DIR)" \
 			cargo fuzz run $$target fuzz/corpus/$$target -- \
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_ARGS); \
