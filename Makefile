@@ -30,6 +30,9 @@ bench: setup
 	cargo build --release -p alarm-to-incident -p quench-bench
 	$(BENCH_BIN)/quench-bench --handler $(BENCH_BIN)/alarm-to-incident --hello $(BENCH_BIN)/hello-lambda
 
+lint: setup
+	cfn-lint infra/template.yaml
+
 schema:
 	cargo run -q -p quench-core --bin quench-config -- schema > schema/quench-config.schema.json
 

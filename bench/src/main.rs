@@ -1,0 +1,700 @@
+//! `make bench`: what alarm-to-incident costs. Cold init against a stub Runtime API,
+//! binary size, peak RSS of one real invocation, core decision throughput, and the AWS
+//! calls each alarm transition makes. Everything runs on 127.0.0.1; nothing is asserted,
+//! the figures are printed next to their targets.
+
+mod stub;
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::fs::File;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use alarm_to_incident::{Handler, BUNDLED_CONFIG};
+use chrono::Utc;
+use quench_aws::mirror::AwsMirror;
+use quench_aws::store::DynamoStore;
+use quench_core::alarm::{parse_alarm_event, AlarmChange};
+use quench_core::config::Config;
+use quench_core::incident::{decide, DedupHead};
+use quench_e2e::{counted_dynamodb, create_table, sample_event, CallCounter, Moto, StackError};
+
+use crate::stub::{RuntimeApi, Seen};
+
+const USAGE: &str = "usage: quench-bench --handler PATH --hello PATH [--runs N] [--iterations N]";
+const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
+const RSS_EVENT: &str = "cpu-high-alarm.json";
+/// Every sample that is an alarm change (wrong-type.json is not).
+const SAMPLES: [&str; 11] = [
+    "agent-process-gone-alarm.json",
+    "agent-process-gone-ok.json",
+    "composite-alarm.json",
+    "contributor-alarm.json",
+    "contributor-ok.json",
+    "cpu-high-alarm.json",
+    "cpu-high-ok.json",
+    "instance-check-failed-alarm.json",
+    "instance-check-failed-ok.json",
+    "metric-math-alarm.json",
+    "sns-wrapped-alarm.json",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}\n{USAGE}")]
+    Usage(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn failed(message: impl Into<String>) -> BenchError {
+    BenchError::Failed(message.into())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the benchmark's figures are its output"
+)]
+fn say(line: impl Display) {
+    println!("{line}");
+}
+
+struct Args {
+    handler: PathBuf,
+    hello: PathBuf,
+    runs: usize,
+    iterations: usize,
+}
+
+impl Args {
+    fn parse() -> Result<Self, BenchError> {
+        let mut handler = None;
+        let mut hello = None;
+        let mut runs = 20;
+        let mut iterations = 200_000;
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| BenchError::Usage(format!("{flag} needs a value")))
+            };
+            let number = |text: String| {
+                text.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| BenchError::Usage(format!("{flag}: `{text}` is not a count")))
+            };
+            match flag.as_str() {
+                "--handler" => handler = Some(PathBuf::from(value()?)),
+                "--hello" => hello = Some(PathBuf::from(value()?)),
+                "--runs" => runs = number(value()?)?,
+                "--iterations" => iterations = number(value()?)?,
+                other => return Err(BenchError::Usage(format!("unknown argument `{other}`"))),
+            }
+        }
+        let existing = |path: Option<PathBuf>, flag: &str| {
+            let path = path.ok_or_else(|| BenchError::Usage(format!("{flag} is required")))?;
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(BenchError::Usage(format!(
+                    "{flag} {}: no such file",
+                    path.display()
+                )))
+            }
+        };
+        Ok(Args {
+            handler: existing(handler, "--handler")?,
+            hello: existing(hello, "--hello")?,
+            runs,
+            iterations,
+        })
+    }
+}
+
+/// A function process under test, killed (and reaped) on drop. It stays in our process
+/// group, so an interrupted bench takes it down too.
+struct Function {
+    child: Child,
+}
+
+impl Function {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(e.to_string()),
+        }
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One of the two binaries compared, with the environment a Lambda would give it.
+struct Subject {
+    name: &'static str,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    stderr_log: PathBuf,
+}
+
+impl Subject {
+    fn new(name: &'static str, binary: &Path, moto: &Moto, table: &str) -> Self {
+        let mut env = moto.function_env(table);
+        let lambda = [
+            ("AWS_LAMBDA_FUNCTION_NAME", name.to_string()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_string()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+            (
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                "2026/11/20/[$LATEST]bench".to_string(),
+            ),
+            // Nothing from this host's AWS setup, and no instance metadata lookups.
+            (
+                "AWS_CONFIG_FILE",
+                "/nonexistent/quench-bench/config".to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/quench-bench/credentials".to_string(),
+            ),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ];
+        env.extend(lambda.into_iter().map(|(k, v)| (k.to_string(), v)));
+        Subject {
+            name,
+            binary: binary.to_path_buf(),
+            env,
+            stderr_log: std::env::temp_dir().join(format!("quench-bench-{name}.stderr")),
+        }
+    }
+
+    /// Starts the binary against `api`; returns the process and the instant just before
+    /// the spawn.
+    fn start(&self, api: &RuntimeApi) -> Result<(Function, Instant), BenchError> {
+        let mut command = Command::new(&self.binary);
+        command
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&self.stderr_log)?);
+        let started = Instant::now();
+        let child = command
+            .spawn()
+            .map_err(|e| failed(format!("cannot start {}: {e}", self.binary.display())))?;
+        Ok((Function { child }, started))
+    }
+
+    fn died(&self, status: &str) -> BenchError {
+        let stderr = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
+        failed(format!(
+            "{} exited ({status}) before it was done; its stderr:\n{stderr}",
+            self.name
+        ))
+    }
+
+    /// Waits for the next thing the stub sees, watching that the process stays up.
+    fn expect(
+        &self,
+        api: &RuntimeApi,
+        function: &mut Function,
+        what: &str,
+    ) -> Result<Seen, BenchError> {
+        let deadline = Instant::now() + FUNCTION_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(seen) = api.wait(Duration::from_millis(20)) {
+                return match seen {
+                    Seen::Error(path, body) => {
+                        Err(failed(format!("{} posted {path}: {body}", self.name)))
+                    }
+                    seen => Ok(seen),
+                };
+            }
+            if let Some(status) = function.exited() {
+                return Err(self.died(&status));
+            }
+        }
+        Err(failed(format!(
+            "{}: no {what} within {FUNCTION_TIMEOUT:?}",
+            self.name
+        )))
+    }
+
+    /// Process start until the first `next` poll, which is never answered.
+    fn cold_init(&self) -> Result<Duration, BenchError> {
+        let api = RuntimeApi::start(None)?;
+        let (mut function, started) = self.start(&api)?;
+        match self.expect(&api, &mut function, "next poll")? {
+            Seen::Next(at) => Ok(at.saturating_duration_since(started)),
+            other => Err(failed(format!(
+                "{}: expected a next poll, saw {other:?}",
+                self.name
+            ))),
+        }
+    }
+
+    /// Serves `event` once; returns the posted response and VmHWM / VmRSS in KiB, read
+    /// once the function is back polling `next`.
+    fn one_invocation(&self, event: &str) -> Result<(String, u64, u64), BenchError> {
+        let api = RuntimeApi::start(Some(event.to_string()))?;
+        let (mut function, _) = self.start(&api)?;
+        let mut response = None;
+        let mut polls = 0;
+        while polls < 2 {
+            match self.expect(&api, &mut function, "response")? {
+                Seen::Next(_) => polls += 1,
+                Seen::Response(body) => response = Some(body),
+                Seen::Error(..) => {}
+            }
+        }
+        let response = response
+            .ok_or_else(|| failed(format!("{}: polled again without responding", self.name)))?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", function.pid()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .ok_or_else(|| failed(format!("no {name} in /proc/{}/status", function.pid())))
+        };
+        Ok((response, field("VmHWM:")?, field("VmRSS:")?))
+    }
+}
+
+struct Spread {
+    min: Duration,
+    median: Duration,
+    p90: Duration,
+}
+
+fn spread(samples: &[Duration]) -> Spread {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let at = |i: usize| sorted.get(i).copied().unwrap_or_default();
+    let n = sorted.len();
+    // The middle element, or the mean of the middle two.
+    let median = (at(n.saturating_sub(1) / 2) + at(n / 2)) / 2;
+    // Nearest rank.
+    let p90 = at((n * 9).div_ceil(10).saturating_sub(1));
+    Spread {
+        min: at(0),
+        median,
+        p90,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:8.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        f64::NAN
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "within target"
+    } else {
+        "OVER TARGET"
+    }
+}
+
+fn bench_cold_init(handler: &Subject, hello: &Subject, runs: usize) -> Result<(), BenchError> {
+    say(format!(
+        "\n1. Cold init: process start -> first GET /2018-06-01/runtime/invocation/next\n   \
+         {runs} runs each, alternating, after one discarded warm-up run of each"
+    ));
+    handler.cold_init()?;
+    hello.cold_init()?;
+    let mut timings: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for run in 0..runs {
+        // Alternate who goes first too, so neither always follows the other.
+        let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let subject = if which == 0 { handler } else { hello };
+            if let Some(list) = timings.get_mut(which) {
+                list.push(subject.cold_init()?);
+            }
+        }
+    }
+    let [handler_times, hello_times] = &timings;
+    let handler_spread = spread(handler_times);
+    let hello_spread = spread(hello_times);
+    say(format!(
+        "   {:<20} {:>11} {:>11} {:>11}",
+        "", "min", "median", "p90"
+    ));
+    for (subject, s) in [(handler, &handler_spread), (hello, &hello_spread)] {
+        say(format!(
+            "   {:<20} {} {} {}",
+            subject.name,
+            ms(s.min),
+            ms(s.median),
+            ms(s.p90)
+        ));
+    }
+    let median_ratio = ratio(
+        handler_spread.median.as_secs_f64(),
+        hello_spread.median.as_secs_f64(),
+    );
+    say(format!(
+        "   ratio (median)       {median_ratio:.2}x  (target <= 1.5x: {})",
+        verdict(median_ratio <= 1.5)
+    ));
+    say(format!(
+        "   ratio (min)          {:.2}x",
+        ratio(
+            handler_spread.min.as_secs_f64(),
+            hello_spread.min.as_secs_f64()
+        )
+    ));
+    Ok(())
+}
+
+fn bench_size(handler: &Subject, hello: &Subject) -> Result<(), BenchError> {
+    say("\n2. Release binary size");
+    let mut sizes = Vec::new();
+    for subject in [handler, hello] {
+        let bytes = std::fs::metadata(&subject.binary)?.len();
+        say(format!(
+            "   {:<20} {:>12} bytes  ({:.2} MiB)  {}",
+            subject.name,
+            bytes,
+            bytes as f64 / (1024.0 * 1024.0),
+            subject.binary.display()
+        ));
+        sizes.push(bytes as f64);
+    }
+    if let [a, b] = sizes.as_slice() {
+        say(format!("   ratio                {:.2}x", ratio(*a, *b)));
+    }
+    Ok(())
+}
+
+fn bench_rss(handler: &Subject, hello: &Subject) -> Result<(), BenchError> {
+    say(format!(
+        "\n3. Peak RSS of one invocation ({RSS_EVENT} served by the stub; the handler writes to moto)"
+    ));
+    let event = sample_event(RSS_EVENT)?;
+    let mut peaks = Vec::new();
+    for subject in [handler, hello] {
+        let (response, hwm, rss) = subject.one_invocation(&event)?;
+        let shown = if response.len() > 400 {
+            format!(
+                "{}... ({} bytes)",
+                response.get(..400).unwrap_or(""),
+                response.len()
+            )
+        } else {
+            response
+        };
+        say(format!(
+            "   {:<20} VmHWM {:>7} KiB ({:.1} MiB)   VmRSS after {:>7} KiB",
+            subject.name,
+            hwm,
+            hwm as f64 / 1024.0,
+            rss
+        ));
+        say(format!("   {:<20} response: {shown}", ""));
+        peaks.push(hwm as f64);
+    }
+    if let [a, b] = peaks.as_slice() {
+        say(format!("   ratio (VmHWM)        {:.2}x", ratio(*a, *b)));
+    }
+    Ok(())
+}
+
+/// One sample as the decision loop sees it.
+struct Sample {
+    name: &'static str,
+    raw: Vec<u8>,
+    /// Per change: the head its dedup key has when it arrives after the samples before it
+    /// (an OK finds its alarm's incident), or, for the first change of a key, the head its
+    /// own decision leaves (a redelivery).
+    warm: Vec<DedupHead>,
+}
+
+fn decide_all(config: &Config, raw: &[u8], heads: Option<&[DedupHead]>) -> usize {
+    let Ok(changes) = parse_alarm_event(raw) else {
+        return 0;
+    };
+    let mut decided = 0;
+    for (i, change) in changes.iter().enumerate() {
+        let Ok(routed) = config.route(change) else {
+            continue;
+        };
+        let key = routed.dedup_key(change);
+        let head = heads.and_then(|h| h.get(i));
+        black_box(decide(head, change, &routed, &key));
+        decided += 1;
+    }
+    decided
+}
+
+fn prepare_samples(config: &Config) -> Result<Vec<Sample>, BenchError> {
+    let mut heads: BTreeMap<String, DedupHead> = BTreeMap::new();
+    let mut samples = Vec::new();
+    for name in SAMPLES {
+        let raw = sample_event(name)?.into_bytes();
+        let changes: Vec<AlarmChange> =
+            parse_alarm_event(&raw).map_err(|e| failed(format!("{name}: {e}")))?;
+        let mut warm = Vec::new();
+        for change in &changes {
+            let routed = config
+                .route(change)
+                .map_err(|e| failed(format!("{name}: {e}")))?;
+            let key = routed.dedup_key(change);
+            let before = heads.get(&key).cloned();
+            let outcome = decide(before.as_ref(), change, &routed, &key);
+            let after = outcome.commit.map(|c| c.head);
+            if let Some(after) = &after {
+                heads.insert(key.clone(), after.clone());
+            }
+            let head = before.or(after).unwrap_or_else(|| DedupHead::empty(&key));
+            warm.push(head);
+        }
+        samples.push(Sample { name, raw, warm });
+    }
+    Ok(samples)
+}
+
+fn decision_mix(config: &Config, samples: &[Sample], warm: bool) -> String {
+    let mut mix: BTreeMap<String, usize> = BTreeMap::new();
+    for sample in samples {
+        let Ok(changes) = parse_alarm_event(&sample.raw) else {
+            continue;
+        };
+        for (i, change) in changes.iter().enumerate() {
+            let Ok(routed) = config.route(change) else {
+                continue;
+            };
+            let key = routed.dedup_key(change);
+            let head = if warm { sample.warm.get(i) } else { None };
+            let decision = decide(head, change, &routed, &key).decision;
+            let label = match decision.ignored_because {
+                Some(reason) => format!(
+                    "ignored:{}",
+                    serde_json::to_string(&reason)
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                ),
+                None => decision.decision.as_str().to_string(),
+            };
+            *mix.entry(label).or_default() += 1;
+        }
+    }
+    mix.iter()
+        .map(|(k, v)| format!("{k} x{v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Clone, Copy)]
+enum Loop {
+    ParseOnly,
+    NoHead,
+    PrevHead,
+}
+
+fn bench_throughput(iterations: usize) -> Result<(), BenchError> {
+    let config =
+        Config::parse(BUNDLED_CONFIG).map_err(|e| failed(format!("bundled config: {e}")))?;
+    let samples = prepare_samples(&config)?;
+    say(format!(
+        "\n4. Core decision throughput (no I/O, bundled config): {iterations} events per loop, \
+         round-robin over {} samples",
+        samples.len()
+    ));
+    let names: Vec<&str> = samples.iter().map(|s| s.name).collect();
+    say(format!("   samples: {}", names.join(", ")));
+    say(format!(
+        "   decisions, no head:   {}",
+        decision_mix(&config, &samples, false)
+    ));
+    say(format!(
+        "   decisions, prev head: {}",
+        decision_mix(&config, &samples, true)
+    ));
+
+    let parses = 1000;
+    let started = Instant::now();
+    for _ in 0..parses {
+        black_box(Config::parse(black_box(BUNDLED_CONFIG)).is_ok());
+    }
+    say(format!(
+        "   Config::parse(BUNDLED_CONFIG), once per cold start: {:.1} us",
+        started.elapsed().as_secs_f64() * 1e6 / f64::from(parses)
+    ));
+    let step = |mode: Loop, s: &Sample| match mode {
+        Loop::ParseOnly => parse_alarm_event(black_box(&s.raw)).map_or(0, |c| c.len()),
+        Loop::NoHead => decide_all(&config, black_box(&s.raw), None),
+        Loop::PrevHead => decide_all(&config, black_box(&s.raw), Some(&s.warm)),
+    };
+    let loops = [
+        ("parse only", Loop::ParseOnly),
+        ("parse+route+decide, None head", Loop::NoHead),
+        ("parse+route+decide, prev head", Loop::PrevHead),
+    ];
+    for (label, mode) in loops {
+        // Warm caches and the allocator first.
+        for sample in samples.iter().cycle().take(1000) {
+            black_box(step(mode, sample));
+        }
+        let started = Instant::now();
+        let mut changes = 0usize;
+        for sample in samples.iter().cycle().take(iterations) {
+            changes += black_box(step(mode, black_box(sample)));
+        }
+        let elapsed = started.elapsed();
+        let per_second = iterations as f64 / elapsed.as_secs_f64();
+        say(format!(
+            "   {label:<31} {per_second:>12.0} events/s  ({:.2} us/event, {changes} changes in {:.2} s)",
+            elapsed.as_secs_f64() * 1e6 / iterations as f64,
+            elapsed.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+async fn bench_calls(moto: &Moto) -> Result<(), BenchError> {
+    say("\n5. AWS API calls per alarm transition (in-process handler against moto, mirrors off)");
+    let sdk = moto.sdk_config().await;
+    let counter = CallCounter::default();
+    let client = counted_dynamodb(&sdk, &counter);
+    let table = "quench-bench-calls";
+    create_table(&client, table).await?;
+    counter.take();
+    let handler: Handler<DynamoStore, AwsMirror> = Handler {
+        config: Config::parse(BUNDLED_CONFIG)
+            .map_err(|e| failed(format!("bundled config: {e}")))?,
+        store: DynamoStore::new(client, table),
+        mirror: None,
+    };
+    let steps: [(&str, &str, Option<usize>); 5] = [
+        ("open", "cpu-high-alarm.json", Some(2)),
+        ("duplicate", "cpu-high-alarm.json", None),
+        ("resolve", "cpu-high-ok.json", Some(2)),
+        ("open", "instance-check-failed-alarm.json", Some(2)),
+        ("resolve_pending", "instance-check-failed-ok.json", None),
+    ];
+    let mut pending = None;
+    for (label, sample, target) in steps {
+        let raw = sample_event(sample)?;
+        let response = handler
+            .handle(&raw, Utc::now())
+            .await
+            .map_err(|e| failed(format!("{sample}: {e}")))?;
+        let calls = counter.take();
+        report_calls(
+            label,
+            sample,
+            response.decision.decision.as_str(),
+            &calls,
+            target,
+        );
+        if response.decision.resolve_due_at.is_some() {
+            pending = Some(response.decision);
+        }
+    }
+    let pending = pending
+        .ok_or_else(|| failed("instance-check-failed-ok.json did not leave a pending resolve"))?;
+    let due = pending
+        .resolve_due_at
+        .ok_or_else(|| failed("pending resolve has no due time"))?;
+    let confirm = serde_json::json!({
+        "confirm_resolve": {
+            "dedup_key": pending.dedup_key,
+            "incident_id": pending.incident_id,
+        }
+    })
+    .to_string();
+    let response = handler
+        .handle(&confirm, due)
+        .await
+        .map_err(|e| failed(format!("confirm_resolve: {e}")))?;
+    let calls = counter.take();
+    report_calls(
+        "confirm (at due)",
+        "confirm_resolve",
+        response.decision.decision.as_str(),
+        &calls,
+        Some(2),
+    );
+    Ok(())
+}
+
+fn report_calls(
+    label: &str,
+    sample: &str,
+    decision: &str,
+    calls: &[String],
+    target: Option<usize>,
+) {
+    let target = match target {
+        Some(max) => format!("  (target <= {max}: {})", verdict(calls.len() <= max)),
+        None => String::new(),
+    };
+    say(format!(
+        "   {label:<17} {sample:<33} -> {decision:<16} {} call(s): {}{target}",
+        calls.len(),
+        calls.join(", ")
+    ));
+}
+
+fn run() -> Result<(), BenchError> {
+    let args = Args::parse()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    say("quench bench: release alarm-to-incident vs a hello-world lambda_runtime function");
+    let moto = Moto::start()?;
+    say(format!("moto at {}", moto.endpoint));
+    let table = "quench-bench";
+    runtime.block_on(async {
+        let client = counted_dynamodb(&moto.sdk_config().await, &CallCounter::default());
+        create_table(&client, table).await
+    })?;
+    let handler = Subject::new("alarm-to-incident", &args.handler, &moto, table);
+    let hello = Subject::new("hello-lambda", &args.hello, &moto, table);
+
+    bench_cold_init(&handler, &hello, args.runs)?;
+    bench_size(&handler, &hello)?;
+    bench_rss(&handler, &hello)?;
+    bench_throughput(args.iterations)?;
+    runtime.block_on(bench_calls(&moto))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quench-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
