@@ -82,10 +82,29 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    fn spawn(mut command: Command, what: &str) -> Result<Self, StackError> {
+    /// Runs `command` under tools/supervise.py, which stops it if this process dies
+    /// without dropping the guard (a test run killed by a timeout, say).
+    fn spawn(command: Command, what: &str) -> Result<Self, StackError> {
         use std::os::unix::process::CommandExt;
-        command.process_group(0).stdin(Stdio::null());
-        let child = command.spawn().map_err(|e| StackError::Spawn {
+        let mut supervised = Command::new(venv_tool("python")?);
+        supervised
+            .arg(repo_root().join("tools/supervise.py"))
+            .arg(command.get_program())
+            .args(command.get_args())
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => supervised.env(key, value),
+                None => supervised.env_remove(key),
+            };
+        }
+        if let Some(dir) = command.get_current_dir() {
+            supervised.current_dir(dir);
+        }
+        let child = supervised.spawn().map_err(|e| StackError::Spawn {
             what: what.to_string(),
             source: e,
         })?;
@@ -142,15 +161,33 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// moto alone.
     pub fn start() -> Result<Self, StackError> {
+        Self::launch(None)
+    }
+
+    /// moto whose Lambda invocations (the state machine's included) go to the
+    /// `cargo lambda watch` that will listen on `lambda_port`.
+    pub fn start_forwarding_lambda(lambda_port: u16) -> Result<Self, StackError> {
+        Self::launch(Some(lambda_port))
+    }
+
+    fn launch(lambda_port: Option<u16>) -> Result<Self, StackError> {
         let port = free_port()?;
-        let mut command = Command::new(venv_tool("moto_server")?);
+        let mut command = Command::new(venv_tool("python")?);
         command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg(repo_root().join("tools/local_aws.py"))
+            .args(["--port", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let process = Guarded::spawn(command, "moto_server")?;
-        wait_for_port(port, "moto_server", Duration::from_secs(30))?;
+        if let Some(lambda_port) = lambda_port {
+            command.args([
+                "--lambda-endpoint",
+                &format!("http://127.0.0.1:{lambda_port}"),
+            ]);
+        }
+        let process = Guarded::spawn(command, "local AWS (moto)")?;
+        wait_for_port(port, "local AWS (moto)", Duration::from_secs(60))?;
         Ok(Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
@@ -161,6 +198,7 @@ impl Moto {
     /// SDK config for the local stack: fixed region, dummy credentials.
     pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(quench_aws::sdk::https_client())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "local"))
@@ -256,7 +294,11 @@ pub struct LambdaWatch {
 
 impl LambdaWatch {
     pub fn start(env: &[(String, String)]) -> Result<Self, StackError> {
-        let port = free_port()?;
+        Self::start_on(free_port()?, env)
+    }
+
+    /// On a port chosen beforehand, e.g. the one moto forwards Lambda invocations to.
+    pub fn start_on(port: u16, env: &[(String, String)]) -> Result<Self, StackError> {
         let mut command = Command::new(venv_tool("cargo-lambda")?);
         command
             .current_dir(repo_root())
@@ -423,4 +465,34 @@ pub fn counted_dynamodb(sdk: &SdkConfig, counter: &CallCounter) -> aws_sdk_dynam
         .interceptor(counter.clone())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Account and ARNs the local stack uses for the functions the ASL names.
+pub const ACCOUNT: &str = "123456789012";
+
+pub fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+}
+
+/// The ASL file from infra/statemachines with `${Name}` placeholders replaced, as SAM's
+/// `DefinitionSubstitutions` does on deploy. A placeholder left unreplaced is an error.
+pub fn state_machine_definition(
+    file: &str,
+    substitutions: &[(&str, String)],
+) -> Result<String, StackError> {
+    let path = repo_root().join("infra/statemachines").join(file);
+    let mut text = std::fs::read_to_string(&path)
+        .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
+    for (name, value) in substitutions {
+        text = text.replace(&format!("${{{name}}}"), value);
+    }
+    if let Some(start) = text.find("${") {
+        let rest = &text[start..];
+        let end = rest.find('}').map_or(rest.len(), |i| i + 1);
+        return Err(StackError::Template(format!(
+            "{file}: no substitution for {}",
+            &rest[..end]
+        )));
+    }
+    Ok(text)
 }

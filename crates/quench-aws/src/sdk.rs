@@ -1,24 +1,130 @@
 //! SDK configuration shared by every handler, and config loading from SSM.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
+use aws_config::meta::region::ProvideRegion;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ssm::error::DisplayErrorContext;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use base64::Engine as _;
 
 /// Standard retry mode with more attempts and shorter backoff than the default: a Lambda
 /// has seconds, not minutes, and a throttled DynamoDB call usually clears within a few
 /// hundred milliseconds. Honours `AWS_ENDPOINT_URL`, which is how the local stack is used.
+///
+/// Every client built from this config, and aws-config's own credential and region
+/// providers, share one HTTPS client and so one connection pool: see [`https_client`].
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(5)
                 .with_initial_backoff(Duration::from_millis(50))
                 .with_max_backoff(Duration::from_secs(2)),
-        )
-        .load()
-        .await
+        );
+    // The environment comes first in both default chains (region: env, profile, IMDS;
+    // credentials: env, profile, web identity, ECS, IMDS), and the Lambda runtime always sets
+    // the region and the function's credentials there. When it has them, use the
+    // environment providers directly: the result is the one the chains would return, without
+    // building the providers behind them. Anywhere else (SnapStart's container credentials,
+    // a developer's profile), the default chains run as before.
+    if let Some(region) = EnvironmentVariableRegionProvider::new().region().await {
+        loader = loader.region(region);
+    }
+    let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if env_set("AWS_ACCESS_KEY_ID") && env_set("AWS_SECRET_ACCESS_KEY") {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    loader.load().await
+}
+
+/// The SDK's hyper 1.x HTTPS client, built as its default one is (rustls, proxy settings
+/// from the environment, the SDK's cipher-suite list, certificate verification on) except:
+///
+/// - Trust store: Mozilla's roots from `webpki-root-certs`, compiled in, instead of the
+///   platform store. Loading the platform store (`rustls-native-certs`) reads the CA bundle
+///   and every file in the certificate directory, which was most of this function's cold
+///   start. Compiled-in roots cost no I/O, and every runtime image (AL2, AL2023, a bare
+///   container) trusts the same set, which includes the Amazon Trust Services roots behind
+///   AWS endpoints. The trade-off: roots added to or distrusted in the OS store, or a
+///   private CA (a TLS-inspecting proxy), are not seen, and root updates arrive with a
+///   `cargo update` of webpki-root-certs rather than with OS patches.
+/// - Crypto provider: `ring` instead of `aws-lc-rs` (both are rustls' supported providers;
+///   the SDK narrows either to the same cipher suites).
+/// - No throwaway connector per SDK client, see [`SharedPool`].
+pub fn https_client() -> SharedHttpClient {
+    let client = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .tls_context(webpki_tls_context().clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    });
+    SharedHttpClient::new(SharedPool(client))
+}
+
+/// The pooled client above, minus its `validate_base_client_config` hook. That hook builds
+/// a complete connector (rustls config and root store) and drops it, once for every SDK
+/// client constructed: its only purpose is to load the platform certificates into a
+/// process-wide cache at init rather than on the first request. With compiled-in roots
+/// there is nothing to preload, so each of those connectors was pure waste (about 0.5 ms
+/// apiece here). The connectors that carry requests are unchanged: the SDK builds them on
+/// the first request for each set of connector settings and caches them in the client,
+/// with or without this wrapper.
+#[derive(Debug)]
+struct SharedPool(SharedHttpClient);
+
+impl HttpClient for SharedPool {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+/// The TLS context with Mozilla's roots, made when the first connector is built (on the
+/// first request, see [`SharedPool`]) and kept for the process.
+fn webpki_tls_context() -> &'static TlsContext {
+    static CONTEXT: OnceLock<TlsContext> = OnceLock::new();
+    CONTEXT.get_or_init(|| {
+        // The SDK's trust store takes PEM.
+        let mut pem = String::with_capacity(256 * 1024);
+        for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            pem.push_str("-----BEGIN CERTIFICATE-----\n");
+            pem.push_str(&base64::engine::general_purpose::STANDARD.encode(cert.as_ref()));
+            pem.push_str("\n-----END CERTIFICATE-----\n");
+        }
+        TlsContext::builder()
+            .with_trust_store(TrustStore::empty().with_pem_certificate(pem.into_bytes()))
+            .build()
+            // `build` cannot fail today; were it to, the default context (platform roots,
+            // verification still on) is the safe fallback.
+            .unwrap_or_default()
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::duration::Span;
 use crate::glob::Glob;
+use crate::runbook::Runbook;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -28,6 +29,9 @@ pub struct Config {
     /// The plan for alarms no route matches. Without it such alarms are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_plan: Option<String>,
+    /// Runbooks by name: ordered steps that diagnose and remediate.
+    #[serde(default)]
+    pub runbooks: BTreeMap<String, Runbook>,
 }
 
 /// What Quench does for the incidents of one kind of alarm.
@@ -409,6 +413,14 @@ impl Config {
                     ));
                 }
             }
+            if let Some(runbook) = &plan.runbook {
+                if !self.runbooks.contains_key(runbook) {
+                    errors.push(field(
+                        format!("{at}.runbook"),
+                        format!("no runbook is named `{runbook}`"),
+                    ));
+                }
+            }
             if let Some(title) = &plan.title {
                 if title.trim().is_empty() {
                     errors.push(field(format!("{at}.title"), "empty"));
@@ -430,6 +442,15 @@ impl Config {
                     format!("no plan is named `{default_plan}`"),
                 ));
             }
+        }
+        for (name, runbook) in &self.runbooks {
+            if !valid_name(name) {
+                errors.push(field(
+                    format!("runbooks.{name}"),
+                    "runbook names use letters, digits, `-` and `_` only (at most 64)",
+                ));
+            }
+            crate::runbook::validate(name, runbook, &mut errors);
         }
         match errors.len() {
             0 => Ok(()),

@@ -7,4 +7,6 @@ pub mod glob;
 pub mod incident;
 pub mod mirror;
 pub mod routing;
+pub mod runbook;
 pub mod store;
+pub mod template;
