@@ -5,6 +5,7 @@
 //! | dedup head        | `DEDUP#<key>`     | `HEAD`          |
 //! | incident          | `INC#<id>`        | `INCIDENT`      |
 //! | timeline event    | `INC#<id>`        | `TL#<event key>`|
+//! | runbook step claim| `INC#<id>`        | `STEP#<run>#<step>`|
 //!
 //! A decision is one `TransactWriteItems` conditioned on the head's version, so reading
 //! the head and writing the decision is race-free: two deliveries of the same ALARM both
@@ -12,9 +13,11 @@
 //! winner's head, where the change is now a duplicate.
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use quench_core::actions::StepClaim;
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
 use quench_core::store::{IncidentStore, StoreError};
 use serde::de::DeserializeOwned;
@@ -27,6 +30,18 @@ pub const SORT_KEY: &str = "SK";
 const HEAD_SORT_KEY: &str = "HEAD";
 const INCIDENT_SORT_KEY: &str = "INCIDENT";
 const TIMELINE_PREFIX: &str = "TL#";
+const STEP_PREFIX: &str = "STEP#";
+
+fn step_sk(run: u32, step: &str) -> String {
+    format!("{STEP_PREFIX}{run:04}#{step}")
+}
+
+fn is_condition_failed(error: &SdkError<PutItemError, impl std::fmt::Debug>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(PutItemError::ConditionalCheckFailedException(_))
+    )
+}
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -212,6 +227,103 @@ impl DynamoStore {
             }
         }
         Ok(events)
+    }
+}
+
+impl DynamoStore {
+    /// Appends one timeline event unless an event with its key is already there (a
+    /// retried invocation computes the same key). Returns whether it was written.
+    pub async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(incident_pk(&event.incident_id)))
+            .item(SORT_KEY, s(format!("{TIMELINE_PREFIX}{}", event.event_key)))
+            .item("kind", s(event.kind.as_str()))
+            .item("at", s(event.at.to_rfc3339()))
+            .item("body", to_body(event)?)
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failed(&error) => Ok(false),
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    /// Claims one execution of a step before it acts. `None`: the claim is ours, act.
+    /// `Some(claim)`: an earlier attempt claimed it; reuse what it recorded.
+    pub async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
+            .item(SORT_KEY, s(step_sk(claim.run, &claim.step)))
+            .item("body", to_body(claim)?)
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(error) if is_condition_failed(&error) => {
+                let output = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
+                    .key(SORT_KEY, s(step_sk(claim.run, &claim.step)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                match output.item.as_ref().map(from_body).transpose()? {
+                    Some(existing) => Ok(Some(existing)),
+                    // Released between our put and our read: a retry will claim it.
+                    None => Err(StoreError::Unavailable(
+                        "step claim changed concurrently".into(),
+                    )),
+                }
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    /// Records what the claimed step's action returned (command id, execution id).
+    pub async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
+            .item(SORT_KEY, s(step_sk(claim.run, &claim.step)))
+            .item("body", to_body(claim)?)
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Gives a claim back when its action's call failed with a retryable error (throttled,
+    /// unavailable), so the retry may act. Such a call is not known to have acted; the
+    /// SDK's own retries make the same assumption.
+    pub async fn release_step(
+        &self,
+        incident_id: &str,
+        run: u32,
+        step: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(incident_pk(incident_id)))
+            .key(SORT_KEY, s(step_sk(run, step)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }
 

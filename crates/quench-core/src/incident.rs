@@ -135,6 +135,8 @@ pub enum TimelineKind {
     Recovered,
     ResolvePending,
     Resolved,
+    /// A runbook step finished (or was refused): its outcome, for people and for chat.
+    Step,
 }
 
 impl TimelineKind {
@@ -146,6 +148,7 @@ impl TimelineKind {
             Self::Recovered => "recovered",
             Self::ResolvePending => "resolve_pending",
             Self::Resolved => "resolved",
+            Self::Step => "step",
         }
     }
 }

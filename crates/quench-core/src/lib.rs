@@ -1,5 +1,6 @@
 //! Quench's domain, free of any AWS SDK: adapters live in `quench-aws`.
 
+pub mod actions;
 pub mod alarm;
 pub mod config;
 pub mod duration;

@@ -1,0 +1,820 @@
+//! [`ActionRunner`] on SSM (Run Command, Automation), EC2 and CloudWatch.
+//!
+//! Each method is one API call; the SDK retries throttling and transient faults with the
+//! client's retry config before an error reaches us. What still fails is classified:
+//! throttled / unavailable (the step is retried by the state machine), refused / not found
+//! (the step fails and the runbook decides). Error messages are the service's error code
+//! and message, bounded; never a request's parameters.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy,
+};
+use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use chrono::{DateTime, Utc};
+use quench_core::actions::{
+    automation_status, command_status, sanitize_output, ActionError, ActionRunner, AlarmStateInfo,
+    AutomationFinished, AutomationResult, CommandFinished, CommandRequest, CommandResult,
+    Datapoint, InstanceStatus, MetricRequest,
+};
+use quench_core::runbook::StepStatus;
+
+/// Bytes kept of each automation output value.
+const AUTOMATION_OUTPUT_LIMIT: u32 = 4_096;
+/// Bytes kept of an error message from a service.
+const MESSAGE_LIMIT: u32 = 512;
+/// SendCommand's delivery timeout bounds.
+const MIN_DELIVERY_TIMEOUT: u64 = 30;
+const MAX_DELIVERY_TIMEOUT: u64 = 2_592_000;
+/// SendCommand's Comment is at most 100 characters.
+const MAX_COMMENT_CHARS: usize = 100;
+/// GetMetricData pages read at most (each holds up to 100,800 datapoints).
+const MAX_METRIC_PAGES: usize = 5;
+
+#[derive(Clone, Debug)]
+pub struct AwsActions {
+    ssm: aws_sdk_ssm::Client,
+    ec2: aws_sdk_ec2::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl AwsActions {
+    pub fn new(
+        ssm: aws_sdk_ssm::Client,
+        ec2: aws_sdk_ec2::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+    ) -> Self {
+        AwsActions {
+            ssm,
+            ec2,
+            cloudwatch,
+        }
+    }
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "TooManyUpdates",
+];
+
+const UNAVAILABLE_CODES: &[&str] = &[
+    "InternalServerError",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+    "InternalServiceError",
+];
+
+const NOT_FOUND_CODES: &[&str] = &[
+    "InvalidInstanceID.NotFound",
+    "InvalidInstanceId",
+    "InvalidCommandId",
+    "InvalidDocument",
+    "AutomationDefinitionNotFoundException",
+    "AutomationExecutionNotFoundException",
+    "ResourceNotFound",
+    "ResourceNotFoundException",
+];
+
+/// Classifies what the SDK gave up on. `operation` names the call for the message.
+fn classify<E>(operation: &str, error: SdkError<E, HttpResponse>) -> ActionError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = error.code().unwrap_or_default().to_string();
+    let message = match (&error, error.message()) {
+        (SdkError::ServiceError(_), Some(message)) => format!("{operation}: {code}: {message}"),
+        (SdkError::ServiceError(_), None) => format!("{operation}: {code}"),
+        _ => format!("{operation}: {}", DisplayErrorContext(&error)),
+    };
+    let message = sanitize_output(&message, MESSAGE_LIMIT);
+    if THROTTLING_CODES.contains(&code.as_str()) {
+        ActionError::Throttled(message)
+    } else if UNAVAILABLE_CODES.contains(&code.as_str())
+        || matches!(
+            error,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        )
+        || error
+            .raw_response()
+            .is_some_and(|r| r.status().is_server_error())
+    {
+        ActionError::Unavailable(message)
+    } else if NOT_FOUND_CODES.contains(&code.as_str()) {
+        ActionError::NotFound(message)
+    } else {
+        ActionError::Refused(message)
+    }
+}
+
+fn to_hash_map(map: &BTreeMap<String, Vec<String>>) -> HashMap<String, Vec<String>> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn smithy_time(at: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_millis(at.timestamp_millis())
+}
+
+fn chrono_time(at: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    at.to_millis()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+}
+
+fn bounded_comment(comment: &str) -> String {
+    comment.chars().take(MAX_COMMENT_CHARS).collect()
+}
+
+impl ActionRunner for AwsActions {
+    async fn send_command(&self, request: &CommandRequest) -> Result<String, ActionError> {
+        let timeout = request
+            .timeout_seconds
+            .clamp(MIN_DELIVERY_TIMEOUT, MAX_DELIVERY_TIMEOUT);
+        let output = self
+            .ssm
+            .send_command()
+            .document_name(&request.document)
+            .set_parameters(Some(to_hash_map(&request.parameters)))
+            .set_instance_ids(Some(request.targets.clone()))
+            .timeout_seconds(i32::try_from(timeout).unwrap_or(i32::MAX))
+            .comment(bounded_comment(&request.comment))
+            .send()
+            .await
+            .map_err(|e| classify("SendCommand", e))?;
+        output
+            .command
+            .and_then(|c| c.command_id)
+            .ok_or_else(|| ActionError::Unavailable("SendCommand returned no command id".into()))
+    }
+
+    async fn command_result(
+        &self,
+        command_id: &str,
+        instance: &str,
+        output_limit: u32,
+    ) -> Result<CommandResult, ActionError> {
+        let result = self
+            .ssm
+            .get_command_invocation()
+            .command_id(command_id)
+            .instance_id(instance)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            // Right after SendCommand the invocation may not be visible yet.
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(GetCommandInvocationError::InvocationDoesNotExist(_))
+                ) =>
+            {
+                return Ok(CommandResult::Pending)
+            }
+            Err(error) => return Err(classify("GetCommandInvocation", error)),
+        };
+        let status = output
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "Pending".to_string());
+        let detail = output
+            .status_details()
+            .filter(|d| !d.is_empty())
+            .unwrap_or(&status)
+            .to_string();
+        // StatusDetails is finer (DeliveryTimedOut, Undeliverable, ...) once finished.
+        let Some(step_status) = command_status(&status) else {
+            return Ok(CommandResult::Pending);
+        };
+        let step_status = match (step_status, command_status(&detail)) {
+            (StepStatus::Failed, Some(StepStatus::TimedOut)) => StepStatus::TimedOut,
+            (status, _) => status,
+        };
+        Ok(CommandResult::Finished(CommandFinished {
+            status: step_status,
+            detail: sanitize_output(&detail, 64),
+            stdout: sanitize_output(
+                output.standard_output_content().unwrap_or_default(),
+                output_limit,
+            ),
+            stderr: sanitize_output(
+                output.standard_error_content().unwrap_or_default(),
+                output_limit,
+            ),
+            exit_code: i64::from(output.response_code()),
+        }))
+    }
+
+    async fn start_automation(
+        &self,
+        document: &str,
+        parameters: &BTreeMap<String, Vec<String>>,
+        client_token: &str,
+    ) -> Result<String, ActionError> {
+        let output = self
+            .ssm
+            .start_automation_execution()
+            .document_name(document)
+            .set_parameters(Some(to_hash_map(parameters)))
+            .client_token(client_token)
+            .send()
+            .await
+            .map_err(|e| classify("StartAutomationExecution", e))?;
+        output.automation_execution_id.ok_or_else(|| {
+            ActionError::Unavailable("StartAutomationExecution returned no execution id".into())
+        })
+    }
+
+    async fn automation_result(&self, execution_id: &str) -> Result<AutomationResult, ActionError> {
+        let output = self
+            .ssm
+            .get_automation_execution()
+            .automation_execution_id(execution_id)
+            .send()
+            .await
+            .map_err(|e| classify("GetAutomationExecution", e))?;
+        let Some(execution) = output.automation_execution else {
+            return Err(ActionError::NotFound(format!(
+                "GetAutomationExecution: no execution {execution_id}"
+            )));
+        };
+        let status = execution
+            .automation_execution_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "Pending".to_string());
+        let Some(step_status) = automation_status(&status) else {
+            return Ok(AutomationResult::Pending);
+        };
+        let outputs = execution
+            .outputs()
+            .map(|outputs| {
+                outputs
+                    .iter()
+                    .map(|(name, values)| {
+                        (
+                            sanitize_output(name, 256),
+                            values
+                                .iter()
+                                .map(|v| sanitize_output(v, AUTOMATION_OUTPUT_LIMIT))
+                                .collect(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(AutomationResult::Finished(AutomationFinished {
+            status: step_status,
+            detail: sanitize_output(&status, 64),
+            outputs,
+            failure: execution
+                .failure_message()
+                .filter(|m| !m.is_empty())
+                .map(|m| sanitize_output(m, MESSAGE_LIMIT)),
+        }))
+    }
+
+    async fn reboot(&self, instance: &str) -> Result<(), ActionError> {
+        self.ec2
+            .reboot_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .map_err(|e| classify("RebootInstances", e))?;
+        Ok(())
+    }
+
+    async fn instance_status(&self, instance: &str) -> Result<InstanceStatus, ActionError> {
+        let output = self
+            .ec2
+            .describe_instance_status()
+            .instance_ids(instance)
+            .include_all_instances(true)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeInstanceStatus", e))?;
+        let found = output
+            .instance_statuses()
+            .iter()
+            .find(|s| s.instance_id() == Some(instance))
+            .ok_or_else(|| {
+                ActionError::NotFound(format!("DescribeInstanceStatus: no instance {instance}"))
+            })?;
+        let summary = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+            s.and_then(|s| s.status())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "not-applicable".to_string())
+        };
+        Ok(InstanceStatus {
+            instance_state: found
+                .instance_state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_else(|| "unknown".to_string()),
+            instance_status: summary(found.instance_status()),
+            system_status: summary(found.system_status()),
+        })
+    }
+
+    async fn alarm_state(&self, name: &str) -> Result<AlarmStateInfo, ActionError> {
+        let output = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(name)
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeAlarms", e))?;
+        let metric = output
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(name))
+            .map(|a| (a.state_value(), a.state_reason()));
+        let composite = output
+            .composite_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(name))
+            .map(|a| (a.state_value(), a.state_reason()));
+        let (state, reason) = metric
+            .or(composite)
+            .ok_or_else(|| ActionError::NotFound(format!("DescribeAlarms: no alarm {name}")))?;
+        Ok(AlarmStateInfo {
+            state: state
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "INSUFFICIENT_DATA".to_string()),
+            reason: sanitize_output(reason.unwrap_or_default(), 1_024),
+        })
+    }
+
+    async fn metric_query(&self, request: &MetricRequest) -> Result<Vec<Datapoint>, ActionError> {
+        let mut metric = Metric::builder()
+            .namespace(&request.namespace)
+            .metric_name(&request.metric);
+        for (name, value) in &request.dimensions {
+            metric = metric.dimensions(Dimension::builder().name(name).value(value).build());
+        }
+        let query = MetricDataQuery::builder()
+            .id("m")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(metric.build())
+                    .period(i32::try_from(request.period_seconds).unwrap_or(60))
+                    .stat(&request.stat)
+                    .build(),
+            )
+            .return_data(true)
+            .build();
+        let mut points = Vec::new();
+        let mut token = None;
+        for _ in 0..MAX_METRIC_PAGES {
+            let output = self
+                .cloudwatch
+                .get_metric_data()
+                .metric_data_queries(query.clone())
+                .start_time(smithy_time(request.start))
+                .end_time(smithy_time(request.end))
+                .scan_by(ScanBy::TimestampAscending)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("GetMetricData", e))?;
+            for result in output.metric_data_results() {
+                for (at, value) in result.timestamps().iter().zip(result.values()) {
+                    if let Some(at) = chrono_time(at) {
+                        if value.is_finite() {
+                            points.push(Datapoint { at, value: *value });
+                        }
+                    }
+                }
+            }
+            token = output.next_token.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        points.sort_by_key(|p| p.at);
+        Ok(points)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+    use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+    use aws_sdk_ec2::operation::describe_instance_status::DescribeInstanceStatusOutput;
+    use aws_sdk_ec2::operation::reboot_instances::RebootInstancesOutput;
+    use aws_sdk_ec2::types::{
+        InstanceState, InstanceStateName, InstanceStatusSummary, SummaryStatus,
+    };
+    use aws_sdk_ssm::operation::get_automation_execution::GetAutomationExecutionOutput;
+    use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+    use aws_sdk_ssm::operation::send_command::SendCommandOutput;
+    use aws_sdk_ssm::operation::start_automation_execution::StartAutomationExecutionOutput;
+    use aws_sdk_ssm::types::error::InvocationDoesNotExist;
+    use aws_sdk_ssm::types::{
+        AutomationExecution, AutomationExecutionStatus, Command, CommandInvocationStatus,
+    };
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use aws_smithy_types::retry::RetryConfig;
+    use quench_core::actions::TRUNCATION_MARKER;
+
+    use super::*;
+
+    fn fast_retries() -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(1))
+            .with_max_backoff(Duration::from_millis(5))
+    }
+
+    fn ssm_client(rules: &[&Rule]) -> aws_sdk_ssm::Client {
+        mock_client!(aws_sdk_ssm, RuleMode::Sequential, rules, |c| c
+            .retry_config(fast_retries()))
+    }
+
+    fn ec2_client(rules: &[&Rule]) -> aws_sdk_ec2::Client {
+        mock_client!(aws_sdk_ec2, RuleMode::Sequential, rules)
+    }
+
+    fn cloudwatch_client(rules: &[&Rule]) -> aws_sdk_cloudwatch::Client {
+        mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, rules)
+    }
+
+    fn with_ssm(rules: &[&Rule]) -> AwsActions {
+        AwsActions::new(ssm_client(rules), ec2_client(&[]), cloudwatch_client(&[]))
+    }
+
+    fn with_ec2(rules: &[&Rule]) -> AwsActions {
+        AwsActions::new(ssm_client(&[]), ec2_client(rules), cloudwatch_client(&[]))
+    }
+
+    fn with_cloudwatch(rules: &[&Rule]) -> AwsActions {
+        AwsActions::new(ssm_client(&[]), ec2_client(&[]), cloudwatch_client(rules))
+    }
+
+    fn shell_request() -> CommandRequest {
+        CommandRequest {
+            document: "AWS-RunShellScript".into(),
+            parameters: BTreeMap::from([
+                ("commands".to_string(), vec!["vmstat 1 5".to_string()]),
+                ("executionTimeout".to_string(), vec!["60".to_string()]),
+            ]),
+            targets: vec!["i-0abc1234def567890".into()],
+            timeout_seconds: 60,
+            comment: "quench inc-1 step snapshot".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn send_command_passes_document_parameters_and_targets() {
+        let rule = mock!(aws_sdk_ssm::Client::send_command)
+            .match_requests(|r| {
+                r.document_name() == Some("AWS-RunShellScript")
+                    && r.instance_ids() == ["i-0abc1234def567890"]
+                    && r.parameters().and_then(|p| p.get("commands"))
+                        == Some(&vec!["vmstat 1 5".to_string()])
+                    && r.parameters().and_then(|p| p.get("executionTimeout"))
+                        == Some(&vec!["60".to_string()])
+                    && r.timeout_seconds() == Some(60)
+                    && r.comment() == Some("quench inc-1 step snapshot")
+            })
+            .then_output(|| {
+                SendCommandOutput::builder()
+                    .command(Command::builder().command_id("cmd-1").build())
+                    .build()
+            });
+        let actions = with_ssm(&[&rule]);
+        let id = actions.send_command(&shell_request()).await.expect("sent");
+        assert_eq!(id, "cmd-1");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn throttled_send_is_retried_by_the_sdk_then_succeeds() {
+        let throttle = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        let rule = mock!(aws_sdk_ssm::Client::send_command)
+            .sequence()
+            .http_status(400, Some(throttle.to_string()))
+            .times(2)
+            .output(|| {
+                SendCommandOutput::builder()
+                    .command(Command::builder().command_id("cmd-2").build())
+                    .build()
+            })
+            .build();
+        let actions = with_ssm(&[&rule]);
+        let id = actions.send_command(&shell_request()).await.expect("sent");
+        assert_eq!(id, "cmd-2");
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn persistent_throttling_is_a_retryable_error_without_the_parameters() {
+        let throttle = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        let rule = mock!(aws_sdk_ssm::Client::send_command)
+            .sequence()
+            .http_status(400, Some(throttle.to_string()))
+            .times(3)
+            .build();
+        let actions = with_ssm(&[&rule]);
+        let error = actions
+            .send_command(&shell_request())
+            .await
+            .expect_err("throttled");
+        assert!(matches!(error, ActionError::Throttled(_)), "{error:?}");
+        assert!(error.is_retryable());
+        assert!(!error.to_string().contains("vmstat"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn invocation_does_not_exist_right_after_send_is_pending() {
+        let rule = mock!(aws_sdk_ssm::Client::get_command_invocation)
+            .match_requests(|r| {
+                r.command_id() == Some("cmd-1") && r.instance_id() == Some("i-0abc1234def567890")
+            })
+            .then_error(|| {
+                GetCommandInvocationError::InvocationDoesNotExist(
+                    InvocationDoesNotExist::builder().build(),
+                )
+            });
+        let actions = with_ssm(&[&rule]);
+        let result = actions
+            .command_result("cmd-1", "i-0abc1234def567890", 4096)
+            .await
+            .expect("pending");
+        assert_eq!(result, CommandResult::Pending);
+    }
+
+    fn invocation(status: CommandInvocationStatus, details: &str, code: i32) -> Rule {
+        let details = details.to_string();
+        mock!(aws_sdk_ssm::Client::get_command_invocation).then_output(move || {
+            GetCommandInvocationOutput::builder()
+                .status(status.clone())
+                .status_details(&details)
+                .response_code(code)
+                .standard_output_content("out\n")
+                .standard_error_content("err\n")
+                .build()
+        })
+    }
+
+    async fn finished(rule: Rule) -> CommandFinished {
+        let actions = with_ssm(&[&rule]);
+        match actions.command_result("cmd-1", "i-1", 4096).await {
+            Ok(CommandResult::Finished(f)) => f,
+            other => panic!("not finished: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn command_statuses_map_to_step_statuses() {
+        let ok = finished(invocation(CommandInvocationStatus::Success, "Success", 0)).await;
+        assert_eq!(ok.status, StepStatus::Succeeded);
+        assert_eq!((ok.stdout.as_str(), ok.stderr.as_str()), ("out\n", "err\n"));
+        assert_eq!(ok.exit_code, 0);
+
+        let failed = finished(invocation(CommandInvocationStatus::Failed, "Failed", 3)).await;
+        assert_eq!(failed.status, StepStatus::Failed);
+        assert_eq!(failed.exit_code, 3);
+
+        let timed_out = finished(invocation(
+            CommandInvocationStatus::TimedOut,
+            "ExecutionTimedOut",
+            -1,
+        ))
+        .await;
+        assert_eq!(timed_out.status, StepStatus::TimedOut);
+        assert_eq!(timed_out.detail, "ExecutionTimedOut");
+
+        let undeliverable = finished(invocation(
+            CommandInvocationStatus::Failed,
+            "DeliveryTimedOut",
+            -1,
+        ))
+        .await;
+        assert_eq!(undeliverable.status, StepStatus::TimedOut);
+
+        let actions = with_ssm(&[&invocation(
+            CommandInvocationStatus::InProgress,
+            "InProgress",
+            -1,
+        )]);
+        let running = actions.command_result("cmd-1", "i-1", 4096).await;
+        assert_eq!(running, Ok(CommandResult::Pending));
+    }
+
+    #[tokio::test]
+    async fn instance_output_is_sanitised_and_bounded() {
+        let rule = mock!(aws_sdk_ssm::Client::get_command_invocation).then_output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::Success)
+                .response_code(0)
+                .standard_output_content(format!(
+                    "\u{1b}[2J\u{1b}]0;pwned\u{7}line\r\n{}",
+                    "x".repeat(24_000)
+                ))
+                .build()
+        });
+        let actions = with_ssm(&[&rule]);
+        let Ok(CommandResult::Finished(done)) = actions.command_result("c", "i-1", 256).await
+        else {
+            panic!("not finished");
+        };
+        assert!(done.stdout.len() <= 256, "{}", done.stdout.len());
+        assert!(
+            done.stdout.starts_with("[2J]0;pwnedline\n"),
+            "{}",
+            done.stdout
+        );
+        assert!(done.stdout.ends_with(TRUNCATION_MARKER));
+        assert!(!done.stdout.chars().any(|c| c.is_control() && c != '\n'));
+    }
+
+    #[tokio::test]
+    async fn automation_starts_with_the_client_token_and_polls_to_its_outputs() {
+        let start = mock!(aws_sdk_ssm::Client::start_automation_execution)
+            .match_requests(|r| {
+                r.document_name() == Some("AWS-RestartEC2Instance")
+                    && r.client_token() == Some("0123abcd-0000-0000-0000-000000000000")
+                    && r.parameters().and_then(|p| p.get("InstanceId"))
+                        == Some(&vec!["i-1".to_string()])
+            })
+            .then_output(|| {
+                StartAutomationExecutionOutput::builder()
+                    .automation_execution_id("exec-1")
+                    .build()
+            });
+        let poll = mock!(aws_sdk_ssm::Client::get_automation_execution)
+            .match_requests(|r| r.automation_execution_id() == Some("exec-1"))
+            .sequence()
+            .output(|| {
+                GetAutomationExecutionOutput::builder()
+                    .automation_execution(
+                        AutomationExecution::builder()
+                            .automation_execution_status(AutomationExecutionStatus::Inprogress)
+                            .build(),
+                    )
+                    .build()
+            })
+            .output(|| {
+                GetAutomationExecutionOutput::builder()
+                    .automation_execution(
+                        AutomationExecution::builder()
+                            .automation_execution_status(AutomationExecutionStatus::Success)
+                            .outputs("startInstances.InstanceStates", vec!["running".into()])
+                            .build(),
+                    )
+                    .build()
+            })
+            .build();
+        let actions = with_ssm(&[&start, &poll]);
+        let parameters = BTreeMap::from([("InstanceId".to_string(), vec!["i-1".to_string()])]);
+        let id = actions
+            .start_automation(
+                "AWS-RestartEC2Instance",
+                &parameters,
+                "0123abcd-0000-0000-0000-000000000000",
+            )
+            .await
+            .expect("started");
+        assert_eq!(id, "exec-1");
+        assert_eq!(
+            actions.automation_result("exec-1").await,
+            Ok(AutomationResult::Pending)
+        );
+        let Ok(AutomationResult::Finished(done)) = actions.automation_result("exec-1").await else {
+            panic!("not finished");
+        };
+        assert_eq!(done.status, StepStatus::Succeeded);
+        assert_eq!(done.detail, "Success");
+        assert_eq!(
+            done.outputs.get("startInstances.InstanceStates"),
+            Some(&vec!["running".to_string()])
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_automation_keeps_its_failure_message() {
+        let poll = mock!(aws_sdk_ssm::Client::get_automation_execution).then_output(|| {
+            GetAutomationExecutionOutput::builder()
+                .automation_execution(
+                    AutomationExecution::builder()
+                        .automation_execution_status(AutomationExecutionStatus::Failed)
+                        .failure_message("Step fails when it is Executing.")
+                        .build(),
+                )
+                .build()
+        });
+        let actions = with_ssm(&[&poll]);
+        let Ok(AutomationResult::Finished(done)) = actions.automation_result("exec-1").await else {
+            panic!("not finished");
+        };
+        assert_eq!(done.status, StepStatus::Failed);
+        assert_eq!(
+            done.failure.as_deref(),
+            Some("Step fails when it is Executing.")
+        );
+    }
+
+    #[tokio::test]
+    async fn reboot_names_the_instance() {
+        let rule = mock!(aws_sdk_ec2::Client::reboot_instances)
+            .match_requests(|r| r.instance_ids() == ["i-1"])
+            .then_output(|| RebootInstancesOutput::builder().build());
+        with_ec2(&[&rule]).reboot("i-1").await.expect("rebooted");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn instance_status_includes_stopped_instances() {
+        let rule = mock!(aws_sdk_ec2::Client::describe_instance_status)
+            .match_requests(|r| {
+                r.include_all_instances() == Some(true) && r.instance_ids() == ["i-1"]
+            })
+            .then_output(|| {
+                DescribeInstanceStatusOutput::builder()
+                    .instance_statuses(
+                        aws_sdk_ec2::types::InstanceStatus::builder()
+                            .instance_id("i-1")
+                            .instance_state(
+                                InstanceState::builder()
+                                    .name(InstanceStateName::Stopped)
+                                    .build(),
+                            )
+                            .instance_status(
+                                InstanceStatusSummary::builder()
+                                    .status(SummaryStatus::NotApplicable)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let status = with_ec2(&[&rule])
+            .instance_status("i-1")
+            .await
+            .expect("status");
+        assert_eq!(
+            status,
+            InstanceStatus {
+                instance_state: "stopped".into(),
+                instance_status: "not-applicable".into(),
+                system_status: "not-applicable".into(),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_instance_is_not_found() {
+        let rule = mock!(aws_sdk_ec2::Client::describe_instance_status)
+            .then_output(|| DescribeInstanceStatusOutput::builder().build());
+        let error = with_ec2(&[&rule])
+            .instance_status("i-gone")
+            .await
+            .expect_err("not found");
+        assert!(matches!(error, ActionError::NotFound(_)), "{error:?}");
+        assert!(!error.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn alarm_state_reads_describe_alarms() {
+        let rule = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .match_requests(|r| r.alarm_names() == ["web-1-cpu-high"])
+            .then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name("web-1-cpu-high")
+                            .state_value(StateValue::Alarm)
+                            .state_reason("Threshold Crossed")
+                            .build(),
+                    )
+                    .build()
+            });
+        let state = with_cloudwatch(&[&rule])
+            .alarm_state("web-1-cpu-high")
+            .await
+            .expect("state");
+        assert_eq!(state.state, "ALARM");
+        assert_eq!(state.reason, "Threshold Crossed");
+
+        let none = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .then_output(|| DescribeAlarmsOutput::builder().build());
+        let error = with_cloudwatch(&[&none])
+            .alarm_state("gone")
+            .await
+            .expect_err("missing");
+        assert!(matches!(error, ActionError::NotFound(_)));
+    }
+}

@@ -1,0 +1,317 @@
+//! The port runbook actions go through, and the pure rules around it: what a finished
+//! command or automation means for the step, how instance output is made safe to keep,
+//! and the idempotency keys that stop a retried step from acting twice.
+//!
+//! Adapters (`quench-aws::actions`) call SSM, EC2 and CloudWatch; tests use fakes or
+//! mocked SDK clients. Nothing here knows an AWS SDK type.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::incident::stable_hash;
+use crate::runbook::StepStatus;
+
+/// Why an action call failed. Messages carry the service's error code and message, never
+/// request parameters (which may hold secrets) or credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    /// The service throttled us even after the SDK's own retries: try the step again later.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// Timeouts, connection failures, 5xx: try the step again later.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// The request was refused (access denied, invalid parameter, wrong instance state):
+    /// retrying will not help; the step fails.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The instance, alarm, command or execution does not exist: the step fails.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl ActionError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Throttled(_) | Self::Unavailable(_))
+    }
+}
+
+/// One SSM Run Command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandRequest {
+    pub document: String,
+    pub parameters: BTreeMap<String, Vec<String>>,
+    pub targets: Vec<String>,
+    /// How long the command may run on the instance; SendCommand's delivery timeout is
+    /// derived from it.
+    pub timeout_seconds: u64,
+    /// Shown in the SSM console next to the command: the incident and step.
+    pub comment: String,
+}
+
+/// A finished command on one instance. `stdout` and `stderr` are already sanitised and
+/// bounded (see [`sanitize_output`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandFinished {
+    pub status: StepStatus,
+    /// SSM's own status word (`Success`, `Failed`, `TimedOut`, `Cancelled`, ...).
+    pub detail: String,
+    pub stdout: String,
+    pub stderr: String,
+    /// The script's exit code; `-1` when it never ran (SSM's convention).
+    pub exit_code: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// Not finished, or not visible yet (GetCommandInvocation's InvocationDoesNotExist
+    /// right after SendCommand).
+    Pending,
+    Finished(CommandFinished),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomationFinished {
+    pub status: StepStatus,
+    /// SSM's status word (`Success`, `Failed`, `TimedOut`, `Cancelled`, ...).
+    pub detail: String,
+    /// The document's outputs by name (`step.Output`), sanitised.
+    pub outputs: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AutomationResult {
+    Pending,
+    Finished(AutomationFinished),
+}
+
+/// DescribeInstanceStatus of one instance, stopped ones included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// `pending`, `running`, `stopping`, `stopped`, ...
+    pub instance_state: String,
+    /// `ok`, `impaired`, `initializing`, `insufficient-data`, `not-applicable`.
+    pub instance_status: String,
+    pub system_status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmStateInfo {
+    /// `OK`, `ALARM`, `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRequest {
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub stat: String,
+    pub period_seconds: u64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Datapoint {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// What runbook steps do to the world. Every method is one API call (plus the SDK's
+/// retries), so the Lambda never blocks on a long-running action: it starts it, and
+/// polls it on later invocations.
+pub trait ActionRunner {
+    /// SSM SendCommand; returns the command id.
+    fn send_command(
+        &self,
+        request: &CommandRequest,
+    ) -> impl Future<Output = Result<String, ActionError>> + Send;
+
+    /// SSM GetCommandInvocation for one instance; output bounded to `output_limit` bytes
+    /// per stream.
+    fn command_result(
+        &self,
+        command_id: &str,
+        instance: &str,
+        output_limit: u32,
+    ) -> impl Future<Output = Result<CommandResult, ActionError>> + Send;
+
+    /// SSM StartAutomationExecution with an idempotency token; returns the execution id.
+    fn start_automation(
+        &self,
+        document: &str,
+        parameters: &BTreeMap<String, Vec<String>>,
+        client_token: &str,
+    ) -> impl Future<Output = Result<String, ActionError>> + Send;
+
+    /// SSM GetAutomationExecution.
+    fn automation_result(
+        &self,
+        execution_id: &str,
+    ) -> impl Future<Output = Result<AutomationResult, ActionError>> + Send;
+
+    /// EC2 RebootInstances.
+    fn reboot(&self, instance: &str) -> impl Future<Output = Result<(), ActionError>> + Send;
+
+    /// EC2 DescribeInstanceStatus with IncludeAllInstances.
+    fn instance_status(
+        &self,
+        instance: &str,
+    ) -> impl Future<Output = Result<InstanceStatus, ActionError>> + Send;
+
+    /// CloudWatch DescribeAlarms of one alarm (metric or composite).
+    fn alarm_state(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<AlarmStateInfo, ActionError>> + Send;
+
+    /// CloudWatch GetMetricData of one metric; datapoints oldest first.
+    fn metric_query(
+        &self,
+        request: &MetricRequest,
+    ) -> impl Future<Output = Result<Vec<Datapoint>, ActionError>> + Send;
+}
+
+/// SSM's command invocation statuses, as a step status; `None` while still running.
+pub fn command_status(ssm_status: &str) -> Option<StepStatus> {
+    match ssm_status {
+        "Pending" | "InProgress" | "Delayed" | "Cancelling" => None,
+        "Success" => Some(StepStatus::Succeeded),
+        "TimedOut" | "DeliveryTimedOut" | "ExecutionTimedOut" => Some(StepStatus::TimedOut),
+        // Failed, Cancelled, Undeliverable, Terminated, and anything SSM adds later: a
+        // status we do not know is not a success.
+        _ => Some(StepStatus::Failed),
+    }
+}
+
+/// SSM's automation execution statuses, as a step status; `None` while still running.
+pub fn automation_status(ssm_status: &str) -> Option<StepStatus> {
+    match ssm_status {
+        "Pending"
+        | "InProgress"
+        | "Waiting"
+        | "Cancelling"
+        | "PendingApproval"
+        | "Approved"
+        | "Scheduled"
+        | "RunbookInProgress"
+        | "PendingChangeCalendarOverride"
+        | "ChangeCalendarOverrideApproved" => None,
+        "Success" | "CompletedWithSuccess" => Some(StepStatus::Succeeded),
+        "TimedOut" => Some(StepStatus::TimedOut),
+        _ => Some(StepStatus::Failed),
+    }
+}
+
+/// The marker appended where output was cut.
+pub const TRUNCATION_MARKER: &str = "\n…[truncated by Quench]";
+
+/// Instance output is untrusted text: control characters (terminal escapes, NULs, CRs
+/// that would overwrite a line in a console) are dropped, except `\n` and `\t`; then it
+/// is cut to at most `limit` bytes on a character boundary, the cut marked.
+pub fn sanitize_output(raw: &str, limit: u32) -> String {
+    let clean: String = raw
+        .chars()
+        .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
+        .collect();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if clean.len() <= limit {
+        return clean;
+    }
+    let budget = limit.saturating_sub(TRUNCATION_MARKER.len());
+    let mut cut = budget.min(clean.len());
+    while cut > 0 && !clean.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = String::with_capacity(cut + TRUNCATION_MARKER.len());
+    out.push_str(&clean[..cut]);
+    out.push_str(TRUNCATION_MARKER);
+    out
+}
+
+/// The key of one execution of one step of one incident: the `runs` count before the
+/// step makes each turn of a loop its own execution.
+pub fn step_key(incident_id: &str, run: u32, step: &str) -> String {
+    format!("{incident_id}#{run:04}#{step}")
+}
+
+/// StartAutomationExecution's ClientToken must look like a UUID; this one is derived from
+/// the step key so that a retried start is the same start.
+pub fn client_token(incident_id: &str, run: u32, step: &str) -> String {
+    let key = step_key(incident_id, run, step);
+    let hi = stable_hash(&key);
+    let lo = stable_hash(&format!("{key}#quench-client-token"));
+    let hex = format!("{hi:016x}{lo:016x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// What a claimed step recorded about its action, so that a retry reuses it instead of
+/// acting again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepClaim {
+    pub incident_id: String,
+    pub run: u32,
+    pub step: String,
+    pub claimed_at: DateTime<Utc>,
+    /// The command id or automation execution id, or `done` for an action without one;
+    /// `None` when the claim was written but the action's result was not (the attempt
+    /// died in between: whether it acted is unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_strips_controls_but_keeps_newlines_and_tabs() {
+        let raw = "ok\tline\n\u{1b}[31mred\u{1b}[0m\r\0end";
+        assert_eq!(sanitize_output(raw, 1000), "ok\tline\n[31mred[0mend");
+    }
+
+    #[test]
+    fn sanitize_bounds_and_marks_on_a_char_boundary() {
+        let raw = "é".repeat(100);
+        let out = sanitize_output(&raw, 50);
+        assert!(out.len() <= 50, "{} bytes", out.len());
+        assert!(out.ends_with(TRUNCATION_MARKER));
+        assert!(out.starts_with("éé"));
+        assert_eq!(sanitize_output("short", 50), "short");
+    }
+
+    #[test]
+    fn statuses_map() {
+        assert_eq!(command_status("InProgress"), None);
+        assert_eq!(command_status("Success"), Some(StepStatus::Succeeded));
+        assert_eq!(command_status("TimedOut"), Some(StepStatus::TimedOut));
+        assert_eq!(command_status("Failed"), Some(StepStatus::Failed));
+        assert_eq!(command_status("Undeliverable"), Some(StepStatus::Failed));
+        assert_eq!(automation_status("Waiting"), None);
+        assert_eq!(automation_status("Success"), Some(StepStatus::Succeeded));
+        assert_eq!(automation_status("Cancelled"), Some(StepStatus::Failed));
+    }
+
+    #[test]
+    fn client_token_is_uuid_shaped_and_deterministic() {
+        let a = client_token("inc-1", 0, "restart");
+        assert_eq!(a, client_token("inc-1", 0, "restart"));
+        assert_ne!(a, client_token("inc-1", 1, "restart"));
+        let parts: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(parts, vec![8, 4, 4, 4, 12]);
+    }
+}

@@ -1,0 +1,1116 @@
+//! The `runbook-step` handler: one runbook step of one incident per invocation.
+//!
+//! The state machine loops: it invokes this function, waits `wait_seconds` (a Wait state
+//! with `SecondsPath: $.wait_seconds`), and invokes it again with the response, until
+//! `next.kind` is `resolve`, `escalate` or `verify`. The Lambda never sleeps: a command
+//! or automation that is still running is polled on a later invocation.
+//!
+//! # Request
+//!
+//! ```json
+//! {
+//!   "incident": { "incident_id": "inc-20261120T100400000Z-5d0c1c6f0e0a1b2c",
+//!                 "dedup_key": "alarm:arn:aws:cloudwatch:...", "plan": "ec2-instance-health" },
+//!   "runbook": "reboot-and-verify",
+//!   "position": null,
+//!   "outputs": { "steps": {}, "runs": 0 },
+//!   "pending": null
+//! }
+//! ```
+//!
+//! - `incident`: from alarm-to-incident's response; only `incident_id` is required (the
+//!   incident item is read for the alarm facts templates use). Other fields are ignored.
+//! - `runbook`: the runbook's name (alarm-to-incident's `runbook`).
+//! - `position`: the step to run; `null` (or absent) starts the runbook.
+//! - `outputs`, `pending`: exactly as the previous response returned them (absent at
+//!   the start).
+//!
+//! The response carries `incident` and `runbook` back, so the next request is the
+//! previous response as it is (`"Payload.$": "$"`); extra fields are ignored.
+//!
+//! # Response
+//!
+//! ```json
+//! {
+//!   "incident": { "incident_id": "inc-...", "dedup_key": "...", "plan": "..." },
+//!   "runbook": "reboot-and-verify",
+//!   "next": { "kind": "wait", "seconds": 300, "sleep": "settle", "then": "status" },
+//!   "wait_seconds": 300,
+//!   "position": "status",
+//!   "outputs": { "steps": { "reboot": { "status": "succeeded",
+//!                "output": { "instance": "i-0abc..." }, "summary": "rebooted i-0abc..." } },
+//!                "runs": 1 },
+//!   "pending": null,
+//!   "outcome": { "status": "succeeded", "output": { "instance": "i-0abc..." },
+//!                "summary": "rebooted i-0abc..." },
+//!   "step": "reboot",
+//!   "branches": []
+//! }
+//! ```
+//!
+//! `next.kind` is what the ASL's Choice reads:
+//!
+//! | `next.kind` | meaning | the ASL |
+//! |---|---|---|
+//! | `step`   | run `next.step` now (`wait_seconds` 0) | invoke again |
+//! | `poll`   | a command / automation of `next.step` is running; `pending` holds it | Wait `wait_seconds`, invoke again |
+//! | `wait`   | a runbook `sleep`; `next.then` is the step after it, `null` at the end | Wait `wait_seconds`; then invoke again, or Verify if `next.then` is null |
+//! | `resolve`| the runbook resolved (`next.reason`) | resolve without paging |
+//! | `escalate`| the runbook escalated, or failed (`next.reason`) | engage |
+//! | `verify` | the runbook ran to its end | check the alarm: OK → resolve, else engage |
+//!
+//! `wait_seconds` is capped by `QUENCH_MAX_WAIT_SECONDS` when set (tests set 0).
+//! `outcome` and `step` are the step that finished in this invocation (null when none
+//! did: a poll, or a transition decided without running a step). `position` is the
+//! step the next invocation runs (null when the runbook is over, or when a final `sleep`
+//! leads to verify).
+//!
+//! # Errors
+//!
+//! `error_type` is one of `InvalidEvent` (bad request, unknown runbook or incident: do
+//! not retry; catch and escalate), `Retryable` (throttling, store or service unavailable:
+//! retry with backoff; the step is idempotent), `InternalError`.
+//!
+//! # Idempotency
+//!
+//! Steps that act (`run_command`, `automation`, `ec2.reboot`) claim `STEP#<runs>#<id>` on
+//! the incident with a conditional put before acting, and record the command id or
+//! execution id on the claim. A retried invocation finds the claim and reuses what it
+//! recorded instead of acting again; automation starts also carry a ClientToken derived
+//! from incident, step and run. A claim with nothing recorded (the attempt died between
+//! acting and recording) is never acted on again: the step fails and the runbook decides.
+//! Each finished step appends one timeline event with a deterministic key.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use quench_aws::actions::AwsActions;
+use quench_aws::sdk::{config_from_parameter, sdk_config};
+use quench_aws::store::DynamoStore;
+use quench_core::actions::{
+    client_token, sanitize_output, step_key, ActionError, ActionRunner, AutomationResult,
+    CommandRequest, CommandResult, MetricRequest, StepClaim,
+};
+use quench_core::alarm::AlarmState;
+use quench_core::config::Config;
+use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::runbook::{
+    after_step, next_action, start, BranchTaken, Next, OutputValue, Outputs, Planned,
+    RenderedAction, Runbook, StepOutcome, StepStatus, Transition,
+};
+use quench_core::store::StoreError;
+use quench_core::template::Facts;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The config compiled into the binary: the file the deploy pipeline validated.
+pub const BUNDLED_CONFIG: &str = include_str!("../../../infra/quench.yaml");
+
+/// Requests are small; a bigger one is not from our state machine.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Polls of one command or automation before the step counts as timed out, whatever the
+/// clock says (with waits capped to 0 the clock alone would allow thousands).
+pub const MAX_POLLS: u32 = 200;
+/// Added to a command's timeout before polling gives up: delivery and reporting lag.
+const COMMAND_GRACE_SECS: i64 = 120;
+const AUTOMATION_GRACE_SECS: i64 = 120;
+/// Timeline summaries are at most this many bytes.
+const SUMMARY_LIMIT: u32 = 1_024;
+/// Handle recorded on a claim whose action has no id of its own (a reboot).
+const DONE: &str = "done";
+
+/// Stable error names the state machine's Retry and Catch match on.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl HandlerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "InvalidEvent",
+            Self::Retryable(_) => "Retryable",
+            Self::Internal(_) => "InternalError",
+        }
+    }
+}
+
+impl From<StoreError> for HandlerError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Failed(m) => Self::Internal(m),
+            other => Self::Retryable(other.to_string()),
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(error: HandlerError) -> Self {
+        Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Which incident; the rest of alarm-to-incident's decision may ride along.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRef {
+    pub incident_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub incident: IncidentRef,
+    pub runbook: String,
+    #[serde(default)]
+    pub position: Option<String>,
+    #[serde(default)]
+    pub outputs: Outputs,
+    #[serde(default)]
+    pub pending: Option<Pending>,
+}
+
+/// A command or automation that was started and is being polled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub step: String,
+    /// `outputs.runs` when the step started: part of its claim key.
+    pub run: u32,
+    #[serde(flatten)]
+    pub handle: PendingHandle,
+    pub started_at: DateTime<Utc>,
+    /// Past this, the step has timed out.
+    pub deadline: DateTime<Utc>,
+    pub polls: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PendingHandle {
+    RunCommand {
+        command_id: String,
+        targets: Vec<String>,
+        output_limit: u32,
+    },
+    Automation {
+        execution_id: String,
+    },
+}
+
+/// Where the state machine goes: the interpreter's [`Next`] plus `poll`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Go {
+    Step {
+        step: String,
+    },
+    Poll {
+        step: String,
+    },
+    Wait {
+        seconds: u64,
+        sleep: String,
+        then: Option<String>,
+    },
+    Resolve {
+        step: Option<String>,
+        reason: String,
+    },
+    Escalate {
+        step: Option<String>,
+        reason: String,
+    },
+    Verify,
+}
+
+impl From<Next> for Go {
+    fn from(next: Next) -> Self {
+        match next {
+            Next::Step { step } => Go::Step { step },
+            Next::Wait {
+                seconds,
+                sleep,
+                then,
+            } => Go::Wait {
+                seconds,
+                sleep,
+                then,
+            },
+            Next::Resolve { step, reason } => Go::Resolve { step, reason },
+            Next::Escalate { step, reason } => Go::Escalate { step, reason },
+            Next::Verify => Go::Verify,
+        }
+    }
+}
+
+impl Go {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Go::Step { .. } => "step",
+            Go::Poll { .. } => "poll",
+            Go::Wait { .. } => "wait",
+            Go::Resolve { .. } => "resolve",
+            Go::Escalate { .. } => "escalate",
+            Go::Verify => "verify",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub incident: IncidentRef,
+    pub runbook: String,
+    pub next: Go,
+    pub wait_seconds: u64,
+    pub position: Option<String>,
+    pub outputs: Outputs,
+    pub pending: Option<Pending>,
+    /// The step that finished in this invocation, and its outcome.
+    pub step: Option<String>,
+    pub outcome: Option<StepOutcome>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<BranchTaken>,
+}
+
+/// The store operations a step needs. [`DynamoStore`] implements it; tests may fake it.
+pub trait StepStore {
+    fn incident(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Option<IncidentRecord>, StoreError>> + Send;
+    fn append_timeline(
+        &self,
+        event: &TimelineEvent,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn claim_step(
+        &self,
+        claim: &StepClaim,
+    ) -> impl Future<Output = Result<Option<StepClaim>, StoreError>> + Send;
+    fn record_step_handle(
+        &self,
+        claim: &StepClaim,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release_step(
+        &self,
+        incident_id: &str,
+        run: u32,
+        step: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl StepStore for DynamoStore {
+    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        DynamoStore::incident(self, incident_id).await
+    }
+
+    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
+        DynamoStore::append_timeline(self, event).await
+    }
+
+    async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
+        DynamoStore::claim_step(self, claim).await
+    }
+
+    async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
+        DynamoStore::record_step_handle(self, claim).await
+    }
+
+    async fn release_step(
+        &self,
+        incident_id: &str,
+        run: u32,
+        step: &str,
+    ) -> Result<(), StoreError> {
+        DynamoStore::release_step(self, incident_id, run, step).await
+    }
+}
+
+/// Poll intervals: short at first (most commands take seconds), growing, capped.
+fn poll_wait(handle: &PendingHandle, polls: u32) -> u64 {
+    let schedule: &[u64] = match handle {
+        PendingHandle::RunCommand { .. } => &[3, 5, 10, 15, 30],
+        PendingHandle::Automation { .. } => &[10, 20, 30, 60],
+    };
+    let index = usize::try_from(polls).unwrap_or(usize::MAX);
+    schedule
+        .get(index)
+        .or(schedule.last())
+        .copied()
+        .unwrap_or(30)
+}
+
+fn number(value: f64) -> Option<OutputValue> {
+    serde_json::Number::from_f64(value).map(OutputValue::Number)
+}
+
+fn summary(text: &str) -> String {
+    sanitize_output(text, SUMMARY_LIMIT)
+}
+
+/// The step's state while it executes: what the claim is keyed on.
+struct Execution<'a> {
+    incident: &'a IncidentRecord,
+    step: &'a str,
+    run: u32,
+    now: DateTime<Utc>,
+}
+
+impl Execution<'_> {
+    fn claim(&self, handle: Option<String>) -> StepClaim {
+        StepClaim {
+            incident_id: self.incident.id.clone(),
+            run: self.run,
+            step: self.step.to_string(),
+            claimed_at: self.now,
+            handle,
+        }
+    }
+}
+
+/// What executing or polling a step came to.
+enum Progress {
+    Finished(StepOutcome),
+    Running(Pending),
+}
+
+pub struct Handler<S, A> {
+    pub config: Config,
+    pub store: S,
+    pub actions: A,
+    /// Caps every `wait_seconds` (`QUENCH_MAX_WAIT_SECONDS`).
+    pub max_wait_seconds: Option<u64>,
+}
+
+impl<S, A> Handler<S, A>
+where
+    S: StepStore + Sync,
+    A: ActionRunner + Sync,
+{
+    /// Handles one raw payload.
+    pub async fn handle_raw(
+        &self,
+        raw: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Response, HandlerError> {
+        if raw.len() > MAX_REQUEST_BYTES {
+            return Err(HandlerError::InvalidRequest(format!(
+                "{} bytes, at most {MAX_REQUEST_BYTES}",
+                raw.len()
+            )));
+        }
+        let request: Request =
+            serde_json::from_str(raw).map_err(|e| HandlerError::InvalidRequest(e.to_string()))?;
+        self.handle(request, now).await
+    }
+
+    pub async fn handle(
+        &self,
+        request: Request,
+        now: DateTime<Utc>,
+    ) -> Result<Response, HandlerError> {
+        let runbook = self.config.runbooks.get(&request.runbook).ok_or_else(|| {
+            HandlerError::InvalidRequest(format!("no runbook is named `{}`", request.runbook))
+        })?;
+        let incident_id = &request.incident.incident_id;
+        let incident =
+            self.store.incident(incident_id).await?.ok_or_else(|| {
+                HandlerError::InvalidRequest(format!("no incident `{incident_id}`"))
+            })?;
+        let facts = Facts::of_incident(&incident, BTreeMap::new());
+        let turn = Turn {
+            handler: self,
+            request: &request,
+            runbook,
+            incident: &incident,
+            facts: &facts,
+            now,
+        };
+        let response = turn.run().await?;
+        tracing::info!(
+            incident_id = %incident.id,
+            runbook = %request.runbook,
+            step = response.step.as_deref().unwrap_or(""),
+            status = response.outcome.as_ref().map(|o| o.status.as_str()).unwrap_or(""),
+            next = response.next.kind(),
+            wait_seconds = response.wait_seconds,
+            "runbook step"
+        );
+        Ok(response)
+    }
+
+    fn cap(&self, seconds: u64) -> u64 {
+        match self.max_wait_seconds {
+            Some(max) => seconds.min(max),
+            None => seconds,
+        }
+    }
+}
+
+/// One invocation's worth of context.
+struct Turn<'a, S, A> {
+    handler: &'a Handler<S, A>,
+    request: &'a Request,
+    runbook: &'a Runbook,
+    incident: &'a IncidentRecord,
+    facts: &'a Facts,
+    now: DateTime<Utc>,
+}
+
+impl<S, A> Turn<'_, S, A>
+where
+    S: StepStore + Sync,
+    A: ActionRunner + Sync,
+{
+    fn store(&self) -> &S {
+        &self.handler.store
+    }
+
+    fn actions(&self) -> &A {
+        &self.handler.actions
+    }
+
+    fn respond(
+        &self,
+        next: Go,
+        outputs: Outputs,
+        pending: Option<Pending>,
+        finished: Option<(String, StepOutcome)>,
+        branches: Vec<BranchTaken>,
+    ) -> Response {
+        let (wait_seconds, position) = match &next {
+            Go::Step { step } => (0, Some(step.clone())),
+            Go::Poll { step } => {
+                let polls = pending.as_ref().map_or(0, |p| p.polls);
+                let wait = pending
+                    .as_ref()
+                    .map_or(5, |p| poll_wait(&p.handle, polls.saturating_sub(1)));
+                (self.handler.cap(wait), Some(step.clone()))
+            }
+            Go::Wait { seconds, then, .. } => (self.handler.cap(*seconds), then.clone()),
+            Go::Resolve { .. } | Go::Escalate { .. } | Go::Verify => (0, None),
+        };
+        let (step, outcome) = match finished {
+            Some((step, outcome)) => (Some(step), Some(outcome)),
+            None => (None, None),
+        };
+        Response {
+            incident: self.request.incident.clone(),
+            runbook: self.request.runbook.clone(),
+            next,
+            wait_seconds,
+            position,
+            outputs,
+            pending,
+            step,
+            outcome,
+            branches,
+        }
+    }
+
+    fn flow(&self, transition: Transition) -> Response {
+        self.respond(
+            transition.next.into(),
+            self.request.outputs.clone(),
+            None,
+            None,
+            transition.branches,
+        )
+    }
+
+    async fn run(&self) -> Result<Response, HandlerError> {
+        if let Some(pending) = &self.request.pending {
+            return match self.poll(pending).await? {
+                Progress::Running(pending) => Ok(self.running(pending, Vec::new())),
+                Progress::Finished(outcome) => {
+                    self.finish(&pending.step, pending.run, outcome, Vec::new())
+                        .await
+                }
+            };
+        }
+        let outputs = &self.request.outputs;
+        let planned = match &self.request.position {
+            None => start(self.runbook, self.facts, outputs),
+            Some(position) => next_action(self.runbook, position, self.facts, outputs),
+        };
+        match planned {
+            Planned::Flow(transition) => Ok(self.flow(transition)),
+            Planned::Refused {
+                step,
+                error,
+                outcome,
+                branches,
+            } => {
+                tracing::warn!(
+                    incident_id = %self.incident.id,
+                    step = %step,
+                    error = %error,
+                    "step input refused; not executed"
+                );
+                self.finish(&step, outputs.runs, outcome, branches).await
+            }
+            Planned::Execute {
+                step,
+                input,
+                branches,
+            } => {
+                let run = outputs.runs;
+                match self.execute(&step, run, &input).await? {
+                    Progress::Running(pending) => Ok(self.running(pending, branches)),
+                    Progress::Finished(outcome) => self.finish(&step, run, outcome, branches).await,
+                }
+            }
+        }
+    }
+
+    fn running(&self, pending: Pending, branches: Vec<BranchTaken>) -> Response {
+        let step = pending.step.clone();
+        self.respond(
+            Go::Poll { step },
+            self.request.outputs.clone(),
+            Some(pending),
+            None,
+            branches,
+        )
+    }
+
+    /// Records the outcome on the timeline and follows the interpreter's transition.
+    async fn finish(
+        &self,
+        step: &str,
+        run: u32,
+        outcome: StepOutcome,
+        mut branches: Vec<BranchTaken>,
+    ) -> Result<Response, HandlerError> {
+        let action = self.runbook.step(step).map_or("step", |s| s.action.name());
+        let trigger = &self.incident.trigger;
+        let event = TimelineEvent {
+            incident_id: self.incident.id.clone(),
+            event_key: format!("step#{}", step_key(&self.incident.id, run, step)),
+            at: self.now,
+            kind: TimelineKind::Step,
+            alarm_name: trigger.alarm_name.clone(),
+            series: trigger.alarm_arn.clone(),
+            // Steps do not change the alarm; the incident runs its runbook in ALARM.
+            state: AlarmState::Alarm,
+            summary: summary(&format!(
+                "{action} `{step}` {}: {}",
+                outcome.status.as_str(),
+                outcome.summary
+            )),
+        };
+        self.store().append_timeline(&event).await?;
+        let transition = after_step(
+            self.runbook,
+            step,
+            &outcome,
+            self.facts,
+            &self.request.outputs,
+        );
+        let mut outputs = self.request.outputs.clone();
+        outputs.record(step, outcome.clone());
+        branches.extend(transition.branches);
+        Ok(self.respond(
+            transition.next.into(),
+            outputs,
+            None,
+            Some((step.to_string(), outcome)),
+            branches,
+        ))
+    }
+
+    /// A failed call: retryable ones become the invocation's error (the state machine
+    /// retries the whole step), the others the step's failed outcome.
+    fn failed(&self, error: ActionError) -> Result<Progress, HandlerError> {
+        if error.is_retryable() {
+            Err(HandlerError::Retryable(error.to_string()))
+        } else {
+            Ok(Progress::Finished(StepOutcome::with_status(
+                StepStatus::Failed,
+                summary(&error.to_string()),
+            )))
+        }
+    }
+
+    async fn execute(
+        &self,
+        step: &str,
+        run: u32,
+        input: &RenderedAction,
+    ) -> Result<Progress, HandlerError> {
+        let exec = Execution {
+            incident: self.incident,
+            step,
+            run,
+            now: self.now,
+        };
+        match input {
+            RenderedAction::RunCommand {
+                document,
+                parameters,
+                targets,
+                timeout_seconds,
+                output_limit,
+            } => {
+                let started = |command_id: String, started_at: DateTime<Utc>| Pending {
+                    step: step.to_string(),
+                    run,
+                    handle: PendingHandle::RunCommand {
+                        command_id,
+                        targets: targets.clone(),
+                        output_limit: *output_limit,
+                    },
+                    started_at,
+                    deadline: started_at
+                        + Duration::seconds(
+                            i64::try_from(*timeout_seconds).unwrap_or(i64::MAX / 2)
+                                + COMMAND_GRACE_SECS,
+                        ),
+                    polls: 0,
+                };
+                if let Some(existing) = self.store().claim_step(&exec.claim(None)).await? {
+                    return Ok(match existing.handle {
+                        Some(id) => Progress::Running(started(id, existing.claimed_at)),
+                        None => uncertain(step),
+                    });
+                }
+                let request = CommandRequest {
+                    document: document.clone(),
+                    parameters: parameters.clone(),
+                    targets: targets.clone(),
+                    timeout_seconds: *timeout_seconds,
+                    comment: format!("quench {} {step}", self.incident.id),
+                };
+                match self.actions().send_command(&request).await {
+                    Ok(id) => {
+                        self.store()
+                            .record_step_handle(&exec.claim(Some(id.clone())))
+                            .await?;
+                        Ok(Progress::Running(started(id, self.now)))
+                    }
+                    Err(error) => {
+                        self.store()
+                            .release_step(&self.incident.id, run, step)
+                            .await?;
+                        self.failed(error)
+                    }
+                }
+            }
+            RenderedAction::Automation {
+                document,
+                parameters,
+                timeout_seconds,
+            } => {
+                let started = |execution_id: String, started_at: DateTime<Utc>| Pending {
+                    step: step.to_string(),
+                    run,
+                    handle: PendingHandle::Automation { execution_id },
+                    started_at,
+                    deadline: started_at
+                        + Duration::seconds(
+                            i64::try_from(*timeout_seconds).unwrap_or(i64::MAX / 2)
+                                + AUTOMATION_GRACE_SECS,
+                        ),
+                    polls: 0,
+                };
+                let existing = self.store().claim_step(&exec.claim(None)).await?;
+                let started_at = existing.as_ref().map_or(self.now, |c| c.claimed_at);
+                if let Some(id) = existing.and_then(|c| c.handle) {
+                    return Ok(Progress::Running(started(id, started_at)));
+                }
+                // With the same ClientToken, a start that did happen returns the same
+                // execution instead of a second one: safe to call again.
+                let token = client_token(&self.incident.id, run, step);
+                match self
+                    .actions()
+                    .start_automation(document, parameters, &token)
+                    .await
+                {
+                    Ok(id) => {
+                        self.store()
+                            .record_step_handle(&exec.claim(Some(id.clone())))
+                            .await?;
+                        Ok(Progress::Running(started(id, started_at)))
+                    }
+                    Err(error) => {
+                        self.store()
+                            .release_step(&self.incident.id, run, step)
+                            .await?;
+                        self.failed(error)
+                    }
+                }
+            }
+            RenderedAction::Ec2Reboot { instance } => {
+                let rebooted = || {
+                    StepOutcome::succeeded(format!("reboot of {instance} requested"))
+                        .with("instance", instance.as_str())
+                };
+                if let Some(existing) = self.store().claim_step(&exec.claim(None)).await? {
+                    return Ok(match existing.handle {
+                        Some(_) => Progress::Finished(rebooted()),
+                        None => uncertain(step),
+                    });
+                }
+                match self.actions().reboot(instance).await {
+                    Ok(()) => {
+                        self.store()
+                            .record_step_handle(&exec.claim(Some(DONE.into())))
+                            .await?;
+                        Ok(Progress::Finished(rebooted()))
+                    }
+                    Err(error) => {
+                        self.store()
+                            .release_step(&self.incident.id, run, step)
+                            .await?;
+                        self.failed(error)
+                    }
+                }
+            }
+            RenderedAction::Ec2Status { instance } => {
+                match self.actions().instance_status(instance).await {
+                    Ok(status) => Ok(Progress::Finished(
+                        StepOutcome::succeeded(format!(
+                            "{instance}: {}, instance status {}, system status {}",
+                            status.instance_state, status.instance_status, status.system_status
+                        ))
+                        .with("instance_state", status.instance_state)
+                        .with("instance_status", status.instance_status)
+                        .with("system_status", status.system_status),
+                    )),
+                    Err(error) => self.failed(error),
+                }
+            }
+            RenderedAction::AlarmState { alarm } => match self.actions().alarm_state(alarm).await {
+                Ok(state) => Ok(Progress::Finished(
+                    StepOutcome::succeeded(format!("{alarm} is {}: {}", state.state, state.reason))
+                        .with("state", state.state)
+                        .with("reason", state.reason),
+                )),
+                Err(error) => self.failed(error),
+            },
+            RenderedAction::MetricQuery {
+                namespace,
+                metric,
+                dimensions,
+                stat,
+                period_seconds,
+                minutes,
+            } => {
+                let request = MetricRequest {
+                    namespace: namespace.clone(),
+                    metric: metric.clone(),
+                    dimensions: dimensions.clone(),
+                    stat: stat.clone(),
+                    period_seconds: *period_seconds,
+                    start: self.now - Duration::minutes(i64::from(*minutes)),
+                    end: self.now,
+                };
+                match self.actions().metric_query(&request).await {
+                    Ok(points) => Ok(Progress::Finished(metric_outcome(&request, &points))),
+                    Err(error) => self.failed(error),
+                }
+            }
+            RenderedAction::Note { text } => {
+                Ok(Progress::Finished(StepOutcome::succeeded(summary(text))))
+            }
+        }
+    }
+
+    async fn poll(&self, pending: &Pending) -> Result<Progress, HandlerError> {
+        let over = self.now >= pending.deadline || pending.polls >= MAX_POLLS;
+        let still_running = |pending: &Pending| {
+            if over {
+                Progress::Finished(StepOutcome::with_status(
+                    StepStatus::TimedOut,
+                    format!(
+                        "no final status after {} polls since {}",
+                        pending.polls,
+                        pending.started_at.to_rfc3339()
+                    ),
+                ))
+            } else {
+                Progress::Running(Pending {
+                    polls: pending.polls.saturating_add(1),
+                    ..pending.clone()
+                })
+            }
+        };
+        match &pending.handle {
+            PendingHandle::RunCommand {
+                command_id,
+                targets,
+                output_limit,
+            } => {
+                let mut done = Vec::with_capacity(targets.len());
+                for target in targets {
+                    match self
+                        .actions()
+                        .command_result(command_id, target, *output_limit)
+                        .await
+                    {
+                        Ok(CommandResult::Pending) => return Ok(still_running(pending)),
+                        Ok(CommandResult::Finished(finished)) => done.push((target, finished)),
+                        Err(error) => return self.failed(error),
+                    }
+                }
+                Ok(Progress::Finished(command_outcome(
+                    command_id,
+                    *output_limit,
+                    &done,
+                )))
+            }
+            PendingHandle::Automation { execution_id } => {
+                match self.actions().automation_result(execution_id).await {
+                    Ok(AutomationResult::Pending) => Ok(still_running(pending)),
+                    Ok(AutomationResult::Finished(finished)) => {
+                        let mut outcome = StepOutcome::with_status(
+                            finished.status,
+                            summary(&match &finished.failure {
+                                Some(why) => {
+                                    format!("automation {execution_id} {}: {why}", finished.detail)
+                                }
+                                None => format!("automation {execution_id} {}", finished.detail),
+                            }),
+                        )
+                        .with("execution_id", execution_id.as_str())
+                        .with("status", finished.detail.as_str());
+                        for (name, values) in &finished.outputs {
+                            outcome = outcome.with(name, values.join("\n"));
+                        }
+                        Ok(Progress::Finished(outcome))
+                    }
+                    Err(error) => self.failed(error),
+                }
+            }
+        }
+    }
+}
+
+/// A claim without a recorded result: an earlier attempt may have acted and died before
+/// recording it. Acting again could do it twice, so the step fails and says why.
+fn uncertain(step: &str) -> Progress {
+    Progress::Finished(StepOutcome::with_status(
+        StepStatus::Failed,
+        format!(
+            "an earlier attempt of `{step}` may have acted but did not record it; not acting twice"
+        ),
+    ))
+}
+
+fn command_outcome(
+    command_id: &str,
+    output_limit: u32,
+    done: &[(&String, quench_core::actions::CommandFinished)],
+) -> StepOutcome {
+    let worst = done
+        .iter()
+        .map(|(_, f)| f.status)
+        .max_by_key(|s| match s {
+            StepStatus::Succeeded => 0,
+            StepStatus::TimedOut => 1,
+            StepStatus::Failed => 2,
+            StepStatus::Refused => 3,
+        })
+        .unwrap_or(StepStatus::Failed);
+    let (stdout, stderr) = match done {
+        [(_, one)] => (one.stdout.clone(), one.stderr.clone()),
+        many => {
+            let join = |pick: &dyn Fn(&quench_core::actions::CommandFinished) -> &str| {
+                let text: String = many
+                    .iter()
+                    .map(|(target, f)| format!("== {target} ==\n{}\n", pick(f)))
+                    .collect();
+                sanitize_output(&text, output_limit)
+            };
+            (join(&|f| &f.stdout), join(&|f| &f.stderr))
+        }
+    };
+    let exit_code = done
+        .iter()
+        .map(|(_, f)| f.exit_code)
+        .find(|code| *code != 0)
+        .unwrap_or(0);
+    let statuses: Vec<String> = done
+        .iter()
+        .map(|(target, f)| format!("{target} {} (exit {})", f.detail, f.exit_code))
+        .collect();
+    let mut line = format!("command {command_id}: {}", statuses.join(", "));
+    let shown = if stdout.trim().is_empty() {
+        &stderr
+    } else {
+        &stdout
+    };
+    if !shown.trim().is_empty() {
+        line.push('\n');
+        line.push_str(shown.trim_end());
+    }
+    StepOutcome::with_status(worst, summary(&line))
+        .with("stdout", stdout)
+        .with("stderr", stderr)
+        .with("exit_code", exit_code)
+        .with("command_id", command_id)
+}
+
+fn metric_outcome(
+    request: &MetricRequest,
+    points: &[quench_core::actions::Datapoint],
+) -> StepOutcome {
+    let count = i64::try_from(points.len()).unwrap_or(i64::MAX);
+    let mut outcome = StepOutcome::succeeded(format!(
+        "{}/{} {}: {count} datapoints",
+        request.namespace, request.metric, request.stat
+    ))
+    .with("datapoints", count);
+    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+    if let (Some(latest), false) = (values.last(), values.is_empty()) {
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let average = values.iter().sum::<f64>() / values.len() as f64;
+        for (key, value) in [
+            ("latest", *latest),
+            ("minimum", min),
+            ("maximum", max),
+            ("average", average),
+        ] {
+            if let Some(v) = number(value) {
+                outcome.output.insert(key.to_string(), v);
+            }
+        }
+        outcome.summary.push_str(&format!(", latest {latest}"));
+    }
+    outcome
+}
+
+/// Everything built once per cold start.
+pub type LambdaHandler = Handler<DynamoStore, AwsActions>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("environment variable {0} is required")]
+    MissingEnv(&'static str),
+    #[error("environment variable {0} is not a whole number of seconds")]
+    BadEnv(&'static str),
+    #[error("cannot read config file `{path}`: {message}")]
+    ConfigFile { path: String, message: String },
+    #[error(transparent)]
+    ConfigSource(#[from] quench_aws::sdk::ConfigSourceError),
+    #[error(transparent)]
+    Config(#[from] quench_core::config::ConfigError),
+}
+
+/// `QUENCH_MAX_WAIT_SECONDS`, when set.
+pub fn max_wait_from_env() -> Result<Option<u64>, InitError> {
+    match std::env::var("QUENCH_MAX_WAIT_SECONDS") {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| InitError::BadEnv("QUENCH_MAX_WAIT_SECONDS")),
+        _ => Ok(None),
+    }
+}
+
+/// Reads the environment once: `QUENCH_TABLE` (required), `QUENCH_MAX_WAIT_SECONDS`
+/// (optional); the config from the SSM parameter `QUENCH_CONFIG_PARAMETER`, else the
+/// file `QUENCH_CONFIG_FILE`, else the bundled file.
+pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
+    let table = std::env::var("QUENCH_TABLE").map_err(|_| InitError::MissingEnv("QUENCH_TABLE"))?;
+    let max_wait_seconds = max_wait_from_env()?;
+    let sdk = sdk_config().await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let text = if let Ok(name) = std::env::var("QUENCH_CONFIG_PARAMETER") {
+        config_from_parameter(&ssm, &name).await?
+    } else if let Ok(path) = std::env::var("QUENCH_CONFIG_FILE") {
+        std::fs::read_to_string(&path).map_err(|e| InitError::ConfigFile {
+            path,
+            message: e.to_string(),
+        })?
+    } else {
+        BUNDLED_CONFIG.to_string()
+    };
+    let config = Config::parse(&text)?;
+    Ok(Handler {
+        config,
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+        actions: AwsActions::new(
+            ssm,
+            aws_sdk_ec2::Client::new(&sdk),
+            aws_sdk_cloudwatch::Client::new(&sdk),
+        ),
+        max_wait_seconds,
+    })
+}
+
+/// The Lambda entry point over a shared handler.
+pub async fn invoke(
+    handler: Arc<LambdaHandler>,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Response, HandlerError> {
+    handler.handle_raw(event.payload.get(), Utc::now()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_requests_parse() {
+        let start: Request =
+            serde_json::from_str(include_str!("../../../events/runbook-step/start.json"))
+                .expect("start request");
+        assert_eq!(start.runbook, "reboot-and-verify");
+        assert_eq!(start.position, None);
+        let poll: Request = serde_json::from_str(include_str!(
+            "../../../events/runbook-step/poll-command.json"
+        ))
+        .expect("poll request");
+        let pending = poll.pending.expect("pending");
+        assert!(matches!(pending.handle, PendingHandle::RunCommand { .. }));
+        let config = Config::parse(BUNDLED_CONFIG).expect("bundled config");
+        assert!(config.runbooks.contains_key(&start.runbook));
+        assert!(config.runbooks.contains_key(&poll.runbook));
+    }
+
+    #[test]
+    fn poll_waits_grow_and_are_capped() {
+        let command = PendingHandle::RunCommand {
+            command_id: "c".into(),
+            targets: vec![],
+            output_limit: 1,
+        };
+        let waits: Vec<u64> = (0..7).map(|n| poll_wait(&command, n)).collect();
+        assert_eq!(waits, vec![3, 5, 10, 15, 30, 30, 30]);
+        let automation = PendingHandle::Automation {
+            execution_id: "e".into(),
+        };
+        assert_eq!(poll_wait(&automation, 100), 60);
+    }
+
+    #[test]
+    fn a_poll_next_serialises_with_its_kind() {
+        let go = Go::Poll {
+            step: "snapshot".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&go).expect("json"),
+            serde_json::json!({ "kind": "poll", "step": "snapshot" })
+        );
+        let from_core: Go = Next::Verify.into();
+        assert_eq!(
+            serde_json::to_value(&from_core).expect("json"),
+            serde_json::json!({ "kind": "verify" })
+        );
+    }
+}

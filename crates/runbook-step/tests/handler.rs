@@ -1,0 +1,356 @@
+//! The handler over in-memory fakes of its ports: the paths the local stack cannot show
+//! (SSM Automation, throttling, a claim left by a dead attempt, a command that never
+//! finishes).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use quench_core::actions::{
+    ActionError, ActionRunner, AlarmStateInfo, AutomationFinished, AutomationResult,
+    CommandRequest, CommandResult, Datapoint, InstanceStatus, MetricRequest, StepClaim,
+};
+use quench_core::config::Config;
+use quench_core::incident::{IncidentRecord, TimelineEvent};
+use quench_core::runbook::StepStatus;
+use quench_core::store::StoreError;
+use runbook_step::{
+    Go, Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, StepStore,
+    BUNDLED_CONFIG,
+};
+
+#[derive(Default)]
+struct FakeStore {
+    claims: Mutex<BTreeMap<(u32, String), StepClaim>>,
+    timeline: Mutex<BTreeMap<String, TimelineEvent>>,
+}
+
+fn incident() -> IncidentRecord {
+    serde_json::from_value(serde_json::json!({
+        "id": "inc-1",
+        "dedup_key": "dims:InstanceId=i-1",
+        "plan": "ec2-instance-health",
+        "impact": 2,
+        "title": "Instance status check failed",
+        "status": "OPEN",
+        "created_at": "2026-11-20T10:00:00Z",
+        "series": ["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-1-status"],
+        "trigger": {
+            "alarm_name": "web-1-status",
+            "alarm_arn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-1-status",
+            "account": "123456789012",
+            "region": "eu-west-1",
+            "namespace": "AWS/EC2",
+            "metric": "StatusCheckFailed_Instance",
+            "dimensions": { "InstanceId": "i-1" },
+            "reason": "Threshold Crossed"
+        },
+        "version": 1
+    }))
+    .expect("incident")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl StepStore for FakeStore {
+    async fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        Ok(Some(incident()).filter(|i| i.id == id))
+    }
+
+    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
+        let mut timeline = lock(&self.timeline);
+        if timeline.contains_key(&event.event_key) {
+            return Ok(false);
+        }
+        timeline.insert(event.event_key.clone(), event.clone());
+        Ok(true)
+    }
+
+    async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
+        let mut claims = lock(&self.claims);
+        let key = (claim.run, claim.step.clone());
+        if let Some(existing) = claims.get(&key) {
+            return Ok(Some(existing.clone()));
+        }
+        claims.insert(key, claim.clone());
+        Ok(None)
+    }
+
+    async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
+        lock(&self.claims).insert((claim.run, claim.step.clone()), claim.clone());
+        Ok(())
+    }
+
+    async fn release_step(&self, _: &str, run: u32, step: &str) -> Result<(), StoreError> {
+        lock(&self.claims).remove(&(run, step.to_string()));
+        Ok(())
+    }
+}
+
+/// Scripted answers, and a log of the calls that act.
+#[derive(Default)]
+struct FakeRunner {
+    acted: Mutex<Vec<String>>,
+    send_errors: Mutex<VecDeque<ActionError>>,
+    commands: Mutex<VecDeque<CommandResult>>,
+    automations: Mutex<VecDeque<AutomationResult>>,
+}
+
+impl FakeRunner {
+    fn acted(&self) -> Vec<String> {
+        lock(&self.acted).clone()
+    }
+}
+
+impl ActionRunner for FakeRunner {
+    async fn send_command(&self, request: &CommandRequest) -> Result<String, ActionError> {
+        if let Some(error) = lock(&self.send_errors).pop_front() {
+            return Err(error);
+        }
+        lock(&self.acted).push(format!("send {}", request.document));
+        Ok("cmd-1".into())
+    }
+
+    async fn command_result(&self, _: &str, _: &str, _: u32) -> Result<CommandResult, ActionError> {
+        Ok(lock(&self.commands)
+            .pop_front()
+            .unwrap_or(CommandResult::Pending))
+    }
+
+    async fn start_automation(
+        &self,
+        document: &str,
+        parameters: &BTreeMap<String, Vec<String>>,
+        client_token: &str,
+    ) -> Result<String, ActionError> {
+        lock(&self.acted).push(format!(
+            "start {document} {parameters:?} token={client_token}"
+        ));
+        Ok("exec-1".into())
+    }
+
+    async fn automation_result(&self, _: &str) -> Result<AutomationResult, ActionError> {
+        Ok(lock(&self.automations)
+            .pop_front()
+            .unwrap_or(AutomationResult::Pending))
+    }
+
+    async fn reboot(&self, instance: &str) -> Result<(), ActionError> {
+        lock(&self.acted).push(format!("reboot {instance}"));
+        Ok(())
+    }
+
+    async fn instance_status(&self, _: &str) -> Result<InstanceStatus, ActionError> {
+        Ok(InstanceStatus {
+            instance_state: "running".into(),
+            instance_status: "ok".into(),
+            system_status: "ok".into(),
+        })
+    }
+
+    async fn alarm_state(&self, _: &str) -> Result<AlarmStateInfo, ActionError> {
+        Ok(AlarmStateInfo {
+            state: "ALARM".into(),
+            reason: "r".into(),
+        })
+    }
+
+    async fn metric_query(&self, _: &MetricRequest) -> Result<Vec<Datapoint>, ActionError> {
+        Ok(Vec::new())
+    }
+}
+
+fn handler() -> Handler<FakeStore, FakeRunner> {
+    Handler {
+        config: Config::parse(BUNDLED_CONFIG).expect("config"),
+        store: FakeStore::default(),
+        actions: FakeRunner::default(),
+        max_wait_seconds: None,
+    }
+}
+
+fn begin(runbook: &str) -> Request {
+    Request {
+        incident: IncidentRef {
+            incident_id: "inc-1".into(),
+            dedup_key: None,
+            plan: None,
+        },
+        runbook: runbook.into(),
+        position: None,
+        outputs: Default::default(),
+        pending: None,
+    }
+}
+
+fn again(response: &Response) -> Request {
+    serde_json::from_value(serde_json::to_value(response).expect("json")).expect("request")
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T10:05:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs() {
+    let h = handler();
+    let first = begin("im-automation");
+    let started = h.handle(first.clone(), t0()).await.expect("started");
+    let retried = h.handle(first, t0()).await.expect("retried");
+    assert_eq!(started, retried);
+    let acted = h.actions.acted();
+    assert_eq!(acted.len(), 1, "{acted:?}");
+    assert!(acted[0].starts_with("start AWS-RestartEC2Instance {\"InstanceId\": [\"i-1\"]} token="));
+    assert_eq!(
+        started.next,
+        Go::Poll {
+            step: "restart".into()
+        }
+    );
+    assert_eq!(started.wait_seconds, 10);
+    assert!(matches!(
+        started.pending.as_ref().map(|p| &p.handle),
+        Some(PendingHandle::Automation { execution_id }) if execution_id == "exec-1"
+    ));
+
+    // Still running: poll again later, waiting longer.
+    let polled = h
+        .handle(again(&started), t0() + Duration::seconds(10))
+        .await
+        .expect("poll");
+    assert_eq!(polled.next.kind(), "poll");
+    assert_eq!(polled.pending.as_ref().map(|p| p.polls), Some(1));
+    assert_eq!(polled.wait_seconds, 10);
+    let polled = h
+        .handle(again(&polled), t0() + Duration::seconds(20))
+        .await
+        .expect("poll");
+    assert_eq!(polled.wait_seconds, 20);
+
+    lock(&h.actions.automations).push_back(AutomationResult::Finished(AutomationFinished {
+        status: StepStatus::Succeeded,
+        detail: "Success".into(),
+        outputs: BTreeMap::from([(
+            "startInstances.InstanceStates".to_string(),
+            vec!["running".to_string()],
+        )]),
+        failure: None,
+    }));
+    let done = h
+        .handle(again(&polled), t0() + Duration::seconds(60))
+        .await
+        .expect("done");
+    let outcome = done.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome.status, StepStatus::Succeeded);
+    assert_eq!(outcome.output["execution_id"].to_string(), "exec-1");
+    assert_eq!(
+        outcome.output["startInstances.InstanceStates"].to_string(),
+        "running"
+    );
+    assert_eq!(
+        done.next,
+        Go::Step {
+            step: "status".into()
+        }
+    );
+    assert_eq!(done.pending, None);
+    assert_eq!(lock(&h.store.timeline).len(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_reboot_reboots_once() {
+    let h = handler();
+    let first = begin("reboot-and-verify");
+    let a = h.handle(first.clone(), t0()).await.expect("first");
+    let b = h.handle(first, t0()).await.expect("retry");
+    assert_eq!(a, b);
+    assert_eq!(h.actions.acted(), vec!["reboot i-1".to_string()]);
+    assert_eq!(lock(&h.store.timeline).len(), 1);
+}
+
+#[tokio::test]
+async fn a_claim_without_a_result_is_not_acted_on_again() {
+    let h = handler();
+    // An earlier attempt claimed the reboot and died before recording it.
+    lock(&h.store.claims).insert(
+        (0, "reboot".into()),
+        StepClaim {
+            incident_id: "inc-1".into(),
+            run: 0,
+            step: "reboot".into(),
+            claimed_at: t0(),
+            handle: None,
+        },
+    );
+    let response = h
+        .handle(begin("reboot-and-verify"), t0())
+        .await
+        .expect("handled");
+    assert!(h.actions.acted().is_empty());
+    let outcome = response.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome.status, StepStatus::Failed);
+    assert!(matches!(response.next, Go::Escalate { .. }));
+}
+
+#[tokio::test]
+async fn a_throttled_send_is_a_retryable_error_and_the_retry_sends() {
+    let h = handler();
+    lock(&h.actions.send_errors).push_back(ActionError::Throttled("Rate exceeded".into()));
+    let mut request = begin("cpu-diagnostics");
+    request.incident.incident_id = "inc-1".into();
+    let error = h
+        .handle(request.clone(), t0())
+        .await
+        .expect_err("throttled");
+    assert!(matches!(error, HandlerError::Retryable(_)));
+    assert_eq!(error.error_type(), "Retryable");
+    assert!(lock(&h.store.claims).is_empty(), "claim released");
+    let sent = h.handle(request, t0()).await.expect("sent");
+    assert_eq!(sent.next.kind(), "poll");
+    assert_eq!(
+        h.actions.acted(),
+        vec!["send AWS-RunShellScript".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn a_command_that_never_finishes_times_out_and_escalates() {
+    let h = handler();
+    let started = h
+        .handle(begin("cpu-diagnostics"), t0())
+        .await
+        .expect("sent");
+    let deadline = started.pending.as_ref().expect("pending").deadline;
+    let late = h.handle(again(&started), deadline).await.expect("late");
+    let outcome = late.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome.status, StepStatus::TimedOut);
+    assert!(matches!(late.next, Go::Escalate { .. }), "{:?}", late.next);
+}
+
+#[tokio::test]
+async fn an_unknown_runbook_is_an_invalid_event() {
+    let h = handler();
+    let error = h.handle(begin("nope"), t0()).await.expect_err("unknown");
+    assert_eq!(error.error_type(), "InvalidEvent");
+    let error = h
+        .handle_raw("{\"runbook\": 1}", t0())
+        .await
+        .expect_err("bad json");
+    assert_eq!(error.error_type(), "InvalidEvent");
+}
+
+#[tokio::test]
+async fn max_wait_caps_sleeps_and_polls() {
+    let mut h = handler();
+    h.max_wait_seconds = Some(2);
+    let reboot = h
+        .handle(begin("reboot-and-verify"), t0())
+        .await
+        .expect("reboot");
+    assert!(matches!(reboot.next, Go::Wait { seconds: 300, .. }));
+    assert_eq!(reboot.wait_seconds, 2);
+}

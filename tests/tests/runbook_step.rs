@@ -1,0 +1,332 @@
+//! runbook-step against the local stack: moto's DynamoDB, EC2, SSM Run Command and
+//! CloudWatch, the incident opened by alarm-to-incident's handler from the seed events
+//! (rewritten to name the instance moto created), and the step handler driven in-process
+//! the way the state machine drives it: each response is the next request.
+
+use alarm_to_incident::{Handler as AlarmHandler, BUNDLED_CONFIG};
+use chrono::Utc;
+use quench_aws::actions::AwsActions;
+use quench_aws::mirror::AwsMirror;
+use quench_aws::store::DynamoStore;
+use quench_core::config::Config;
+use quench_core::incident::{DecisionKind, TimelineKind};
+use quench_core::runbook::StepStatus;
+use quench_e2e::{create_table, sample_event, Moto};
+use runbook_step::{Go, Handler, IncidentRef, PendingHandle, Request, Response};
+
+const SAMPLE_INSTANCE: &str = "i-0abc1234def567890";
+
+struct Local {
+    _moto: Moto,
+    alarms: AlarmHandler<DynamoStore, AwsMirror>,
+    steps: Handler<DynamoStore, AwsActions>,
+    ssm: aws_sdk_ssm::Client,
+    ec2: aws_sdk_ec2::Client,
+    instance: String,
+}
+
+async fn local() -> Local {
+    let moto = Moto::start().expect("moto starts");
+    let sdk = moto.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = "quench-e2e";
+    create_table(&dynamodb, table).await.expect("table created");
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let reservation = ec2
+        .run_instances()
+        .image_id("ami-12345678")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .expect("instance launched");
+    let instance = reservation
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .expect("instance id")
+        .to_string();
+    let config = Config::parse(BUNDLED_CONFIG).expect("config");
+    Local {
+        alarms: AlarmHandler {
+            config: config.clone(),
+            store: DynamoStore::new(dynamodb.clone(), table),
+            mirror: None,
+        },
+        steps: Handler {
+            config,
+            store: DynamoStore::new(dynamodb, table),
+            actions: AwsActions::new(
+                ssm.clone(),
+                ec2.clone(),
+                aws_sdk_cloudwatch::Client::new(&sdk),
+            ),
+            max_wait_seconds: Some(0),
+        },
+        ssm,
+        ec2,
+        instance,
+        _moto: moto,
+    }
+}
+
+impl Local {
+    /// Opens the incident for a seed event aimed at our instance; returns the first request.
+    async fn open(&self, sample: &str, rewrite: &[(&str, &str)]) -> Request {
+        let mut raw = sample_event(sample)
+            .expect("sample")
+            .replace(SAMPLE_INSTANCE, &self.instance);
+        for (from, to) in rewrite {
+            raw = raw.replace(from, to);
+        }
+        let opened = self
+            .alarms
+            .handle(&raw, Utc::now())
+            .await
+            .expect("alarm handled");
+        assert_eq!(opened.decision.decision, DecisionKind::Opened);
+        Request {
+            incident: IncidentRef {
+                incident_id: opened.decision.incident_id.clone().expect("incident id"),
+                dedup_key: Some(opened.decision.dedup_key.clone()),
+                plan: Some(opened.decision.plan.clone()),
+            },
+            runbook: opened.runbook.clone().expect("plan has a runbook"),
+            position: None,
+            outputs: Default::default(),
+            pending: None,
+        }
+    }
+
+    async fn step(&self, request: &Request) -> Response {
+        // Through JSON both ways, as the state machine passes it.
+        let raw = serde_json::to_string(request).expect("request encodes");
+        self.steps
+            .handle_raw(&raw, Utc::now())
+            .await
+            .expect("step handled")
+    }
+
+    /// Drives the runbook like the ASL: invoke, wait (capped to 0), invoke, ... until it
+    /// resolves, escalates or asks to verify. Returns every response.
+    async fn drive(&self, first: Request) -> Vec<Response> {
+        let mut request = first;
+        let mut responses = Vec::new();
+        for _ in 0..50 {
+            let response = self.step(&request).await;
+            let next = response.next.clone();
+            let value = serde_json::to_value(&response).expect("response encodes");
+            responses.push(response);
+            match next {
+                Go::Step { .. } | Go::Poll { .. } | Go::Wait { then: Some(_), .. } => {
+                    request = serde_json::from_value(value).expect("response is the next request");
+                }
+                Go::Wait { then: None, .. }
+                | Go::Resolve { .. }
+                | Go::Escalate { .. }
+                | Go::Verify => return responses,
+            }
+        }
+        panic!("runbook did not end in 50 invocations");
+    }
+
+    async fn commands_sent(&self) -> usize {
+        self.ssm
+            .list_commands()
+            .send()
+            .await
+            .expect("list commands")
+            .commands()
+            .len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reboot_and_verify_reboots_waits_checks_and_resolves() {
+    let local = local().await;
+    let first = local.open("instance-check-failed-alarm.json", &[]).await;
+    assert_eq!(first.runbook, "reboot-and-verify");
+    let incident_id = first.incident.incident_id.clone();
+
+    let responses = local.drive(first).await;
+    let kinds: Vec<&str> = responses.iter().map(|r| r.next.kind()).collect();
+    assert_eq!(kinds, vec!["wait", "resolve"], "{responses:#?}");
+
+    let reboot = &responses[0];
+    assert_eq!(reboot.step.as_deref(), Some("reboot"));
+    assert_eq!(
+        reboot.outcome.as_ref().map(|o| o.status),
+        Some(StepStatus::Succeeded)
+    );
+    assert!(
+        matches!(&reboot.next, Go::Wait { seconds: 300, then: Some(then), .. } if then == "status")
+    );
+    assert_eq!(
+        reboot.wait_seconds, 0,
+        "QUENCH_MAX_WAIT_SECONDS caps the wait"
+    );
+    assert_eq!(reboot.position.as_deref(), Some("status"));
+
+    let last = &responses[1];
+    assert_eq!(last.step.as_deref(), Some("status"));
+    let status = &last.outputs.steps["status"].output;
+    assert_eq!(status["instance_state"].to_string(), "running");
+    assert_eq!(status["instance_status"].to_string(), "ok");
+    assert!(matches!(&last.next, Go::Resolve { step: Some(s), .. } if s == "healthy"));
+    assert_eq!(last.branches.len(), 1);
+    assert_eq!(last.outputs.runs, 2);
+
+    let timeline = local
+        .steps
+        .store
+        .timeline(&incident_id)
+        .await
+        .expect("timeline");
+    let kinds: Vec<TimelineKind> = timeline.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![TimelineKind::Opened, TimelineKind::Step, TimelineKind::Step]
+    );
+    assert!(timeline[1]
+        .summary
+        .contains("ec2.reboot `reboot` succeeded"));
+    assert!(timeline[2].summary.contains("running"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_instance_escalates_after_the_reboot() {
+    let local = local().await;
+    let first = local.open("instance-check-failed-alarm.json", &[]).await;
+    // Reboot first, then stop the instance during the settle wait.
+    let reboot = local.step(&first).await;
+    assert_eq!(reboot.next.kind(), "wait");
+    local
+        .ec2
+        .stop_instances()
+        .instance_ids(&local.instance)
+        .send()
+        .await
+        .expect("stopped");
+    let next: Request =
+        serde_json::from_value(serde_json::to_value(&reboot).expect("json")).expect("request");
+    let responses = local.drive(next).await;
+    let last = responses.last().expect("a response");
+    let status = &last.outputs.steps["status"].output;
+    assert_eq!(status["instance_state"].to_string(), "stopped");
+    assert_eq!(status["instance_status"].to_string(), "not-applicable");
+    assert!(matches!(&last.next, Go::Escalate { .. }), "{last:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_process_name_is_refused_recorded_and_escalates_without_a_command() {
+    let local = local().await;
+    let first = local
+        .open(
+            "agent-process-gone-alarm.json",
+            &[(r#""exe": "nginx""#, r#""exe": "nginx; rm -rf /""#)],
+        )
+        .await;
+    assert_eq!(first.runbook, "restart-process");
+    let incident_id = first.incident.incident_id.clone();
+
+    let responses = local.drive(first).await;
+    assert_eq!(responses.len(), 1, "{responses:#?}");
+    let refused = &responses[0];
+    assert_eq!(refused.step.as_deref(), Some("restart"));
+    let outcome = refused.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome.status, StepStatus::Refused);
+    assert!(outcome.summary.contains("process"), "{}", outcome.summary);
+    assert!(
+        matches!(&refused.next, Go::Escalate { step: Some(s), .. } if s == "restart"),
+        "{:?}",
+        refused.next
+    );
+    assert_eq!(local.commands_sent().await, 0, "nothing reached SSM");
+
+    let timeline = local
+        .steps
+        .store
+        .timeline(&incident_id)
+        .await
+        .expect("timeline");
+    let step_events: Vec<_> = timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Step)
+        .collect();
+    assert_eq!(step_events.len(), 1);
+    assert!(step_events[0].summary.contains("refused"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_step_sends_its_command_once_and_records_it_once() {
+    let local = local().await;
+    let first = local.open("cpu-high-alarm.json", &[]).await;
+    assert_eq!(first.runbook, "cpu-diagnostics");
+    let incident_id = first.incident.incident_id.clone();
+
+    // The state machine retries the same invocation (say, its response was lost).
+    let sent = local.step(&first).await;
+    let retried = local.step(&first).await;
+    assert_eq!(local.commands_sent().await, 1, "one SendCommand");
+    assert_eq!(sent.next.kind(), "poll");
+    assert_eq!(sent.position.as_deref(), Some("snapshot"));
+    let command_id = |r: &Response| match r.pending.as_ref().map(|p| &p.handle) {
+        Some(PendingHandle::RunCommand { command_id, .. }) => command_id.clone(),
+        other => panic!("no pending command: {other:?}"),
+    };
+    assert_eq!(command_id(&sent), command_id(&retried));
+
+    let listed = local.ssm.list_commands().send().await.expect("list");
+    let command = &listed.commands()[0];
+    assert_eq!(command.document_name(), Some("AWS-RunShellScript"));
+    assert_eq!(
+        command.instance_ids(),
+        std::slice::from_ref(&local.instance)
+    );
+    let parameters = command.parameters().expect("parameters");
+    assert_eq!(
+        parameters["commands"],
+        vec![
+            "vmstat 1 5".to_string(),
+            "top -b -n 1 | head -20".to_string()
+        ]
+    );
+    assert_eq!(parameters["executionTimeout"], vec!["60".to_string()]);
+
+    // The poll that finishes the step, retried too: one timeline entry.
+    let poll: Request =
+        serde_json::from_value(serde_json::to_value(&sent).expect("json")).expect("request");
+    let done = local.step(&poll).await;
+    let done_again = local.step(&poll).await;
+    assert_eq!(done, done_again);
+    let outcome = done.outcome.as_ref().expect("finished");
+    assert_eq!(outcome.status, StepStatus::Succeeded);
+    assert_eq!(outcome.output["command_id"].to_string(), command_id(&sent));
+    assert_eq!(outcome.output["exit_code"].to_string(), "0");
+    assert!(matches!(&done.next, Go::Step { step } if step == "record"));
+
+    let rest = local
+        .drive(serde_json::from_value(serde_json::to_value(&done).expect("json")).expect("req"))
+        .await;
+    let last = rest.last().expect("a response");
+    assert_eq!(last.step.as_deref(), Some("record"));
+    assert_eq!(last.next, Go::Verify);
+    assert_eq!(local.commands_sent().await, 1);
+
+    let timeline = local
+        .steps
+        .store
+        .timeline(&incident_id)
+        .await
+        .expect("timeline");
+    let steps: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Step)
+        .map(|e| e.summary.as_str())
+        .collect();
+    assert_eq!(steps.len(), 2, "{steps:#?}");
+    assert!(steps[0].starts_with("run_command `snapshot` succeeded"));
+    assert!(steps[1].starts_with("note `record` succeeded: CPU snapshot of"));
+}
