@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use quench_aws::mirror::AwsMirror;
-use quench_aws::sdk::{config_from_parameter, sdk_config};
+use quench_aws::sdk::{load_config, sdk_config, ConfigLoadError};
 use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_value, AlarmChange, EventError, MAX_EVENT_BYTES};
 use quench_core::config::Config;
@@ -23,8 +23,7 @@ use quench_core::store::{
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// The config compiled into the binary: the file the deploy pipeline validated.
-pub const BUNDLED_CONFIG: &str = include_str!("../../../infra/quench.yaml");
+pub use quench_aws::sdk::BUNDLED_CONFIG;
 
 /// Stable error names the state machine's Retry and Catch match on.
 #[derive(Debug, thiserror::Error)]
@@ -232,12 +231,8 @@ pub type LambdaHandler = Handler<DynamoStore, AwsMirror>;
 pub enum InitError {
     #[error("environment variable {0} is required")]
     MissingEnv(&'static str),
-    #[error("cannot read config file `{path}`: {message}")]
-    ConfigFile { path: String, message: String },
     #[error(transparent)]
-    ConfigSource(#[from] quench_aws::sdk::ConfigSourceError),
-    #[error(transparent)]
-    Config(#[from] quench_core::config::ConfigError),
+    Config(#[from] ConfigLoadError),
 }
 
 /// Reads the environment once: `QUENCH_TABLE` (required); the config from the SSM
@@ -246,17 +241,7 @@ pub enum InitError {
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let table = std::env::var("QUENCH_TABLE").map_err(|_| InitError::MissingEnv("QUENCH_TABLE"))?;
     let sdk = sdk_config().await;
-    let text = if let Ok(name) = std::env::var("QUENCH_CONFIG_PARAMETER") {
-        config_from_parameter(&aws_sdk_ssm::Client::new(&sdk), &name).await?
-    } else if let Ok(path) = std::env::var("QUENCH_CONFIG_FILE") {
-        std::fs::read_to_string(&path).map_err(|e| InitError::ConfigFile {
-            path,
-            message: e.to_string(),
-        })?
-    } else {
-        BUNDLED_CONFIG.to_string()
-    };
-    let config = Config::parse(&text)?;
+    let config = load_config(&sdk).await?;
     let mirrors_wanted = config.plans.values().any(|p| !p.mirror.is_off());
     let mirror = mirrors_wanted.then(|| {
         AwsMirror::new(

@@ -156,3 +156,33 @@ pub async fn config_from_parameter(
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| ConfigSourceError::Empty(name.to_string()))
 }
+
+/// The config compiled into every function: the file the deploy pipeline validated.
+pub const BUNDLED_CONFIG: &str = include_str!("../../../infra/quench.yaml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigLoadError {
+    #[error("cannot read config file `{path}`: {message}")]
+    File { path: String, message: String },
+    #[error(transparent)]
+    Parameter(#[from] ConfigSourceError),
+    #[error(transparent)]
+    Invalid(#[from] quench_core::config::ConfigError),
+}
+
+/// The config, read once per cold start: from the SSM parameter named by
+/// `QUENCH_CONFIG_PARAMETER`, else the file at `QUENCH_CONFIG_FILE`, else
+/// [`BUNDLED_CONFIG`]. An SSM client is built only when the parameter is used.
+pub async fn load_config(sdk: &SdkConfig) -> Result<quench_core::config::Config, ConfigLoadError> {
+    let text = if let Ok(name) = std::env::var("QUENCH_CONFIG_PARAMETER") {
+        config_from_parameter(&aws_sdk_ssm::Client::new(sdk), &name).await?
+    } else if let Ok(path) = std::env::var("QUENCH_CONFIG_FILE") {
+        std::fs::read_to_string(&path).map_err(|e| ConfigLoadError::File {
+            path,
+            message: e.to_string(),
+        })?
+    } else {
+        BUNDLED_CONFIG.to_string()
+    };
+    Ok(quench_core::config::Config::parse(&text)?)
+}

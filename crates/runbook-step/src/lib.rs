@@ -88,7 +88,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use quench_aws::actions::AwsActions;
-use quench_aws::sdk::{config_from_parameter, sdk_config};
+use quench_aws::sdk::{load_config, sdk_config, ConfigLoadError};
 use quench_aws::store::DynamoStore;
 use quench_core::actions::{
     client_token, sanitize_output, step_key, ActionError, ActionRunner, AutomationResult,
@@ -106,8 +106,7 @@ use quench_core::template::Facts;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// The config compiled into the binary: the file the deploy pipeline validated.
-pub const BUNDLED_CONFIG: &str = include_str!("../../../infra/quench.yaml");
+pub use quench_aws::sdk::BUNDLED_CONFIG;
 
 /// Requests are small; a bigger one is not from our state machine.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
@@ -1002,12 +1001,8 @@ pub enum InitError {
     MissingEnv(&'static str),
     #[error("environment variable {0} is not a whole number of seconds")]
     BadEnv(&'static str),
-    #[error("cannot read config file `{path}`: {message}")]
-    ConfigFile { path: String, message: String },
     #[error(transparent)]
-    ConfigSource(#[from] quench_aws::sdk::ConfigSourceError),
-    #[error(transparent)]
-    Config(#[from] quench_core::config::ConfigError),
+    Config(#[from] ConfigLoadError),
 }
 
 /// `QUENCH_MAX_WAIT_SECONDS`, when set.
@@ -1030,17 +1025,7 @@ pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let max_wait_seconds = max_wait_from_env()?;
     let sdk = sdk_config().await;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
-    let text = if let Ok(name) = std::env::var("QUENCH_CONFIG_PARAMETER") {
-        config_from_parameter(&ssm, &name).await?
-    } else if let Ok(path) = std::env::var("QUENCH_CONFIG_FILE") {
-        std::fs::read_to_string(&path).map_err(|e| InitError::ConfigFile {
-            path,
-            message: e.to_string(),
-        })?
-    } else {
-        BUNDLED_CONFIG.to_string()
-    };
-    let config = Config::parse(&text)?;
+    let config = load_config(&sdk).await?;
     Ok(Handler {
         config,
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
