@@ -345,19 +345,20 @@ impl LambdaWatch {
         }
     }
 
-    /// Invokes `function` with `payload` over the Lambda Invoke API.
+    /// Invokes `function` with `payload` over the Lambda Invoke API. Patient: the first
+    /// call waits for `cargo lambda watch` to build the function.
     pub fn invoke(&self, function: &str, payload: &str) -> Result<(u16, String), StackError> {
         http_post(
             self.port,
             &format!("/2015-03-31/functions/{function}/invocations"),
             payload,
-            Duration::from_secs(600),
+            Duration::from_secs(900),
         )
     }
 }
 
 /// A minimal HTTP/1.1 POST, enough for the local Lambda invoke API.
-pub fn http_post(
+fn http_post(
     port: u16,
     path: &str,
     body: &str,

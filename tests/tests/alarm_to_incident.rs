@@ -296,18 +296,8 @@ async fn every_sample_event_through_cargo_lambda_watch() {
         assert_eq!(response["decision"], expected, "{sample}: {body}");
     }
     let payload = sample_event("wrong-type.json").expect("sample");
-    let port = watch.port;
-    let (_, body) = tokio::task::spawn_blocking(move || {
-        quench_e2e::http_post(
-            port,
-            "/2015-03-31/functions/alarm-to-incident/invocations",
-            &payload,
-            std::time::Duration::from_secs(60),
-        )
-    })
-    .await
-    .expect("join")
-    .expect("invoke");
+    let (_, body) = tokio::task::block_in_place(|| watch.invoke("alarm-to-incident", &payload))
+        .expect("invoke");
     assert!(body.contains("InvalidEvent"), "{body}");
 }
 

@@ -10,9 +10,9 @@ use quench_aws::mirror::AwsMirror;
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DecisionKind, TimelineKind};
-use quench_core::runbook::StepStatus;
+use quench_core::runbook::{Next, StepStatus};
 use quench_e2e::{create_table, sample_event, Moto};
-use runbook_step::{Go, Handler, IncidentRef, PendingHandle, Request, Response};
+use runbook_step::{Handler, IncidentRef, PendingHandle, Request, Response};
 
 const SAMPLE_INSTANCE: &str = "i-0abc1234def567890";
 
@@ -120,13 +120,13 @@ impl Local {
             let value = serde_json::to_value(&response).expect("response encodes");
             responses.push(response);
             match next {
-                Go::Step { .. } | Go::Poll { .. } | Go::Wait { then: Some(_), .. } => {
+                Next::Step { .. } | Next::Poll { .. } | Next::Wait { then: Some(_), .. } => {
                     request = serde_json::from_value(value).expect("response is the next request");
                 }
-                Go::Wait { then: None, .. }
-                | Go::Resolve { .. }
-                | Go::Escalate { .. }
-                | Go::Verify => return responses,
+                Next::Wait { then: None, .. }
+                | Next::Resolve { .. }
+                | Next::Escalate { .. }
+                | Next::Verify => return responses,
             }
         }
         panic!("runbook did not end in 50 invocations");
@@ -161,7 +161,7 @@ async fn reboot_and_verify_reboots_waits_checks_and_resolves() {
         Some(StepStatus::Succeeded)
     );
     assert!(
-        matches!(&reboot.next, Go::Wait { seconds: 300, then: Some(then), .. } if then == "status")
+        matches!(&reboot.next, Next::Wait { seconds: 300, then: Some(then), .. } if then == "status")
     );
     assert_eq!(
         reboot.wait_seconds, 0,
@@ -174,7 +174,7 @@ async fn reboot_and_verify_reboots_waits_checks_and_resolves() {
     let status = &last.outputs.steps["status"].output;
     assert_eq!(status["instance_state"].to_string(), "running");
     assert_eq!(status["instance_status"].to_string(), "ok");
-    assert!(matches!(&last.next, Go::Resolve { step: Some(s), .. } if s == "healthy"));
+    assert!(matches!(&last.next, Next::Resolve { step: Some(s), .. } if s == "healthy"));
     assert_eq!(last.branches.len(), 1);
     assert_eq!(last.outputs.runs, 2);
 
@@ -216,7 +216,7 @@ async fn a_stopped_instance_escalates_after_the_reboot() {
     let status = &last.outputs.steps["status"].output;
     assert_eq!(status["instance_state"].to_string(), "stopped");
     assert_eq!(status["instance_status"].to_string(), "not-applicable");
-    assert!(matches!(&last.next, Go::Escalate { .. }), "{last:#?}");
+    assert!(matches!(&last.next, Next::Escalate { .. }), "{last:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -239,7 +239,7 @@ async fn hostile_process_name_is_refused_recorded_and_escalates_without_a_comman
     assert_eq!(outcome.status, StepStatus::Refused);
     assert!(outcome.summary.contains("process"), "{}", outcome.summary);
     assert!(
-        matches!(&refused.next, Go::Escalate { step: Some(s), .. } if s == "restart"),
+        matches!(&refused.next, Next::Escalate { step: Some(s), .. } if s == "restart"),
         "{:?}",
         refused.next
     );
@@ -305,14 +305,14 @@ async fn a_retried_step_sends_its_command_once_and_records_it_once() {
     assert_eq!(outcome.status, StepStatus::Succeeded);
     assert_eq!(outcome.output["command_id"].to_string(), command_id(&sent));
     assert_eq!(outcome.output["exit_code"].to_string(), "0");
-    assert!(matches!(&done.next, Go::Step { step } if step == "record"));
+    assert!(matches!(&done.next, Next::Step { step } if step == "record"));
 
     let rest = local
         .drive(serde_json::from_value(serde_json::to_value(&done).expect("json")).expect("req"))
         .await;
     let last = rest.last().expect("a response");
     assert_eq!(last.step.as_deref(), Some("record"));
-    assert_eq!(last.next, Go::Verify);
+    assert_eq!(last.next, Next::Verify);
     assert_eq!(local.commands_sent().await, 1);
 
     let timeline = local

@@ -412,7 +412,7 @@ fn prefix_field(error: EventError, prefix: &str) -> EventError {
 }
 
 fn parse_sns_event(value: &Value) -> Result<Vec<AlarmChange>, EventError> {
-    let event: SnsEvent = serde_json::from_value(value.clone())
+    let event = SnsEvent::deserialize(value)
         .map_err(|e| invalid("Records", format!("not an SNS event: {e}")))?;
     if event.records.is_empty() {
         return Err(invalid("Records", "no records"));

@@ -840,6 +840,23 @@ pub enum Next {
     },
     /// The runbook ran to its end: resolve if the alarm is OK now, else escalate.
     Verify,
+    /// A started command or automation is still running: wait, then ask again at the
+    /// same step. Only the step Lambda says this; the interpreter never does.
+    Poll { step: String },
+}
+
+impl Next {
+    /// The `kind` tag the state machine's Choice reads.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Next::Step { .. } => "step",
+            Next::Poll { .. } => "poll",
+            Next::Wait { .. } => "wait",
+            Next::Resolve { .. } => "resolve",
+            Next::Escalate { .. } => "escalate",
+            Next::Verify => "verify",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

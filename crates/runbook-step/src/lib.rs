@@ -209,70 +209,11 @@ pub enum PendingHandle {
     },
 }
 
-/// Where the state machine goes: the interpreter's [`Next`] plus `poll`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Go {
-    Step {
-        step: String,
-    },
-    Poll {
-        step: String,
-    },
-    Wait {
-        seconds: u64,
-        sleep: String,
-        then: Option<String>,
-    },
-    Resolve {
-        step: Option<String>,
-        reason: String,
-    },
-    Escalate {
-        step: Option<String>,
-        reason: String,
-    },
-    Verify,
-}
-
-impl From<Next> for Go {
-    fn from(next: Next) -> Self {
-        match next {
-            Next::Step { step } => Go::Step { step },
-            Next::Wait {
-                seconds,
-                sleep,
-                then,
-            } => Go::Wait {
-                seconds,
-                sleep,
-                then,
-            },
-            Next::Resolve { step, reason } => Go::Resolve { step, reason },
-            Next::Escalate { step, reason } => Go::Escalate { step, reason },
-            Next::Verify => Go::Verify,
-        }
-    }
-}
-
-impl Go {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Go::Step { .. } => "step",
-            Go::Poll { .. } => "poll",
-            Go::Wait { .. } => "wait",
-            Go::Resolve { .. } => "resolve",
-            Go::Escalate { .. } => "escalate",
-            Go::Verify => "verify",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     pub incident: IncidentRef,
     pub runbook: String,
-    pub next: Go,
+    pub next: Next,
     pub wait_seconds: u64,
     pub position: Option<String>,
     pub outputs: Outputs,
@@ -483,23 +424,23 @@ where
 
     fn respond(
         &self,
-        next: Go,
+        next: Next,
         outputs: Outputs,
         pending: Option<Pending>,
         finished: Option<(String, StepOutcome)>,
         branches: Vec<BranchTaken>,
     ) -> Response {
         let (wait_seconds, position) = match &next {
-            Go::Step { step } => (0, Some(step.clone())),
-            Go::Poll { step } => {
+            Next::Step { step } => (0, Some(step.clone())),
+            Next::Poll { step } => {
                 let polls = pending.as_ref().map_or(0, |p| p.polls);
                 let wait = pending
                     .as_ref()
                     .map_or(5, |p| poll_wait(&p.handle, polls.saturating_sub(1)));
                 (self.handler.cap(wait), Some(step.clone()))
             }
-            Go::Wait { seconds, then, .. } => (self.handler.cap(*seconds), then.clone()),
-            Go::Resolve { .. } | Go::Escalate { .. } | Go::Verify => (0, None),
+            Next::Wait { seconds, then, .. } => (self.handler.cap(*seconds), then.clone()),
+            Next::Resolve { .. } | Next::Escalate { .. } | Next::Verify => (0, None),
         };
         let (step, outcome) = match finished {
             Some((step, outcome)) => (Some(step), Some(outcome)),
@@ -521,7 +462,7 @@ where
 
     fn flow(&self, transition: Transition) -> Response {
         self.respond(
-            transition.next.into(),
+            transition.next,
             self.request.outputs.clone(),
             None,
             None,
@@ -577,7 +518,7 @@ where
     fn running(&self, pending: Pending, branches: Vec<BranchTaken>) -> Response {
         let step = pending.step.clone();
         self.respond(
-            Go::Poll { step },
+            Next::Poll { step },
             self.request.outputs.clone(),
             Some(pending),
             None,
@@ -622,7 +563,7 @@ where
         outputs.record(step, outcome.clone());
         branches.extend(transition.branches);
         Ok(self.respond(
-            transition.next.into(),
+            transition.next,
             outputs,
             None,
             Some((step.to_string(), outcome)),
@@ -1085,14 +1026,14 @@ mod tests {
 
     #[test]
     fn a_poll_next_serialises_with_its_kind() {
-        let go = Go::Poll {
+        let poll = Next::Poll {
             step: "snapshot".into(),
         };
         assert_eq!(
-            serde_json::to_value(&go).expect("json"),
+            serde_json::to_value(&poll).expect("json"),
             serde_json::json!({ "kind": "poll", "step": "snapshot" })
         );
-        let from_core: Go = Next::Verify.into();
+        let from_core = Next::Verify;
         assert_eq!(
             serde_json::to_value(&from_core).expect("json"),
             serde_json::json!({ "kind": "verify" })

@@ -12,11 +12,10 @@ use quench_core::actions::{
 };
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent};
-use quench_core::runbook::StepStatus;
+use quench_core::runbook::{Next, StepStatus};
 use quench_core::store::StoreError;
 use runbook_step::{
-    Go, Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, StepStore,
-    BUNDLED_CONFIG,
+    Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, StepStore, BUNDLED_CONFIG,
 };
 
 #[derive(Default)]
@@ -207,7 +206,7 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
     assert!(acted[0].starts_with("start AWS-RestartEC2Instance {\"InstanceId\": [\"i-1\"]} token="));
     assert_eq!(
         started.next,
-        Go::Poll {
+        Next::Poll {
             step: "restart".into()
         }
     );
@@ -253,7 +252,7 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
     );
     assert_eq!(
         done.next,
-        Go::Step {
+        Next::Step {
             step: "status".into()
         }
     );
@@ -293,7 +292,7 @@ async fn a_claim_without_a_result_is_not_acted_on_again() {
     assert!(h.actions.acted().is_empty());
     let outcome = response.outcome.as_ref().expect("outcome");
     assert_eq!(outcome.status, StepStatus::Failed);
-    assert!(matches!(response.next, Go::Escalate { .. }));
+    assert!(matches!(response.next, Next::Escalate { .. }));
 }
 
 #[tokio::test]
@@ -328,7 +327,11 @@ async fn a_command_that_never_finishes_times_out_and_escalates() {
     let late = h.handle(again(&started), deadline).await.expect("late");
     let outcome = late.outcome.as_ref().expect("outcome");
     assert_eq!(outcome.status, StepStatus::TimedOut);
-    assert!(matches!(late.next, Go::Escalate { .. }), "{:?}", late.next);
+    assert!(
+        matches!(late.next, Next::Escalate { .. }),
+        "{:?}",
+        late.next
+    );
 }
 
 #[tokio::test]
@@ -351,6 +354,6 @@ async fn max_wait_caps_sleeps_and_polls() {
         .handle(begin("reboot-and-verify"), t0())
         .await
         .expect("reboot");
-    assert!(matches!(reboot.next, Go::Wait { seconds: 300, .. }));
+    assert!(matches!(reboot.next, Next::Wait { seconds: 300, .. }));
     assert_eq!(reboot.wait_seconds, 2);
 }

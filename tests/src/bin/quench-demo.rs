@@ -3,13 +3,11 @@
 //! way CloudWatch would deliver them, and prints the incidents and their timelines.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use quench_aws::store::DynamoStore;
-use quench_e2e::{create_table, http_post, sample_event, LambdaWatch, Moto, StackError};
+use quench_e2e::{create_table, sample_event, LambdaWatch, Moto, StackError};
 
 const TABLE: &str = "quench-demo";
-const FUNCTION_PATH: &str = "/2015-03-31/functions/alarm-to-incident/invocations";
 
 /// The seed scenario and the other alarm shapes, with one duplicate delivery.
 const REPLAY: &[&str] = &[
@@ -41,7 +39,7 @@ enum DemoError {
 
 fn invoke(watch: &LambdaWatch, payload: &str) -> Result<serde_json::Value, DemoError> {
     // The first call waits for `cargo lambda watch` to build the function.
-    let (status, body) = http_post(watch.port, FUNCTION_PATH, payload, Duration::from_secs(900))?;
+    let (status, body) = watch.invoke("alarm-to-incident", payload)?;
     if status != 200 {
         return Err(DemoError::Function { status, body });
     }
