@@ -12,7 +12,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use quench_aws::mirror::AwsMirror;
 use quench_aws::sdk::{load_config, sdk_config, ConfigLoadError};
 use quench_aws::store::DynamoStore;
-use quench_core::alarm::{parse_alarm_value, AlarmChange, EventError, MAX_EVENT_BYTES};
+use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventError};
 use quench_core::config::Config;
 use quench_core::incident::{Commit, Decision, DecisionKind};
 use quench_core::mirror::IncidentMirror;
@@ -115,15 +115,7 @@ where
 {
     /// Handles one raw payload.
     pub async fn handle(&self, raw: &str, now: DateTime<Utc>) -> Result<Response, HandlerError> {
-        if raw.len() > MAX_EVENT_BYTES {
-            return Err(EventError::Oversized {
-                size: raw.len(),
-                max: MAX_EVENT_BYTES,
-            }
-            .into());
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| EventError::MalformedJson(e.to_string()))?;
+        let value = parse_payload(raw.as_bytes())?;
         if value.get("confirm_resolve").is_some() {
             let request: ConfirmResolveRequest = serde_json::from_value(value)
                 .map_err(|e| HandlerError::InvalidRequest(format!("confirm_resolve: {e}")))?;

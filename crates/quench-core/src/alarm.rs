@@ -163,15 +163,19 @@ pub enum EventError {
 
 /// Parses raw bytes as any of the three alarm-change shapes.
 pub fn parse_alarm_event(raw: &[u8]) -> Result<Vec<AlarmChange>, EventError> {
+    parse_alarm_value(&parse_payload(raw)?)
+}
+
+/// Decodes a payload as JSON, refusing one too large to be an alarm event before any
+/// parsing work: every entry point reads its input through here.
+pub fn parse_payload(raw: &[u8]) -> Result<Value, EventError> {
     if raw.len() > MAX_EVENT_BYTES {
         return Err(EventError::Oversized {
             size: raw.len(),
             max: MAX_EVENT_BYTES,
         });
     }
-    let value: Value =
-        serde_json::from_slice(raw).map_err(|e| EventError::MalformedJson(e.to_string()))?;
-    parse_alarm_value(&value)
+    serde_json::from_slice(raw).map_err(|e| EventError::MalformedJson(e.to_string()))
 }
 
 /// Parses an already-decoded payload. An SNS event may carry several records, so the
