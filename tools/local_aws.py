@@ -4,6 +4,18 @@
 2. Lambda invocations, including those the state machine makes, are forwarded to
    `cargo lambda watch` when --lambda-endpoint is given, so the deployed ASL runs
    against the real Rust handlers. moto's own Lambda would need Docker.
+3. CloudWatch over Smithy RPC v2 CBOR, the protocol current AWS SDKs speak to it, is
+   bridged to moto's JSON protocol for CloudWatch (request decoded, response encoded by
+   botocore's own CBOR code and the service model): moto routes only the older protocols.
+4. Faults and an instance stand-in, set by tests through POST /_quench/...:
+   - /_quench/faults {"target": "AmazonSSM.SendCommand", "code": "ThrottlingException",
+     "count": 4}: the next `count` requests with that X-Amz-Target get that error (HTTP
+     400, the JSON protocol's error shape). GET /_quench/faults tells how many were served.
+   - /_quench/agent {"match": "pgrep", "status": "Success", "exit_code": 0,
+     "stdout": "1", "stderr": ""}: what Run Command reports for commands whose text
+     contains `match` (the newest matching rule wins; "status": "InProgress" keeps it
+     running). moto itself reports every command as a silent success, and nothing here
+     runs the commands: they are meant for an instance, not this machine.
 
 moto's Step Functions interpreter sends its Lambda calls to localhost:$MOTO_PORT, i.e.
 back to this server, which is why the forwarding lives here and not in a separate proxy.
@@ -11,7 +23,9 @@ Binds 127.0.0.1 only.
 """
 
 import argparse
+import io
 import json
+import threading
 import os
 import sys
 import urllib.error
@@ -74,6 +88,194 @@ def forwarding(moto_app, lambda_endpoint):
     return app
 
 
+class Scenario:
+    """Faults and instance answers the tests ask for; shared by the server's threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.faults = []  # [{"target", "code", "count"}]
+        self.served = {}
+        self.agent_rules = []
+        self.commands = {}  # CommandId -> the command's text
+
+    def take_fault(self, target):
+        with self.lock:
+            for fault in self.faults:
+                if fault["target"] == target and fault["count"] > 0:
+                    fault["count"] -= 1
+                    self.served[target] = self.served.get(target, 0) + 1
+                    return fault["code"]
+        return None
+
+    def agent_answer(self, command_id):
+        with self.lock:
+            text = self.commands.get(command_id)
+            if text is None:
+                return None
+            for rule in reversed(self.agent_rules):
+                if rule["match"] in text:
+                    return rule
+        return None
+
+
+def _json_response(start_response, status, body):
+    payload = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+def _call(app, environ, body):
+    """Runs the wrapped app on a request whose body was already read; returns its response."""
+    environ = dict(environ)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+
+    payload = b"".join(app(environ, start_response))
+    return captured["status"], captured["headers"], payload
+
+
+def scripted(moto_app, scenario):
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if path.startswith("/_quench/"):
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            with scenario.lock:
+                if path == "/_quench/faults" and environ.get("REQUEST_METHOD") == "POST":
+                    scenario.faults.append({"target": body["target"], "code": body["code"], "count": int(body["count"])})
+                elif path == "/_quench/agent" and environ.get("REQUEST_METHOD") == "POST":
+                    scenario.agent_rules.append(body)
+                return _json_response(start_response, "200 OK", {"served": scenario.served})
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target:
+            return moto_app(environ, start_response)
+        code = scenario.take_fault(target)
+        if code:
+            return _json_response(start_response, "400 Bad Request", {"__type": code, "message": "injected by the test"})
+        if target not in ("AmazonSSM.SendCommand", "AmazonSSM.GetCommandInvocation"):
+            return moto_app(environ, start_response)
+        body = environ["wsgi.input"].read(length) if length else b""
+        status, headers, payload = _call(moto_app, environ, body)
+        if not status.startswith("200"):
+            start_response(status, headers)
+            return [payload]
+        if target == "AmazonSSM.SendCommand":
+            request, response = json.loads(body), json.loads(payload)
+            text = "\n".join(request.get("Parameters", {}).get("commands", []))
+            with scenario.lock:
+                scenario.commands[response["Command"]["CommandId"]] = text
+            start_response(status, headers)
+            return [payload]
+        invocation = json.loads(payload)
+        rule = scenario.agent_answer(invocation.get("CommandId"))
+        if rule:
+            status_word = rule.get("status", "Success")
+            invocation.update(
+                {
+                    "Status": status_word,
+                    "StatusDetails": status_word,
+                    "ResponseCode": int(rule.get("exit_code", 0 if status_word == "Success" else 1)),
+                    "StandardOutputContent": rule.get("stdout", ""),
+                    "StandardErrorContent": rule.get("stderr", ""),
+                }
+            )
+        return _json_response(start_response, status, invocation)
+
+    return app
+
+
+CBOR_PREFIX = "/service/"
+
+
+def cbor_bridge(app):
+    import datetime
+
+    import botocore.session
+    from botocore.parsers import RpcV2CBORParser
+    from botocore.serialize import RpcV2CBORSerializer
+    from botocore.utils import parse_timestamp
+
+    class Serializer(RpcV2CBORSerializer):
+        def _serialize_type_timestamp(self, serialized, value, shape, key):
+            super()._serialize_type_timestamp(serialized, parse_timestamp(value), shape, key)
+
+    models = {}
+    parser, serializer = RpcV2CBORParser(), Serializer()
+
+    def encode(value, shape):
+        out = bytearray()
+        serializer._serialize_data_item(out, value, shape)
+        return bytes(out)
+
+    def plain(value):
+        if isinstance(value, datetime.datetime):
+            return value.timestamp()
+        if isinstance(value, (bytes, bytearray)):
+            import base64
+
+            return base64.b64encode(value).decode()
+        raise TypeError(type(value).__name__)
+
+    def bridged(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not (path.startswith(CBOR_PREFIX) and "/operation/" in path):
+            return app(environ, start_response)
+        # /service/<service>/operation/<operation>
+        parts = path.split("/")
+        target_prefix, operation = parts[2], parts[4]
+        if target_prefix != "GraniteServiceVersion20100801":
+            return app(environ, start_response)
+        model = models.get("cloudwatch") or models.setdefault(
+            "cloudwatch", botocore.session.get_session().get_service_model("cloudwatch")
+        )
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        request = parser.parse_data_item(parser.get_peekable_stream_from_bytes(raw)) if raw else {}
+        body = json.dumps(request or {}, default=plain).encode()
+        forwarded = dict(environ)
+        forwarded["PATH_INFO"] = "/"
+        forwarded["CONTENT_TYPE"] = "application/x-amz-json-1.0"
+        forwarded["HTTP_X_AMZ_TARGET"] = f"{target_prefix}.{operation}"
+        status, headers, payload = _call(app, forwarded, body)
+        answer = json.loads(payload or b"{}")
+        if status.startswith("200"):
+            output_shape = model.operation_model(operation).output_shape
+            # An operation without output answers an empty map.
+            data = encode(answer, output_shape) if output_shape is not None else b"\xa0"
+        else:
+            code = str(answer.get("__type", "InternalFailure")).split("#")[-1]
+            data = bytearray()
+            error = {"__type": code, "message": str(answer.get("message", answer.get("Message", "")))}
+            serializer._serialize_type_map(data, error, _ErrorShape(), None)
+            data = bytes(data)
+        start_response(
+            status,
+            [
+                ("Content-Type", "application/cbor"),
+                ("smithy-protocol", "rpc-v2-cbor"),
+                ("Content-Length", str(len(data))),
+            ],
+        )
+        return [data]
+
+    return bridged
+
+
+class _ErrorShape:
+    """Just enough of a botocore map shape of strings for an error body."""
+
+    class _String:
+        type_name = "string"
+
+    type_name = "map"
+    key = _String()
+    value = _String()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -91,7 +293,8 @@ def main():
     from werkzeug.serving import make_server
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
-    app = forwarding(DomainDispatcherApplication(create_backend_app), args.lambda_endpoint.rstrip("/"))
+    moto_app = scripted(cbor_bridge(DomainDispatcherApplication(create_backend_app)), Scenario())
+    app = forwarding(moto_app, args.lambda_endpoint.rstrip("/"))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     print(f"local AWS on http://127.0.0.1:{args.port}", file=sys.stderr, flush=True)
     server.serve_forever()

@@ -15,6 +15,8 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_yaml_ng::Value;
 
+pub mod incident_response;
+
 pub const REGION: &str = "eu-west-1";
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +206,47 @@ impl Moto {
             .credentials_provider(Credentials::new("test", "test", None, None, "local"))
             .load()
             .await
+    }
+
+    /// The next `count` requests whose X-Amz-Target is `target` (e.g.
+    /// `AmazonSSM.SendCommand`) fail with the error `code`.
+    pub fn inject_fault(&self, target: &str, code: &str, count: u32) -> Result<(), StackError> {
+        let body = serde_json::json!({ "target": target, "code": code, "count": count });
+        self.control("/_quench/faults", &body).map(|_| ())
+    }
+
+    /// How many injected faults were served, per target.
+    pub fn faults_served(&self, target: &str) -> Result<u64, StackError> {
+        let answer = self.control("/_quench/faults/served", &serde_json::json!({}))?;
+        Ok(answer["served"][target].as_u64().unwrap_or(0))
+    }
+
+    /// What Run Command reports for commands whose text contains `matching`: `status`
+    /// (`Success`, `Failed`, `InProgress`...), exit code, stdout. Nothing is executed.
+    pub fn agent_reports(
+        &self,
+        matching: &str,
+        status: &str,
+        exit_code: i64,
+        stdout: &str,
+    ) -> Result<(), StackError> {
+        let body = serde_json::json!({
+            "match": matching, "status": status, "exit_code": exit_code, "stdout": stdout,
+        });
+        self.control("/_quench/agent", &body).map(|_| ())
+    }
+
+    fn control(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, StackError> {
+        let (status, answer) =
+            http_post(self.port, path, &body.to_string(), Duration::from_secs(10))?;
+        if status != 200 {
+            return Err(StackError::Http(format!("{path}: {status} {answer}")));
+        }
+        serde_json::from_str(&answer).map_err(|e| StackError::Http(format!("{path}: {e}")))
     }
 
     /// Environment that points a function at this moto.

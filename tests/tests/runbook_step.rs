@@ -4,6 +4,7 @@
 //! the way the state machine drives it: each response is the next request.
 
 use alarm_to_incident::{Handler as AlarmHandler, BUNDLED_CONFIG};
+use aws_sdk_cloudwatch::types::StateValue;
 use chrono::Utc;
 use quench_aws::actions::AwsActions;
 use quench_aws::mirror::AwsMirror;
@@ -11,10 +12,11 @@ use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DecisionKind, TimelineKind};
 use quench_core::runbook::{Next, StepStatus};
-use quench_e2e::{create_table, sample_event, Moto};
+use quench_e2e::incident_response::{
+    create_seed_alarms, launch_instance, seed_event, set_alarm_state,
+};
+use quench_e2e::{create_table, Moto};
 use runbook_step::{Handler, IncidentRef, PendingHandle, Request, Response};
-
-const SAMPLE_INSTANCE: &str = "i-0abc1234def567890";
 
 struct Local {
     _moto: Moto,
@@ -22,6 +24,7 @@ struct Local {
     steps: Handler<DynamoStore, AwsActions>,
     ssm: aws_sdk_ssm::Client,
     ec2: aws_sdk_ec2::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     instance: String,
 }
 
@@ -33,21 +36,11 @@ async fn local() -> Local {
     create_table(&dynamodb, table).await.expect("table created");
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let ssm = aws_sdk_ssm::Client::new(&sdk);
-    let reservation = ec2
-        .run_instances()
-        .image_id("ami-12345678")
-        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-        .min_count(1)
-        .max_count(1)
-        .send()
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let instance = launch_instance(&ec2).await.expect("instance launched");
+    create_seed_alarms(&cloudwatch, &instance)
         .await
-        .expect("instance launched");
-    let instance = reservation
-        .instances()
-        .first()
-        .and_then(|i| i.instance_id())
-        .expect("instance id")
-        .to_string();
+        .expect("alarms created");
     let config = Config::parse(BUNDLED_CONFIG).expect("config");
     Local {
         alarms: AlarmHandler {
@@ -58,15 +51,12 @@ async fn local() -> Local {
         steps: Handler {
             config,
             store: DynamoStore::new(dynamodb, table),
-            actions: AwsActions::new(
-                ssm.clone(),
-                ec2.clone(),
-                aws_sdk_cloudwatch::Client::new(&sdk),
-            ),
+            actions: AwsActions::new(ssm.clone(), ec2.clone(), cloudwatch.clone()),
             max_wait_seconds: Some(0),
         },
         ssm,
         ec2,
+        cloudwatch,
         instance,
         _moto: moto,
     }
@@ -75,12 +65,7 @@ async fn local() -> Local {
 impl Local {
     /// Opens the incident for a seed event aimed at our instance; returns the first request.
     async fn open(&self, sample: &str, rewrite: &[(&str, &str)]) -> Request {
-        let mut raw = sample_event(sample)
-            .expect("sample")
-            .replace(SAMPLE_INSTANCE, &self.instance);
-        for (from, to) in rewrite {
-            raw = raw.replace(from, to);
-        }
+        let raw = seed_event(sample, &self.instance, rewrite).expect("sample");
         let opened = self
             .alarms
             .handle(&raw, Utc::now())
@@ -92,11 +77,13 @@ impl Local {
                 incident_id: opened.decision.incident_id.clone().expect("incident id"),
                 dedup_key: Some(opened.decision.dedup_key.clone()),
                 plan: Some(opened.decision.plan.clone()),
+                episode: None,
             },
             runbook: opened.runbook.clone().expect("plan has a runbook"),
             position: None,
             outputs: Default::default(),
             pending: None,
+            next: None,
         }
     }
 
@@ -120,13 +107,12 @@ impl Local {
             let value = serde_json::to_value(&response).expect("response encodes");
             responses.push(response);
             match next {
-                Next::Step { .. } | Next::Poll { .. } | Next::Wait { then: Some(_), .. } => {
+                Next::Step { .. } | Next::Poll { .. } | Next::Wait { .. } => {
                     request = serde_json::from_value(value).expect("response is the next request");
                 }
-                Next::Wait { then: None, .. }
-                | Next::Resolve { .. }
-                | Next::Escalate { .. }
-                | Next::Verify => return responses,
+                Next::Resolve { .. } | Next::Escalate { .. } | Next::Verify | Next::Stop { .. } => {
+                    return responses
+                }
             }
         }
         panic!("runbook did not end in 50 invocations");
@@ -149,6 +135,14 @@ async fn reboot_and_verify_reboots_waits_checks_and_resolves() {
     let first = local.open("instance-check-failed-alarm.json", &[]).await;
     assert_eq!(first.runbook, "reboot-and-verify");
     let incident_id = first.incident.incident_id.clone();
+    // The reboot fixed it: CloudWatch says OK by the time the runbook ends.
+    set_alarm_state(
+        &local.cloudwatch,
+        "web-1-status-check-failed",
+        StateValue::Ok,
+    )
+    .await
+    .expect("alarm state");
 
     let responses = local.drive(first).await;
     let kinds: Vec<&str> = responses.iter().map(|r| r.next.kind()).collect();
@@ -187,12 +181,20 @@ async fn reboot_and_verify_reboots_waits_checks_and_resolves() {
     let kinds: Vec<TimelineKind> = timeline.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
-        vec![TimelineKind::Opened, TimelineKind::Step, TimelineKind::Step]
+        vec![
+            TimelineKind::Opened,
+            TimelineKind::Step,
+            TimelineKind::Step,
+            TimelineKind::Step
+        ]
     );
     assert!(timeline[1]
         .summary
         .contains("ec2.reboot `reboot` succeeded"));
     assert!(timeline[2].summary.contains("running"));
+    assert!(timeline[3]
+        .summary
+        .contains("web-1-status-check-failed is OK"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -264,6 +266,9 @@ async fn a_retried_step_sends_its_command_once_and_records_it_once() {
     let local = local().await;
     let first = local.open("cpu-high-alarm.json", &[]).await;
     assert_eq!(first.runbook, "cpu-diagnostics");
+    set_alarm_state(&local.cloudwatch, "web-1-cpu-high", StateValue::Alarm)
+        .await
+        .expect("alarm state");
     let incident_id = first.incident.incident_id.clone();
 
     // The state machine retries the same invocation (say, its response was lost).
@@ -312,7 +317,12 @@ async fn a_retried_step_sends_its_command_once_and_records_it_once() {
         .await;
     let last = rest.last().expect("a response");
     assert_eq!(last.step.as_deref(), Some("record"));
-    assert_eq!(last.next, Next::Verify);
+    // The runbook ran to its end and the alarm still alarms: people are needed.
+    assert!(
+        matches!(&last.next, Next::Escalate { step: None, reason } if reason.contains("web-1-cpu-high is still ALARM")),
+        "{:?}",
+        last.next
+    );
     assert_eq!(local.commands_sent().await, 1);
 
     let timeline = local
@@ -326,7 +336,9 @@ async fn a_retried_step_sends_its_command_once_and_records_it_once() {
         .filter(|e| e.kind == TimelineKind::Step)
         .map(|e| e.summary.as_str())
         .collect();
-    assert_eq!(steps.len(), 2, "{steps:#?}");
+    assert_eq!(steps.len(), 3, "{steps:#?}");
     assert!(steps[0].starts_with("run_command `snapshot` succeeded"));
     assert!(steps[1].starts_with("note `record` succeeded: CPU snapshot of"));
+    assert!(steps[2]
+        .starts_with("alarm.state at the end of the runbook succeeded: web-1-cpu-high is ALARM"));
 }

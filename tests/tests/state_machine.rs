@@ -1,152 +1,378 @@
 //! The deployed ASL, executed by moto's Step Functions interpreter, its Lambda tasks served
-//! by `cargo lambda watch` running the real handlers.
+//! by `cargo lambda watch` running the real handlers, on the seed scenario: one EC2
+//! instance and its three alarms in moto. Runbook waits are capped so a `sleep: 5m` takes
+//! no time.
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_sfn::types::ExecutionStatus;
-use quench_e2e::{
-    create_table, free_port, function_arn, sample_event, state_machine_definition, LambdaWatch,
-    Moto,
+use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use quench_aws::store::DynamoStore;
+use quench_core::incident::{IncidentRecord, IncidentStatus, TimelineEvent, TimelineKind};
+use quench_e2e::incident_response::{
+    seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
+    INSTANCE_CHECK, PROCESS_GONE,
 };
-use serde_json::Value;
+use quench_e2e::{sample_event, state_machine_definition};
 
-const TABLE: &str = "quench-sfn";
-
-struct Stack {
-    sfn: aws_sdk_sfn::Client,
-    machine: String,
-    runs: std::sync::atomic::AtomicUsize,
-    _watch: LambdaWatch,
-    _moto: Moto,
+async fn stack(table: &str, max_wait_seconds: u64) -> IncidentResponse {
+    IncidentResponse::start(table, max_wait_seconds)
+        .await
+        .expect("local stack")
 }
 
-async fn stack() -> Stack {
-    let lambda_port = free_port().expect("port");
-    let moto = Moto::start_forwarding_lambda(lambda_port).expect("moto starts");
-    let sdk = moto.sdk_config().await;
-    create_table(&aws_sdk_dynamodb::Client::new(&sdk), TABLE)
-        .await
-        .expect("table");
-    let watch = LambdaWatch::start_on(lambda_port, &moto.function_env(TABLE)).expect("watch");
-    let definition = state_machine_definition(
-        "incident-response.asl.json",
-        &[(
-            "AlarmToIncidentFunctionArn",
-            function_arn("alarm-to-incident"),
-        )],
-    )
-    .expect("definition");
-    let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let machine = sfn
-        .create_state_machine()
-        .name("incident-response")
-        .definition(definition)
-        .role_arn("arn:aws:iam::123456789012:role/quench-state-machine")
-        .send()
-        .await
-        .expect("state machine created")
-        .state_machine_arn;
-    Stack {
-        sfn,
-        machine,
-        runs: Default::default(),
-        _watch: watch,
-        _moto: moto,
-    }
+async fn run(stack: &IncidentResponse, sample: &str, rewrite: &[(&str, &str)]) -> Execution {
+    let input = seed_event(sample, &stack.instance, rewrite).expect("sample");
+    let execution = stack.run(&input).await.expect("execution");
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{sample}: {execution:#?}"
+    );
+    execution
 }
 
-impl Stack {
-    async fn run(&self, input: &str) -> (ExecutionStatus, Value, Option<String>) {
-        let execution = self
-            .sfn
-            .start_execution()
-            .state_machine_arn(&self.machine)
-            // moto names unnamed executions "None", so a second one would collide.
-            .name(format!(
-                "run-{}",
-                self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ))
-            .input(input)
-            .send()
-            .await
-            .expect("started")
-            .execution_arn;
-        // The first task waits for `cargo lambda watch` to build the function.
-        let deadline = Instant::now() + Duration::from_secs(900);
-        loop {
-            let described = self
-                .sfn
-                .describe_execution()
-                .execution_arn(&execution)
-                .send()
-                .await
-                .expect("described");
-            if described.status != ExecutionStatus::Running {
-                let output = described
-                    .output
-                    .as_deref()
-                    .map(|o| serde_json::from_str(o).expect("output is JSON"))
-                    .unwrap_or(Value::Null);
-                return (described.status, output, described.error);
-            }
-            assert!(Instant::now() < deadline, "execution did not finish");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+async fn set_alarm(stack: &IncidentResponse, alarm: usize, state: StateValue) {
+    set_alarm_state(&stack.cloudwatch, seed_alarms()[alarm].name, state)
+        .await
+        .expect("alarm state set");
+}
+
+async fn incident(
+    stack: &IncidentResponse,
+    execution: &Execution,
+) -> (IncidentRecord, Vec<TimelineEvent>) {
+    let id = execution.output["incident"]["decision"]["incident_id"]
+        .as_str()
+        .expect("incident id")
+        .to_string();
+    let store = DynamoStore::new(stack.dynamodb.clone(), &stack.table);
+    let record = store.incident(&id).await.expect("read").expect("incident");
+    let timeline = store.timeline(&id).await.expect("timeline");
+    (record, timeline)
+}
+
+fn decision(execution: &Execution, at: &str) -> String {
+    execution.output[at]["decision"]["decision"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn summaries(timeline: &[TimelineEvent]) -> Vec<String> {
+    timeline
+        .iter()
+        .map(|e| format!("{}: {}", e.kind.as_str(), e.summary))
+        .collect()
 }
 
 #[test]
 fn every_placeholder_in_the_asl_has_a_substitution() {
     let error = state_machine_definition("incident-response.asl.json", &[])
         .expect_err("placeholders must be substituted");
+    assert!(error.to_string().contains("FunctionArn}"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_incidents_run_their_runbooks_and_resolve_or_escalate_as_their_alarms_say() {
+    let stack = stack("quench-seed", 0).await;
+    let instance = stack.instance.clone();
+
+    // CPU high: diagnostics, then the alarm is still in ALARM, so people are engaged.
+    set_alarm(&stack, CPU_HIGH, StateValue::Alarm).await;
+    let cpu = run(&stack, seed_alarms()[CPU_HIGH].alarm_event, &[]).await;
+    assert_eq!(decision(&cpu, "incident"), "opened");
+    assert_eq!(decision(&cpu, "outcome"), "escalated", "{:#}", cpu.output);
+    let commands = stack.commands_sent().await.expect("commands");
+    assert_eq!(
+        commands,
+        vec![(
+            "AWS-RunShellScript".to_string(),
+            vec![
+                "vmstat 1 5".to_string(),
+                "top -b -n 1 | head -20".to_string()
+            ]
+        )]
+    );
+    let (record, timeline) = incident(&stack, &cpu).await;
+    assert_eq!(record.status, IncidentStatus::Open);
+    assert!(record.escalated_at.is_some());
+    let lines = summaries(&timeline);
+    let kinds: Vec<TimelineKind> = timeline.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            TimelineKind::Opened,
+            TimelineKind::Step,
+            TimelineKind::Step,
+            TimelineKind::Step,
+            TimelineKind::Escalated
+        ],
+        "{lines:#?}"
+    );
     assert!(
-        error.to_string().contains("${AlarmToIncidentFunctionArn}"),
-        "{error}"
+        lines[1].contains("run_command `snapshot` succeeded"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[2].contains(&format!("CPU snapshot of {instance}")),
+        "{lines:#?}"
+    );
+    assert!(lines[3].contains("web-1-cpu-high is ALARM"), "{lines:#?}");
+    assert!(
+        lines[4].contains("the runbook finished and web-1-cpu-high is still ALARM"),
+        "{lines:#?}"
+    );
+    // The alarm's OK then resolves it.
+    let ok = run(&stack, seed_alarms()[CPU_HIGH].ok_event, &[]).await;
+    assert_eq!(decision(&ok, "incident"), "resolved");
+
+    // Instance check failed: reboot, wait, status ok; the alarm agrees: resolved, no page.
+    set_alarm(&stack, INSTANCE_CHECK, StateValue::Ok).await;
+    let check = run(&stack, seed_alarms()[INSTANCE_CHECK].alarm_event, &[]).await;
+    assert_eq!(
+        decision(&check, "outcome"),
+        "resolved",
+        "{:#}",
+        check.output
+    );
+    let (record, timeline) = incident(&stack, &check).await;
+    assert_eq!(record.status, IncidentStatus::Resolved);
+    assert_eq!(record.escalated_at, None);
+    let lines = summaries(&timeline);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("reboot of {instance} requested"))),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("running, instance status ok")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("resolved: resolved by reboot-and-verify")),
+        "{lines:#?}"
+    );
+    // Its OK arrives after: nothing left to resolve.
+    let late_ok = run(&stack, seed_alarms()[INSTANCE_CHECK].ok_event, &[]).await;
+    assert_eq!(decision(&late_ok, "incident"), "ignored");
+
+    // Process gone: restart, count (the instance reports one), resolved.
+    stack
+        .moto
+        .agent_reports("pgrep", "Success", 0, "1\n")
+        .expect("agent");
+    set_alarm(&stack, PROCESS_GONE, StateValue::Ok).await;
+    let process = run(&stack, seed_alarms()[PROCESS_GONE].alarm_event, &[]).await;
+    assert_eq!(
+        decision(&process, "outcome"),
+        "resolved",
+        "{:#}",
+        process.output
+    );
+    let commands = stack.commands_sent().await.expect("commands");
+    let process_commands: Vec<&Vec<String>> = commands.iter().skip(1).map(|(_, c)| c).collect();
+    assert_eq!(
+        process_commands,
+        vec![
+            &vec!["systemctl restart -- 'nginx'".to_string()],
+            &vec!["pgrep -c -x -- 'nginx' || true".to_string()],
+        ]
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alarm_changes_run_through_the_deployed_state_machine() {
-    let stack = stack().await;
-
-    let (status, output, _) = stack
-        .run(&sample_event("cpu-high-alarm.json").expect("sample"))
-        .await;
-    assert_eq!(status, ExecutionStatus::Succeeded, "{output}");
-    assert_eq!(
-        output["incident"]["decision"]["decision"], "opened",
-        "{output}"
-    );
-
-    let (status, output, _) = stack
-        .run(&sample_event("cpu-high-ok.json").expect("sample"))
-        .await;
-    assert_eq!(status, ExecutionStatus::Succeeded, "{output}");
-    assert_eq!(
-        output["incident"]["decision"]["decision"], "resolved",
-        "{output}"
-    );
-
-    // resolve after a stable period: Wait until resolve_due_at, then confirm
+async fn a_process_that_stays_gone_escalates_with_its_status_and_resolves_when_it_returns() {
+    let stack = stack("quench-gone", 0).await;
     stack
-        .run(&sample_event("instance-check-failed-alarm.json").expect("sample"))
-        .await;
-    let (status, output, _) = stack
-        .run(&sample_event("instance-check-failed-ok.json").expect("sample"))
-        .await;
-    assert_eq!(status, ExecutionStatus::Succeeded, "{output}");
-    assert_eq!(
-        output["incident"]["decision"]["decision"], "resolve_pending",
-        "{output}"
+        .moto
+        .agent_reports("pgrep", "Success", 0, "0\n")
+        .expect("agent");
+    stack
+        .moto
+        .agent_reports(
+            "systemctl status",
+            "Success",
+            0,
+            "nginx.service: inactive (dead)",
+        )
+        .expect("agent");
+    set_alarm(&stack, PROCESS_GONE, StateValue::Alarm).await;
+    let gone = run(&stack, seed_alarms()[PROCESS_GONE].alarm_event, &[]).await;
+    assert_eq!(decision(&gone, "outcome"), "escalated", "{:#}", gone.output);
+    assert_eq!(stack.commands_sent().await.expect("commands").len(), 3);
+    let (record, timeline) = incident(&stack, &gone).await;
+    assert!(record.escalated_at.is_some());
+    let lines = summaries(&timeline);
+    assert!(
+        lines.iter().any(|l| l.contains("inactive (dead)")),
+        "{lines:#?}"
     );
-    assert_eq!(
-        output["confirmation"]["decision"]["decision"], "resolved",
-        "{output}"
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.contains("the process did not come back")),
+        "{lines:#?}"
     );
+    let back = run(&stack, seed_alarms()[PROCESS_GONE].ok_event, &[]).await;
+    assert_eq!(decision(&back, "incident"), "resolved");
+}
 
-    let (status, _, error) = stack
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_dimension_is_refused_recorded_and_escalated_without_a_command() {
+    let stack = stack("quench-hostile", 0).await;
+    for hostile in ["nginx; rm -rf /", "$(curl x)"] {
+        let rewrite = [(
+            r#""exe": "nginx""#,
+            format!(r#""exe": {}"#, serde_json::json!(hostile)),
+        )];
+        let rewrite: Vec<(&str, &str)> = rewrite.iter().map(|(a, b)| (*a, b.as_str())).collect();
+        // A distinct alarm per value, so each is its own incident.
+        let name = format!("web-1-hostile-{}", hostile.len());
+        let mut rewrite = rewrite;
+        rewrite.push(("web-1-nginx-gone", &name));
+        let execution = run(&stack, seed_alarms()[PROCESS_GONE].alarm_event, &rewrite).await;
+        assert_eq!(
+            decision(&execution, "outcome"),
+            "escalated",
+            "{:#}",
+            execution.output
+        );
+        let (_, timeline) = incident(&stack, &execution).await;
+        let lines = summaries(&timeline);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("run_command `restart` refused")),
+            "{lines:#?}"
+        );
+    }
+    assert!(
+        stack.commands_sent().await.expect("commands").is_empty(),
+        "nothing reached SSM"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
+    let stack = stack("quench-throttle", 0).await;
+    // More throttles than the SDK's own five attempts (quench_aws::sdk): the invocation
+    // fails Retryable, and the state machine's Retry runs it again, which is throttled
+    // once more and then sends.
+    stack
+        .moto
+        .inject_fault("AmazonSSM.SendCommand", "ThrottlingException", 6)
+        .expect("fault");
+    set_alarm(&stack, CPU_HIGH, StateValue::Ok).await;
+    let cpu = run(&stack, seed_alarms()[CPU_HIGH].alarm_event, &[]).await;
+    assert_eq!(
+        stack
+            .moto
+            .faults_served("AmazonSSM.SendCommand")
+            .expect("served"),
+        6
+    );
+    assert_eq!(stack.commands_sent().await.expect("commands").len(), 1);
+    assert_eq!(decision(&cpu, "outcome"), "resolved", "{:#}", cpu.output);
+    let history = stack.history(&cpu.arn).await.expect("history");
+    let failed = history
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.r#type,
+                HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed
+            )
+        })
+        .count();
+    assert_eq!(
+        failed, 1,
+        "one failed attempt, then the retry: {history:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_that_recovers_mid_runbook_resolves_without_paging() {
+    // Waits of a second, so the running command is polled at a human pace.
+    let stack = stack("quench-recover", 1).await;
+    stack
+        .moto
+        .agent_reports("systemctl restart", "InProgress", 0, "")
+        .expect("agent");
+    set_alarm(&stack, PROCESS_GONE, StateValue::Alarm).await;
+    let input = seed_event(
+        seed_alarms()[PROCESS_GONE].alarm_event,
+        &stack.instance,
+        &[],
+    )
+    .expect("sample");
+    let started = Instant::now();
+    let arn = stack.start_execution(&input).await.expect("started");
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while stack.commands_sent().await.expect("commands").is_empty() {
+        assert!(Instant::now() < deadline, "the restart was never sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The process comes back by itself while the restart is still running.
+    set_alarm(&stack, PROCESS_GONE, StateValue::Ok).await;
+    let ok = run(&stack, seed_alarms()[PROCESS_GONE].ok_event, &[]).await;
+    assert_eq!(decision(&ok, "incident"), "resolved");
+    stack
+        .moto
+        .agent_reports("systemctl restart", "Success", 0, "")
+        .expect("agent");
+
+    let execution = stack.finish(&arn, started).await.expect("finished");
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{execution:#?}"
+    );
+    assert_eq!(execution.output["runbook"]["state"]["next"]["kind"], "stop");
+    assert!(
+        execution.output.get("outcome").is_none(),
+        "no resolve or escalate call"
+    );
+    let (record, timeline) = incident(&stack, &execution).await;
+    assert_eq!(record.status, IncidentStatus::Resolved);
+    assert_eq!(record.escalated_at, None);
+    assert!(timeline.iter().all(|e| e.kind != TimelineKind::Escalated));
+    assert_eq!(
+        stack.commands_sent().await.expect("commands").len(),
+        1,
+        "no count, no status"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalated_incident_resolves_after_its_stable_period_and_bad_input_fails() {
+    let stack = stack("quench-stable", 0).await;
+    set_alarm(&stack, INSTANCE_CHECK, StateValue::Alarm).await;
+    let check = run(&stack, seed_alarms()[INSTANCE_CHECK].alarm_event, &[]).await;
+    assert_eq!(
+        decision(&check, "outcome"),
+        "escalated",
+        "{:#}",
+        check.output
+    );
+    // `resolve_on_ok: after 2m`: Wait until resolve_due_at, then confirm.
+    let ok = run(&stack, seed_alarms()[INSTANCE_CHECK].ok_event, &[]).await;
+    assert_eq!(
+        decision(&ok, "incident"),
+        "resolve_pending",
+        "{:#}",
+        ok.output
+    );
+    assert_eq!(decision(&ok, "confirmation"), "resolved", "{:#}", ok.output);
+
+    let execution = stack
         .run(&sample_event("wrong-type.json").expect("sample"))
-        .await;
-    assert_eq!(status, ExecutionStatus::Failed);
-    assert_eq!(error.as_deref(), Some("InvalidEvent"));
+        .await
+        .expect("execution");
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    assert_eq!(execution.error.as_deref(), Some("InvalidEvent"));
 }

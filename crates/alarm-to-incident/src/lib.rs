@@ -1,9 +1,19 @@
 //! The `alarm-to-incident` handler: one alarm change in, one decision out.
 //!
 //! Input is whatever reaches the function: an EventBridge alarm event (directly or as the
-//! state machine's input), an SNS event carrying a CloudWatch alarm notification, or a
+//! state machine's input), an SNS event carrying a CloudWatch alarm notification, a
 //! `confirm_resolve` request the state machine sends after waiting out a plan's stable
-//! period. Output is the [`Decision`] the state machine branches on.
+//! period, or an `operation` on an incident:
+//!
+//! ```json
+//! { "operation": { "action": "resolve", "dedup_key": "alarm:arn:aws:cloudwatch:...",
+//!                  "incident_id": "inc-...", "by": "runbook:reboot-and-verify",
+//!                  "reason": "instance is running and its status checks pass" } }
+//! ```
+//!
+//! `action` is `resolve` or `escalate`. Operations are idempotent: repeating one is
+//! `ignored` (`nothing_open`, `already_escalated`). Output is the [`Decision`] the state
+//! machine branches on.
 
 use std::sync::Arc;
 
@@ -14,11 +24,12 @@ use quench_aws::sdk::{load_config, sdk_config, ConfigLoadError};
 use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventError};
 use quench_core::config::Config;
-use quench_core::incident::{Commit, Decision, DecisionKind};
+use quench_core::incident::{Commit, Decision, DecisionKind, Operation};
 use quench_core::mirror::IncidentMirror;
 use quench_core::routing::RoutingError;
 use quench_core::store::{
-    apply_change, apply_pending_resolve, store_mirror_ids, ApplyError, IncidentStore, StoreError,
+    apply_change, apply_operation, apply_pending_resolve, store_mirror_ids, ApplyError,
+    IncidentStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -84,6 +95,15 @@ struct ConfirmResolveRequest {
     confirm_resolve: ConfirmResolve,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperationRequest {
+    operation: Operation,
+}
+
+/// Operation reasons and actors end up in timelines and chat; longer is not from us.
+const MAX_OPERATION_TEXT: usize = 4_096;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Response {
     #[serde(flatten)]
@@ -127,6 +147,11 @@ where
                 apply_pending_resolve(&self.store, &dedup_key, &incident_id, now).await?;
             return Ok(self.respond(decision, commit.as_ref()).await);
         }
+        if value.get("operation").is_some() {
+            let request: OperationRequest = serde_json::from_value(value)
+                .map_err(|e| HandlerError::InvalidRequest(format!("operation: {e}")))?;
+            return self.operate(&request.operation, now).await;
+        }
         let changes = parse_alarm_value(&value)?;
         let mut responses = Vec::with_capacity(changes.len());
         for change in &changes {
@@ -138,6 +163,40 @@ where
         };
         first.more = responses.map(|r| r.decision).collect();
         Ok(first)
+    }
+
+    async fn operate(
+        &self,
+        operation: &Operation,
+        now: DateTime<Utc>,
+    ) -> Result<Response, HandlerError> {
+        for (field, text) in [
+            ("by", &operation.by),
+            ("reason", &operation.reason),
+            ("incident_id", &operation.incident_id),
+            ("dedup_key", &operation.dedup_key),
+        ] {
+            if text.len() > MAX_OPERATION_TEXT {
+                return Err(HandlerError::InvalidRequest(format!(
+                    "operation.{field}: {} bytes, at most {MAX_OPERATION_TEXT}",
+                    text.len()
+                )));
+            }
+        }
+        if operation.by.trim().is_empty() {
+            return Err(HandlerError::InvalidRequest(
+                "operation.by: say who acts".into(),
+            ));
+        }
+        let (decision, commit) = apply_operation(&self.store, operation, now).await?;
+        tracing::info!(
+            action = ?operation.action,
+            by = %operation.by,
+            decision = decision.decision.as_str(),
+            incident_id = %operation.incident_id,
+            "incident operation"
+        );
+        Ok(self.respond(decision, commit.as_ref()).await)
     }
 
     async fn handle_change(&self, change: &AlarmChange) -> Result<Response, HandlerError> {

@@ -32,8 +32,11 @@ const INCIDENT_SORT_KEY: &str = "INCIDENT";
 const TIMELINE_PREFIX: &str = "TL#";
 const STEP_PREFIX: &str = "STEP#";
 
-fn step_sk(run: u32, step: &str) -> String {
-    format!("{STEP_PREFIX}{run:04}#{step}")
+fn step_sk(claim: &StepClaim) -> String {
+    format!(
+        "{STEP_PREFIX}{:02}#{:04}#{}",
+        claim.episode, claim.run, claim.step
+    )
 }
 
 fn is_condition_failed(error: &SdkError<PutItemError, impl std::fmt::Debug>) -> bool {
@@ -203,7 +206,7 @@ impl DynamoStore {
 
     /// The incident's timeline, oldest first.
     pub async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
-        let mut events = Vec::new();
+        let mut events: Vec<TimelineEvent> = Vec::new();
         let mut start = None;
         loop {
             let output = self
@@ -226,6 +229,10 @@ impl DynamoStore {
                 _ => break,
             }
         }
+        // Keys are deterministic (so a retried write is the same item), not
+        // chronological: runbook steps are keyed by their run, alarm changes by their
+        // state time. Time orders the story; the key breaks ties the same way each read.
+        events.sort_by(|a, b| (a.at, &a.event_key).cmp(&(b.at, &b.event_key)));
         Ok(events)
     }
 }
@@ -261,7 +268,7 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .item(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
-            .item(SORT_KEY, s(step_sk(claim.run, &claim.step)))
+            .item(SORT_KEY, s(step_sk(claim)))
             .item("body", to_body(claim)?)
             .condition_expression("attribute_not_exists(PK)")
             .send()
@@ -274,7 +281,7 @@ impl DynamoStore {
                     .get_item()
                     .table_name(&self.table)
                     .key(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
-                    .key(SORT_KEY, s(step_sk(claim.run, &claim.step)))
+                    .key(SORT_KEY, s(step_sk(claim)))
                     .consistent_read(true)
                     .send()
                     .await
@@ -297,7 +304,7 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .item(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
-            .item(SORT_KEY, s(step_sk(claim.run, &claim.step)))
+            .item(SORT_KEY, s(step_sk(claim)))
             .item("body", to_body(claim)?)
             .condition_expression("attribute_exists(PK)")
             .send()
@@ -309,17 +316,12 @@ impl DynamoStore {
     /// Gives a claim back when its action's call failed with a retryable error (throttled,
     /// unavailable), so the retry may act. Such a call is not known to have acted; the
     /// SDK's own retries make the same assumption.
-    pub async fn release_step(
-        &self,
-        incident_id: &str,
-        run: u32,
-        step: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, s(incident_pk(incident_id)))
-            .key(SORT_KEY, s(step_sk(run, step)))
+            .key(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
+            .key(SORT_KEY, s(step_sk(claim)))
             .send()
             .await
             .map_err(classify)?;

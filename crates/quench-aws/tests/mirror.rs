@@ -57,6 +57,7 @@ fn incident(status: IncidentStatus, mirrors: MirrorIds) -> IncidentRecord {
         status,
         created_at: opened_at(),
         acknowledged_at: None,
+        escalated_at: None,
         resolved_at: (status == IncidentStatus::Resolved).then(|| time("2025-03-01T10:40:00Z")),
         resolve_due_at: None,
         reopen_count: 0,

@@ -236,16 +236,17 @@ pub fn sanitize_output(raw: &str, limit: u32) -> String {
     out
 }
 
-/// The key of one execution of one step of one incident: the `runs` count before the
-/// step makes each turn of a loop its own execution.
-pub fn step_key(incident_id: &str, run: u32, step: &str) -> String {
-    format!("{incident_id}#{run:04}#{step}")
+/// The key of one execution of one step of one incident: the episode (how often the
+/// incident was reopened) makes each reopen's runbook its own run, and the `runs` count
+/// before the step makes each turn of a loop its own execution.
+pub fn step_key(incident_id: &str, episode: u32, run: u32, step: &str) -> String {
+    format!("{incident_id}#{episode:02}#{run:04}#{step}")
 }
 
 /// StartAutomationExecution's ClientToken must look like a UUID; this one is derived from
 /// the step key so that a retried start is the same start.
-pub fn client_token(incident_id: &str, run: u32, step: &str) -> String {
-    let key = step_key(incident_id, run, step);
+pub fn client_token(incident_id: &str, episode: u32, run: u32, step: &str) -> String {
+    let key = step_key(incident_id, episode, run, step);
     let hi = stable_hash(&key);
     let lo = stable_hash(&format!("{key}#quench-client-token"));
     let hex = format!("{hi:016x}{lo:016x}");
@@ -264,6 +265,8 @@ pub fn client_token(incident_id: &str, run: u32, step: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepClaim {
     pub incident_id: String,
+    #[serde(default)]
+    pub episode: u32,
     pub run: u32,
     pub step: String,
     pub claimed_at: DateTime<Utc>,
@@ -308,9 +311,10 @@ mod tests {
 
     #[test]
     fn client_token_is_uuid_shaped_and_deterministic() {
-        let a = client_token("inc-1", 0, "restart");
-        assert_eq!(a, client_token("inc-1", 0, "restart"));
-        assert_ne!(a, client_token("inc-1", 1, "restart"));
+        let a = client_token("inc-1", 0, 0, "restart");
+        assert_eq!(a, client_token("inc-1", 0, 0, "restart"));
+        assert_ne!(a, client_token("inc-1", 0, 1, "restart"));
+        assert_ne!(a, client_token("inc-1", 1, 0, "restart"));
         let parts: Vec<usize> = a.split('-').map(str::len).collect();
         assert_eq!(parts, vec![8, 4, 4, 4, 12]);
     }

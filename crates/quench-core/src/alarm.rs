@@ -31,7 +31,7 @@ pub enum AlarmState {
 }
 
 impl AlarmState {
-    fn parse(raw: &str) -> Option<Self> {
+    pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "OK" => Some(Self::Ok),
             "ALARM" => Some(Self::Alarm),

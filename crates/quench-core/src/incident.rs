@@ -78,6 +78,10 @@ pub struct IncidentRecord {
     pub acknowledged_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When automation gave up (or someone asked) and people were engaged; cleared on
+    /// reopen, so a reopened incident escalates afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<DateTime<Utc>>,
     /// Set while an OK waits out the plan's stable period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_due_at: Option<DateTime<Utc>>,
@@ -137,6 +141,8 @@ pub enum TimelineKind {
     Resolved,
     /// A runbook step finished (or was refused): its outcome, for people and for chat.
     Step,
+    /// People were engaged: the runbook did not fix it, failed, or someone asked.
+    Escalated,
 }
 
 impl TimelineKind {
@@ -149,6 +155,7 @@ impl TimelineKind {
             Self::ResolvePending => "resolve_pending",
             Self::Resolved => "resolved",
             Self::Step => "step",
+            Self::Escalated => "escalated",
         }
     }
 }
@@ -183,6 +190,8 @@ pub enum IgnoreReason {
     Realarmed,
     /// No pending resolution for that incident.
     NothingPending,
+    /// The incident was already escalated.
+    AlreadyEscalated,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +202,7 @@ pub enum DecisionKind {
     Reopened,
     Resolved,
     ResolvePending,
+    Escalated,
     Ignored,
 }
 
@@ -204,6 +214,7 @@ impl DecisionKind {
             Self::Reopened => "reopened",
             Self::Resolved => "resolved",
             Self::ResolvePending => "resolve_pending",
+            Self::Escalated => "escalated",
             Self::Ignored => "ignored",
         }
     }
@@ -312,6 +323,7 @@ fn new_incident(routed: &Routed<'_>, change: &AlarmChange, dedup_key: &str) -> I
         created_at: change.state_at,
         acknowledged_at: None,
         resolved_at: None,
+        escalated_at: None,
         resolve_due_at: None,
         reopen_count: 0,
         series: BTreeSet::from([change.series_key()]),
@@ -333,7 +345,7 @@ fn new_incident(routed: &Routed<'_>, change: &AlarmChange, dedup_key: &str) -> I
 
 /// How the plan reads a state: `Some(true)` a problem, `Some(false)` fine, `None` no
 /// opinion (the previous verdict stands).
-fn alarming(state: AlarmState, policy: InsufficientData) -> Option<bool> {
+pub fn alarming(state: AlarmState, policy: InsufficientData) -> Option<bool> {
     match (state, policy) {
         (AlarmState::Alarm, _) | (AlarmState::InsufficientData, InsufficientData::Alarm) => {
             Some(true)
@@ -425,6 +437,7 @@ pub fn decide(
             incident.status = IncidentStatus::Open;
             incident.resolved_at = None;
             incident.acknowledged_at = None;
+            incident.escalated_at = None;
             incident.reopen_count += 1;
             incident.series.insert(series_key.clone());
             incident.version += 1;
@@ -631,4 +644,115 @@ pub fn attach_mirror_ids(
         incident: Some(updated),
         timeline: None,
     })
+}
+
+/// What someone (a runbook, a person, a ticker) does to an incident directly, rather
+/// than through an alarm change. One entry point for every front end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    Resolve,
+    Escalate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    pub action: OperationKind,
+    pub dedup_key: String,
+    pub incident_id: String,
+    /// Who acts, for the timeline: `runbook:<name>`, a person, `ticker`.
+    pub by: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Applies an operation to the head's incident. Idempotent: a repeated resolve or
+/// escalate of the same incident changes nothing and says why, so the state machine may
+/// retry it freely. An operation naming an incident the key no longer holds (a later
+/// incident replaced it) is ignored rather than applied to the wrong one.
+pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> Outcome {
+    let decision = |kind: DecisionKind, reason: Option<IgnoreReason>| Decision {
+        decision: kind,
+        incident_id: Some(operation.incident_id.clone()),
+        plan: head
+            .incident
+            .as_ref()
+            .map(|i| i.plan.clone())
+            .unwrap_or_default(),
+        dedup_key: head.dedup_key.clone(),
+        ignored_because: reason,
+        resolve_due_at: None,
+    };
+    let ignored = |reason| Outcome {
+        decision: decision(DecisionKind::Ignored, Some(reason)),
+        commit: None,
+    };
+    let Some(incident) = head
+        .incident
+        .as_ref()
+        .filter(|i| i.id == operation.incident_id && i.status.is_active())
+    else {
+        return ignored(IgnoreReason::NothingOpen);
+    };
+    let mut updated = incident.clone();
+    let (kind, timeline_kind, verb) = match operation.action {
+        OperationKind::Resolve => {
+            updated.status = IncidentStatus::Resolved;
+            updated.resolved_at = Some(now);
+            updated.resolve_due_at = None;
+            (DecisionKind::Resolved, TimelineKind::Resolved, "resolved")
+        }
+        OperationKind::Escalate => {
+            if incident.escalated_at.is_some() {
+                return ignored(IgnoreReason::AlreadyEscalated);
+            }
+            updated.escalated_at = Some(now);
+            (
+                DecisionKind::Escalated,
+                TimelineKind::Escalated,
+                "escalated",
+            )
+        }
+    };
+    updated.version += 1;
+    let alarming = head.series.values().any(|s| s.alarming);
+    let summary = if operation.reason.is_empty() {
+        format!("{verb} by {}", operation.by)
+    } else {
+        format!("{verb} by {}: {}", operation.by, operation.reason)
+    };
+    let timeline = TimelineEvent {
+        incident_id: updated.id.clone(),
+        // The incident's version in the key: one event per change, however often the
+        // same change is retried.
+        event_key: format!(
+            "{}#{}#v{}",
+            now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            timeline_kind.as_str(),
+            updated.version
+        ),
+        at: now,
+        kind: timeline_kind,
+        alarm_name: updated.trigger.alarm_name.clone(),
+        series: String::new(),
+        state: if alarming {
+            AlarmState::Alarm
+        } else {
+            AlarmState::Ok
+        },
+        summary: bounded(&summary),
+    };
+    let mut next = head.clone();
+    next.version += 1;
+    next.incident = Some(updated.clone());
+    Outcome {
+        decision: decision(kind, None),
+        commit: Some(Commit {
+            expected_version: Some(head.version),
+            head: next,
+            incident: Some(updated),
+            timeline: Some(timeline),
+        }),
+    }
 }

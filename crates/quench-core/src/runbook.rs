@@ -20,7 +20,8 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::ser::SerializeMap;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::config::ConfigError;
+use crate::alarm::AlarmState;
+use crate::config::{ConfigError, InsufficientData};
 use crate::duration::Span;
 use crate::template::{
     check_param, compile_pattern, is_param_char, quoted_placeholders, shell_quote, Facts, Param,
@@ -843,6 +844,9 @@ pub enum Next {
     /// A started command or automation is still running: wait, then ask again at the
     /// same step. Only the step Lambda says this; the interpreter never does.
     Poll { step: String },
+    /// Nothing more for this run to do: the incident was resolved meanwhile (its alarm
+    /// recovered) or reopened (a newer run owns it). Only the step Lambda says this.
+    Stop { reason: String },
 }
 
 impl Next {
@@ -855,6 +859,39 @@ impl Next {
             Next::Resolve { .. } => "resolve",
             Next::Escalate { .. } => "escalate",
             Next::Verify => "verify",
+            Next::Stop { .. } => "stop",
+        }
+    }
+
+    /// The end of a runbook, once the triggering alarm's state is known: a runbook that
+    /// ran to its end resolves only if the alarm recovered; one that resolved by its own
+    /// checks is believed unless the alarm still alarms. So nothing closes an incident
+    /// whose alarm says the problem is there, and nothing pages for one that is gone.
+    /// Other kinds pass through.
+    pub fn concluded(self, alarm: &str, state: AlarmState, policy: InsufficientData) -> Next {
+        let alarming = crate::incident::alarming(state, policy);
+        match self {
+            Next::Verify => match alarming {
+                Some(false) => Next::Resolve {
+                    step: None,
+                    reason: format!("the runbook finished and {alarm} is {state}"),
+                },
+                _ => Next::Escalate {
+                    step: None,
+                    reason: format!("the runbook finished and {alarm} is still {state}"),
+                },
+            },
+            Next::Resolve { step, reason } => match alarming {
+                Some(true) => Next::Escalate {
+                    step,
+                    reason: format!("the runbook resolved ({reason}) but {alarm} is {state}"),
+                },
+                _ => Next::Resolve {
+                    step,
+                    reason: format!("{reason}; {alarm} is {state}"),
+                },
+            },
+            other => other,
         }
     }
 }

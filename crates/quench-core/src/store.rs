@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use crate::alarm::AlarmChange;
 use crate::config::Config;
 use crate::incident::{
-    attach_mirror_ids, confirm_pending_resolve, decide, Commit, Decision, DedupHead, MirrorIds,
+    attach_mirror_ids, confirm_pending_resolve, decide, operate, Commit, Decision, DedupHead,
+    MirrorIds, Operation, Outcome,
 };
 use crate::routing::RoutingError;
 
@@ -75,17 +76,20 @@ pub async fn apply_pending_resolve<S: IncidentStore + Sync>(
     incident_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(Decision, Option<Commit>), ApplyError> {
-    decide_and_apply(store, dedup_key, |head| {
-        let empty;
-        let head = match head {
-            Some(head) => head,
-            None => {
-                empty = DedupHead::empty(dedup_key);
-                &empty
-            }
-        };
-        let outcome = confirm_pending_resolve(head, incident_id, now);
-        (outcome.decision, outcome.commit)
+    decide_on_head(store, dedup_key, |head| {
+        confirm_pending_resolve(head, incident_id, now)
+    })
+    .await
+}
+
+/// Resolves or escalates an incident on someone's word (a runbook, a person).
+pub async fn apply_operation<S: IncidentStore + Sync>(
+    store: &S,
+    operation: &Operation,
+    now: DateTime<Utc>,
+) -> Result<(Decision, Option<Commit>), ApplyError> {
+    decide_on_head(store, &operation.dedup_key, |head| {
+        operate(head, operation, now)
     })
     .await
 }
@@ -105,6 +109,27 @@ pub async fn store_mirror_ids<S: IncidentStore + Sync>(
     })
     .await?;
     Ok(commit.is_some())
+}
+
+/// [`decide_and_apply`] for decisions about an incident the head may no longer (or
+/// never) hold: a missing head decides as an empty one.
+async fn decide_on_head<S, F>(
+    store: &S,
+    dedup_key: &str,
+    decide: F,
+) -> Result<(Decision, Option<Commit>), ApplyError>
+where
+    S: IncidentStore + Sync,
+    F: Fn(&DedupHead) -> Outcome,
+{
+    decide_and_apply(store, dedup_key, |head| {
+        let outcome = match head {
+            Some(head) => decide(head),
+            None => decide(&DedupHead::empty(dedup_key)),
+        };
+        (outcome.decision, outcome.commit)
+    })
+    .await
 }
 
 /// Reads the head, decides, and writes on the condition that the head has not moved;

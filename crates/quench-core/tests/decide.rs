@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, MetricRef};
 use quench_core::config::Config;
 use quench_core::incident::{
-    confirm_pending_resolve, decide, Commit, DecisionKind, DedupHead, IgnoreReason, IncidentRecord,
-    IncidentStatus, TimelineEvent, TimelineKind,
+    confirm_pending_resolve, decide, operate, Commit, DecisionKind, DedupHead, IgnoreReason,
+    IncidentRecord, IncidentStatus, Operation, OperationKind, TimelineEvent, TimelineKind,
 };
 
 #[derive(Default, Debug, Clone, PartialEq)]
@@ -38,6 +38,21 @@ impl MemoryStore {
         self.heads
             .insert(commit.head.dedup_key.clone(), commit.head);
         true
+    }
+
+    /// Applies an operation; returns the decision and whether anything was written.
+    fn operate(&mut self, operation: &Operation, now: DateTime<Utc>) -> (DecisionKind, bool) {
+        let empty = DedupHead::empty(&operation.dedup_key);
+        let head = self.heads.get(&operation.dedup_key).unwrap_or(&empty);
+        let outcome = operate(head, operation, now);
+        let kind = outcome.decision.decision;
+        match outcome.commit {
+            Some(commit) => {
+                assert!(self.apply(commit), "no concurrent writer here");
+                (kind, true)
+            }
+            None => (kind, false),
+        }
     }
 
     fn deliver(&mut self, config: &Config, change: &AlarmChange) -> DecisionKind {
@@ -487,4 +502,127 @@ fn incident_ids_are_deterministic_and_distinct_per_key() {
     assert_eq!(a, quench_core::incident::incident_id("alarm:a", at(0)));
     assert_ne!(a, quench_core::incident::incident_id("alarm:b", at(0)));
     assert!(a.starts_with("inc-20261120T100000000Z-"));
+}
+
+fn operation(store: &MemoryStore, action: OperationKind, reason: &str) -> Operation {
+    let incident = store.incidents.values().last().expect("an incident");
+    Operation {
+        action,
+        dedup_key: incident.dedup_key.clone(),
+        incident_id: incident.id.clone(),
+        by: "runbook:reboot-and-verify".into(),
+        reason: reason.into(),
+    }
+}
+
+#[test]
+fn a_runbook_resolves_an_open_incident_once() {
+    let config = config("dedupe: alarm");
+    let mut store = MemoryStore::default();
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(0)));
+    let resolve = operation(&store, OperationKind::Resolve, "instance is healthy");
+
+    assert_eq!(
+        store.operate(&resolve, at(7)),
+        (DecisionKind::Resolved, true)
+    );
+    let incident = &store.incidents[&resolve.incident_id];
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    assert_eq!(incident.resolved_at, Some(at(7)));
+    let last = store.timelines[&resolve.incident_id].last().expect("event");
+    assert_eq!(last.kind, TimelineKind::Resolved);
+    assert_eq!(
+        last.summary,
+        "resolved by runbook:reboot-and-verify: instance is healthy"
+    );
+    // The head still knows the alarm is in ALARM, so the event says so.
+    assert_eq!(last.state, AlarmState::Alarm);
+
+    // Retried by the state machine: nothing more happens.
+    assert_eq!(
+        store.operate(&resolve, at(8)),
+        (DecisionKind::Ignored, false)
+    );
+    assert_eq!(store.timelines[&resolve.incident_id].len(), 2);
+    // The alarm's own OK arriving later finds nothing open.
+    assert_eq!(
+        store.deliver(&config, &change(0, AlarmState::Ok, at(9))),
+        DecisionKind::Ignored
+    );
+}
+
+#[test]
+fn escalation_is_recorded_once_and_reset_by_a_reopen() {
+    let config = config("dedupe: alarm, flap_window: 10m");
+    let mut store = MemoryStore::default();
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(0)));
+    let escalate = operation(
+        &store,
+        OperationKind::Escalate,
+        "the process did not come back",
+    );
+
+    assert_eq!(
+        store.operate(&escalate, at(3)),
+        (DecisionKind::Escalated, true)
+    );
+    let incident = &store.incidents[&escalate.incident_id];
+    assert_eq!(
+        incident.status,
+        IncidentStatus::Open,
+        "escalating keeps it open"
+    );
+    assert_eq!(incident.escalated_at, Some(at(3)));
+    assert_eq!(
+        store.operate(&escalate, at(4)),
+        (DecisionKind::Ignored, false)
+    );
+    assert_eq!(
+        store.timelines[&escalate.incident_id]
+            .iter()
+            .filter(|e| e.kind == TimelineKind::Escalated)
+            .count(),
+        1
+    );
+
+    store.deliver(&config, &change(0, AlarmState::Ok, at(5)));
+    assert_eq!(
+        store.deliver(&config, &change(0, AlarmState::Alarm, at(8))),
+        DecisionKind::Reopened
+    );
+    assert_eq!(store.incidents[&escalate.incident_id].escalated_at, None);
+    assert_eq!(
+        store.operate(&escalate, at(9)),
+        (DecisionKind::Escalated, true)
+    );
+}
+
+#[test]
+fn an_operation_on_a_resolved_or_replaced_incident_changes_nothing() {
+    let config = config("dedupe: alarm, flap_window: 0s");
+    let mut store = MemoryStore::default();
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(0)));
+    let first = operation(&store, OperationKind::Escalate, "");
+    store.deliver(&config, &change(0, AlarmState::Ok, at(1)));
+    let resolved = store.operate(&first, at(2));
+    assert_eq!(resolved, (DecisionKind::Ignored, false));
+
+    // A new incident of the same key: the old incident's operation must not touch it.
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(3)));
+    assert_eq!(store.incidents.len(), 2);
+    assert_eq!(store.operate(&first, at(4)), (DecisionKind::Ignored, false));
+    let unknown_key = Operation {
+        dedup_key: "alarm:nothing-here".into(),
+        ..first.clone()
+    };
+    let outcome = operate(
+        &DedupHead::empty(&unknown_key.dedup_key),
+        &unknown_key,
+        at(5),
+    );
+    assert_eq!(
+        outcome.decision.ignored_because,
+        Some(IgnoreReason::NothingOpen)
+    );
+    assert!(store.incidents.values().all(|i| i.escalated_at.is_none()));
 }

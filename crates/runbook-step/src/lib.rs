@@ -168,6 +168,10 @@ pub struct IncidentRef {
     pub dedup_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The incident's reopen count when this run started; set by the first response.
+    /// A run whose episode is no longer the incident's stops: the reopen has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,6 +184,10 @@ pub struct Request {
     pub outputs: Outputs,
     #[serde(default)]
     pub pending: Option<Pending>,
+    /// The previous response's `next`: after a runbook's final `sleep` (`then: null`),
+    /// this invocation verifies instead of starting over.
+    #[serde(default)]
+    pub next: Option<Next>,
 }
 
 /// A command or automation that was started and is being polled.
@@ -223,6 +231,10 @@ pub struct Response {
     pub outcome: Option<StepOutcome>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches: Vec<BranchTaken>,
+    /// The triggering alarm's state, read when the runbook ended (`resolve`/`escalate`
+    /// decided by the end of the runbook carry it as evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<StepOutcome>,
 }
 
 /// The store operations a step needs. [`DynamoStore`] implements it; tests may fake it.
@@ -245,9 +257,7 @@ pub trait StepStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn release_step(
         &self,
-        incident_id: &str,
-        run: u32,
-        step: &str,
+        claim: &StepClaim,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -268,13 +278,8 @@ impl StepStore for DynamoStore {
         DynamoStore::record_step_handle(self, claim).await
     }
 
-    async fn release_step(
-        &self,
-        incident_id: &str,
-        run: u32,
-        step: &str,
-    ) -> Result<(), StoreError> {
-        DynamoStore::release_step(self, incident_id, run, step).await
+    async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
+        DynamoStore::release_step(self, claim).await
     }
 }
 
@@ -303,6 +308,7 @@ fn summary(text: &str) -> String {
 /// The step's state while it executes: what the claim is keyed on.
 struct Execution<'a> {
     incident: &'a IncidentRecord,
+    episode: u32,
     step: &'a str,
     run: u32,
     now: DateTime<Utc>,
@@ -312,6 +318,7 @@ impl Execution<'_> {
     fn claim(&self, handle: Option<String>) -> StepClaim {
         StepClaim {
             incident_id: self.incident.id.clone(),
+            episode: self.episode,
             run: self.run,
             step: self.step.to_string(),
             claimed_at: self.now,
@@ -375,6 +382,7 @@ where
             request: &request,
             runbook,
             incident: &incident,
+            episode: request.incident.episode.unwrap_or(incident.reopen_count),
             facts: &facts,
             now,
         };
@@ -405,6 +413,8 @@ struct Turn<'a, S, A> {
     request: &'a Request,
     runbook: &'a Runbook,
     incident: &'a IncidentRecord,
+    /// The incident's reopen count this run belongs to.
+    episode: u32,
     facts: &'a Facts,
     now: DateTime<Utc>,
 }
@@ -440,14 +450,19 @@ where
                 (self.handler.cap(wait), Some(step.clone()))
             }
             Next::Wait { seconds, then, .. } => (self.handler.cap(*seconds), then.clone()),
-            Next::Resolve { .. } | Next::Escalate { .. } | Next::Verify => (0, None),
+            Next::Resolve { .. } | Next::Escalate { .. } | Next::Verify | Next::Stop { .. } => {
+                (0, None)
+            }
         };
         let (step, outcome) = match finished {
             Some((step, outcome)) => (Some(step), Some(outcome)),
             None => (None, None),
         };
         Response {
-            incident: self.request.incident.clone(),
+            incident: IncidentRef {
+                episode: Some(self.episode),
+                ..self.request.incident.clone()
+            },
             runbook: self.request.runbook.clone(),
             next,
             wait_seconds,
@@ -457,20 +472,128 @@ where
             step,
             outcome,
             branches,
+            verified: None,
         }
     }
 
-    fn flow(&self, transition: Transition) -> Response {
-        self.respond(
+    /// Why this run has nothing more to do, if it has not.
+    fn superseded(&self) -> Option<String> {
+        if !self.incident.status.is_active() {
+            return Some(format!(
+                "incident {} was resolved meanwhile",
+                self.incident.id
+            ));
+        }
+        (self.incident.reopen_count != self.episode).then(|| {
+            format!(
+                "incident {} was reopened; the reopened incident runs its own runbook",
+                self.incident.id
+            )
+        })
+    }
+
+    /// Ends the runbook: a `verify` or `resolve` first reads the triggering alarm (see
+    /// [`Next::concluded`]) and records what it said on the timeline.
+    async fn conclude(
+        &self,
+        next: Next,
+        outputs: Outputs,
+        finished: Option<(String, StepOutcome)>,
+        branches: Vec<BranchTaken>,
+    ) -> Result<Response, HandlerError> {
+        if !matches!(next, Next::Verify | Next::Resolve { .. }) {
+            return Ok(self.respond(next, outputs, None, finished, branches));
+        }
+        let alarm = &self.incident.trigger.alarm_name;
+        let (next, verified) = match self.actions().alarm_state(alarm).await {
+            Ok(info) => {
+                let outcome = StepOutcome::succeeded(summary(&format!(
+                    "{alarm} is {}: {}",
+                    info.state, info.reason
+                )))
+                .with("state", info.state.as_str())
+                .with("reason", info.reason.as_str());
+                let policy = self
+                    .handler
+                    .config
+                    .plans
+                    .get(&self.incident.plan)
+                    .map(|plan| plan.insufficient_data)
+                    .unwrap_or_default();
+                let next = match AlarmState::parse(&info.state) {
+                    Some(state) => next.concluded(alarm, state, policy),
+                    None => Next::Escalate {
+                        step: None,
+                        reason: format!("{alarm} reports an unknown state `{}`", info.state),
+                    },
+                };
+                (next, outcome)
+            }
+            Err(error) if error.is_retryable() => {
+                return Err(HandlerError::Retryable(error.to_string()))
+            }
+            Err(error) => {
+                let reason = summary(&format!("could not read {alarm}: {error}"));
+                (
+                    Next::Escalate {
+                        step: None,
+                        reason: reason.clone(),
+                    },
+                    StepOutcome::with_status(StepStatus::Failed, reason),
+                )
+            }
+        };
+        let event = TimelineEvent {
+            incident_id: self.incident.id.clone(),
+            event_key: format!(
+                "verify#{}",
+                step_key(&self.incident.id, self.episode, outputs.runs, "end")
+            ),
+            at: self.now,
+            kind: TimelineKind::Step,
+            alarm_name: alarm.clone(),
+            series: self.incident.trigger.alarm_arn.clone(),
+            state: AlarmState::Alarm,
+            summary: summary(&format!(
+                "alarm.state at the end of the runbook {}: {}",
+                verified.status.as_str(),
+                verified.summary
+            )),
+        };
+        self.store().append_timeline(&event).await?;
+        let mut response = self.respond(next, outputs, None, finished, branches);
+        response.verified = Some(verified);
+        Ok(response)
+    }
+
+    async fn flow(&self, transition: Transition) -> Result<Response, HandlerError> {
+        self.conclude(
             transition.next,
             self.request.outputs.clone(),
             None,
-            None,
             transition.branches,
         )
+        .await
     }
 
     async fn run(&self) -> Result<Response, HandlerError> {
+        if let Some(reason) = self.superseded() {
+            return Ok(self.respond(
+                Next::Stop { reason },
+                self.request.outputs.clone(),
+                None,
+                None,
+                Vec::new(),
+            ));
+        }
+        if matches!(self.request.next, Some(Next::Wait { then: None, .. })) {
+            return self
+                .flow(Transition {
+                    next: Next::Verify,
+                    branches: Vec::new(),
+                })
+                .await;
+        }
         if let Some(pending) = &self.request.pending {
             return match self.poll(pending).await? {
                 Progress::Running(pending) => Ok(self.running(pending, Vec::new())),
@@ -486,7 +609,7 @@ where
             Some(position) => next_action(self.runbook, position, self.facts, outputs),
         };
         match planned {
-            Planned::Flow(transition) => Ok(self.flow(transition)),
+            Planned::Flow(transition) => self.flow(transition).await,
             Planned::Refused {
                 step,
                 error,
@@ -538,7 +661,10 @@ where
         let trigger = &self.incident.trigger;
         let event = TimelineEvent {
             incident_id: self.incident.id.clone(),
-            event_key: format!("step#{}", step_key(&self.incident.id, run, step)),
+            event_key: format!(
+                "step#{}",
+                step_key(&self.incident.id, self.episode, run, step)
+            ),
             at: self.now,
             kind: TimelineKind::Step,
             alarm_name: trigger.alarm_name.clone(),
@@ -562,13 +688,13 @@ where
         let mut outputs = self.request.outputs.clone();
         outputs.record(step, outcome.clone());
         branches.extend(transition.branches);
-        Ok(self.respond(
+        self.conclude(
             transition.next,
             outputs,
-            None,
             Some((step.to_string(), outcome)),
             branches,
-        ))
+        )
+        .await
     }
 
     /// A failed call: retryable ones become the invocation's error (the state machine
@@ -592,6 +718,7 @@ where
     ) -> Result<Progress, HandlerError> {
         let exec = Execution {
             incident: self.incident,
+            episode: self.episode,
             step,
             run,
             now: self.now,
@@ -641,9 +768,7 @@ where
                         Ok(Progress::Running(started(id, self.now)))
                     }
                     Err(error) => {
-                        self.store()
-                            .release_step(&self.incident.id, run, step)
-                            .await?;
+                        self.store().release_step(&exec.claim(None)).await?;
                         self.failed(error)
                     }
                 }
@@ -672,7 +797,7 @@ where
                 }
                 // With the same ClientToken, a start that did happen returns the same
                 // execution instead of a second one: safe to call again.
-                let token = client_token(&self.incident.id, run, step);
+                let token = client_token(&self.incident.id, self.episode, run, step);
                 match self
                     .actions()
                     .start_automation(document, parameters, &token)
@@ -685,9 +810,7 @@ where
                         Ok(Progress::Running(started(id, started_at)))
                     }
                     Err(error) => {
-                        self.store()
-                            .release_step(&self.incident.id, run, step)
-                            .await?;
+                        self.store().release_step(&exec.claim(None)).await?;
                         self.failed(error)
                     }
                 }
@@ -711,9 +834,7 @@ where
                         Ok(Progress::Finished(rebooted()))
                     }
                     Err(error) => {
-                        self.store()
-                            .release_step(&self.incident.id, run, step)
-                            .await?;
+                        self.store().release_step(&exec.claim(None)).await?;
                         self.failed(error)
                     }
                 }

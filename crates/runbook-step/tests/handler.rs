@@ -18,10 +18,26 @@ use runbook_step::{
     Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, StepStore, BUNDLED_CONFIG,
 };
 
-#[derive(Default)]
+type ClaimKey = (u32, u32, String);
+
+fn claim_key(claim: &StepClaim) -> ClaimKey {
+    (claim.episode, claim.run, claim.step.clone())
+}
+
 struct FakeStore {
-    claims: Mutex<BTreeMap<(u32, String), StepClaim>>,
+    incident: Mutex<IncidentRecord>,
+    claims: Mutex<BTreeMap<ClaimKey, StepClaim>>,
     timeline: Mutex<BTreeMap<String, TimelineEvent>>,
+}
+
+impl Default for FakeStore {
+    fn default() -> Self {
+        FakeStore {
+            incident: Mutex::new(incident()),
+            claims: Mutex::default(),
+            timeline: Mutex::default(),
+        }
+    }
 }
 
 fn incident() -> IncidentRecord {
@@ -55,7 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl StepStore for FakeStore {
     async fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-        Ok(Some(incident()).filter(|i| i.id == id))
+        Ok(Some(lock(&self.incident).clone()).filter(|i| i.id == id))
     }
 
     async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
@@ -69,7 +85,7 @@ impl StepStore for FakeStore {
 
     async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
         let mut claims = lock(&self.claims);
-        let key = (claim.run, claim.step.clone());
+        let key = claim_key(claim);
         if let Some(existing) = claims.get(&key) {
             return Ok(Some(existing.clone()));
         }
@@ -78,12 +94,12 @@ impl StepStore for FakeStore {
     }
 
     async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
-        lock(&self.claims).insert((claim.run, claim.step.clone()), claim.clone());
+        lock(&self.claims).insert(claim_key(claim), claim.clone());
         Ok(())
     }
 
-    async fn release_step(&self, _: &str, run: u32, step: &str) -> Result<(), StoreError> {
-        lock(&self.claims).remove(&(run, step.to_string()));
+    async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
+        lock(&self.claims).remove(&claim_key(claim));
         Ok(())
     }
 }
@@ -91,6 +107,8 @@ impl StepStore for FakeStore {
 /// Scripted answers, and a log of the calls that act.
 #[derive(Default)]
 struct FakeRunner {
+    /// What DescribeAlarms says; `ALARM` when unset.
+    alarm: Mutex<Option<String>>,
     acted: Mutex<Vec<String>>,
     send_errors: Mutex<VecDeque<ActionError>>,
     commands: Mutex<VecDeque<CommandResult>>,
@@ -151,7 +169,7 @@ impl ActionRunner for FakeRunner {
 
     async fn alarm_state(&self, _: &str) -> Result<AlarmStateInfo, ActionError> {
         Ok(AlarmStateInfo {
-            state: "ALARM".into(),
+            state: lock(&self.alarm).clone().unwrap_or_else(|| "ALARM".into()),
             reason: "r".into(),
         })
     }
@@ -176,11 +194,13 @@ fn begin(runbook: &str) -> Request {
             incident_id: "inc-1".into(),
             dedup_key: None,
             plan: None,
+            episode: None,
         },
         runbook: runbook.into(),
         position: None,
         outputs: Default::default(),
         pending: None,
+        next: None,
     }
 }
 
@@ -276,9 +296,10 @@ async fn a_claim_without_a_result_is_not_acted_on_again() {
     let h = handler();
     // An earlier attempt claimed the reboot and died before recording it.
     lock(&h.store.claims).insert(
-        (0, "reboot".into()),
+        (0, 0, "reboot".into()),
         StepClaim {
             incident_id: "inc-1".into(),
+            episode: 0,
             run: 0,
             step: "reboot".into(),
             claimed_at: t0(),
@@ -356,4 +377,144 @@ async fn max_wait_caps_sleeps_and_polls() {
         .expect("reboot");
     assert!(matches!(reboot.next, Next::Wait { seconds: 300, .. }));
     assert_eq!(reboot.wait_seconds, 2);
+}
+
+/// Runs the handler the way the state machine does until the runbook ends.
+async fn drive(h: &Handler<FakeStore, FakeRunner>, first: Request) -> Vec<Response> {
+    let mut request = first;
+    let mut responses = Vec::new();
+    for _ in 0..50 {
+        let response = h.handle(request.clone(), t0()).await.expect("handled");
+        let done = !matches!(
+            response.next,
+            Next::Step { .. } | Next::Poll { .. } | Next::Wait { .. }
+        );
+        request = again(&response);
+        responses.push(response);
+        if done {
+            return responses;
+        }
+    }
+    panic!("the runbook did not end");
+}
+
+#[tokio::test]
+async fn a_runbook_resolve_is_believed_only_when_the_alarm_no_longer_alarms() {
+    let h = handler();
+    *lock(&h.actions.alarm) = Some("OK".into());
+    let responses = drive(&h, begin("reboot-and-verify")).await;
+    let last = responses.last().expect("end");
+    assert!(
+        matches!(&last.next, Next::Resolve { step: Some(s), reason } if s == "healthy"
+            && reason.ends_with("web-1-status is OK")),
+        "{:?}",
+        last.next
+    );
+    let verified = last.verified.as_ref().expect("alarm read at the end");
+    assert_eq!(verified.output["state"].to_string(), "OK");
+
+    let h = handler();
+    let responses = drive(&h, begin("reboot-and-verify")).await;
+    let last = responses.last().expect("end");
+    assert!(
+        matches!(&last.next, Next::Escalate { reason, .. }
+            if reason.contains("the runbook resolved") && reason.ends_with("web-1-status is ALARM")),
+        "{:?}",
+        last.next
+    );
+    let timeline = lock(&h.store.timeline);
+    assert!(
+        timeline.values().any(|e| e
+            .summary
+            .starts_with("alarm.state at the end of the runbook succeeded: web-1-status is ALARM")),
+        "{timeline:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_runbook_that_ends_resolves_or_escalates_as_the_alarm_says() {
+    for (state, kind) in [
+        ("OK", "resolve"),
+        ("ALARM", "escalate"),
+        ("INSUFFICIENT_DATA", "escalate"),
+    ] {
+        let h = handler();
+        *lock(&h.actions.alarm) = Some(state.into());
+        lock(&h.actions.commands).push_back(CommandResult::Finished(
+            quench_core::actions::CommandFinished {
+                status: StepStatus::Succeeded,
+                detail: "Success".into(),
+                exit_code: 0,
+                stdout: "procs".into(),
+                stderr: String::new(),
+            },
+        ));
+        let responses = drive(&h, begin("cpu-diagnostics")).await;
+        let last = responses.last().expect("end");
+        assert_eq!(last.next.kind(), kind, "{state}: {:?}", last.next);
+        assert_eq!(last.step.as_deref(), Some("record"));
+    }
+}
+
+#[tokio::test]
+async fn a_final_sleep_is_waited_out_by_the_state_machine_and_then_verified() {
+    let mut h = handler();
+    h.config = Config::parse(
+        "version: 1\nplans:\n  p: { impact: 3, runbook: settle }\ndefault_plan: p\n\
+         runbooks:\n  settle:\n    - { id: look, note: { text: looking } }\n    - { id: wait, sleep: 2m }\n",
+    )
+    .expect("config");
+    *lock(&h.actions.alarm) = Some("OK".into());
+    let noted = h.handle(begin("settle"), t0()).await.expect("note");
+    assert!(matches!(
+        &noted.next,
+        Next::Wait {
+            seconds: 120,
+            then: None,
+            ..
+        }
+    ));
+    assert_eq!(noted.position, None);
+    // After the Wait the state machine sends the response back: verify, not a restart.
+    let verified = h.handle(again(&noted), t0()).await.expect("verify");
+    assert_eq!(verified.next.kind(), "resolve", "{:?}", verified.next);
+    assert_eq!(verified.outputs.runs, 1, "`look` did not run again");
+}
+
+#[tokio::test]
+async fn a_run_stops_when_its_incident_was_resolved_or_reopened_meanwhile() {
+    let h = handler();
+    let reboot = h
+        .handle(begin("reboot-and-verify"), t0())
+        .await
+        .expect("reboot");
+    assert_eq!(reboot.incident.episode, Some(0));
+
+    lock(&h.store.incident).reopen_count = 1;
+    let stopped = h.handle(again(&reboot), t0()).await.expect("stopped");
+    assert!(
+        matches!(&stopped.next, Next::Stop { reason } if reason.contains("reopened")),
+        "{:?}",
+        stopped.next
+    );
+    // The reopened incident's own run reboots again: its claims are its own.
+    let rerun = h
+        .handle(begin("reboot-and-verify"), t0())
+        .await
+        .expect("reopened run");
+    assert_eq!(rerun.incident.episode, Some(1));
+    assert_eq!(h.actions.acted().len(), 2, "{:?}", h.actions.acted());
+
+    lock(&h.store.incident).status = quench_core::incident::IncidentStatus::Resolved;
+    let stopped = h.handle(again(&rerun), t0()).await.expect("stopped");
+    assert!(
+        matches!(&stopped.next, Next::Stop { reason } if reason.contains("resolved")),
+        "{:?}",
+        stopped.next
+    );
+    assert_eq!(
+        h.actions.acted().len(),
+        2,
+        "nothing acted after the resolve"
+    );
 }

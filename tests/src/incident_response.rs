@@ -1,0 +1,333 @@
+//! The seed scenario on the local stack: one EC2 instance and its three alarms in moto,
+//! and the deployed incident-response state machine executed by moto's Step Functions
+//! interpreter against the real handlers under `cargo lambda watch`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
+use serde_json::Value;
+
+use crate::{
+    create_table, free_port, function_arn, sample_event, state_machine_definition, LambdaWatch,
+    Moto, StackError,
+};
+
+/// The instance id the sample events name; rewritten to the instance moto launched.
+pub const SAMPLE_INSTANCE: &str = "i-0abc1234def567890";
+
+/// One of DESIGN.md's three seed alarms, as its sample events describe it.
+pub struct SeedAlarm {
+    pub name: &'static str,
+    pub alarm_event: &'static str,
+    pub ok_event: &'static str,
+    namespace: &'static str,
+    metric: &'static str,
+    comparison: ComparisonOperator,
+    threshold: f64,
+    /// `exe` for the agent's process count.
+    process: Option<&'static str>,
+}
+
+pub const CPU_HIGH: usize = 0;
+pub const INSTANCE_CHECK: usize = 1;
+pub const PROCESS_GONE: usize = 2;
+
+pub fn seed_alarms() -> [SeedAlarm; 3] {
+    [
+        SeedAlarm {
+            name: "web-1-cpu-high",
+            alarm_event: "cpu-high-alarm.json",
+            ok_event: "cpu-high-ok.json",
+            namespace: "AWS/EC2",
+            metric: "CPUUtilization",
+            comparison: ComparisonOperator::GreaterThanThreshold,
+            threshold: 90.0,
+            process: None,
+        },
+        SeedAlarm {
+            name: "web-1-status-check-failed",
+            alarm_event: "instance-check-failed-alarm.json",
+            ok_event: "instance-check-failed-ok.json",
+            namespace: "AWS/EC2",
+            metric: "StatusCheckFailed_Instance",
+            comparison: ComparisonOperator::GreaterThanThreshold,
+            threshold: 0.0,
+            process: None,
+        },
+        SeedAlarm {
+            name: "web-1-nginx-gone",
+            alarm_event: "agent-process-gone-alarm.json",
+            ok_event: "agent-process-gone-ok.json",
+            namespace: "CWAgent",
+            metric: "procstat_lookup_pid_count",
+            comparison: ComparisonOperator::LessThanOrEqualToThreshold,
+            threshold: 0.0,
+            process: Some("nginx"),
+        },
+    ]
+}
+
+fn aws<E: std::error::Error + 'static>(error: E) -> StackError {
+    StackError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string())
+}
+
+/// The instance the seed alarms watch.
+pub async fn launch_instance(ec2: &aws_sdk_ec2::Client) -> Result<String, StackError> {
+    let reservation = ec2
+        .run_instances()
+        .image_id("ami-12345678")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .map_err(aws)?;
+    reservation
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .map(str::to_string)
+        .ok_or_else(|| StackError::Aws("RunInstances returned no instance".into()))
+}
+
+/// Creates the three seed alarms on `instance`.
+pub async fn create_seed_alarms(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    instance: &str,
+) -> Result<(), StackError> {
+    for alarm in seed_alarms() {
+        let mut request = cloudwatch
+            .put_metric_alarm()
+            .alarm_name(alarm.name)
+            .namespace(alarm.namespace)
+            .metric_name(alarm.metric)
+            .statistic(Statistic::Maximum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(alarm.threshold)
+            .comparison_operator(alarm.comparison)
+            .dimensions(
+                Dimension::builder()
+                    .name("InstanceId")
+                    .value(instance)
+                    .build(),
+            );
+        if let Some(process) = alarm.process {
+            request = request.dimensions(Dimension::builder().name("exe").value(process).build());
+        }
+        request.send().await.map_err(aws)?;
+    }
+    Ok(())
+}
+
+/// What CloudWatch would report now; the runbooks read it when they end.
+pub async fn set_alarm_state(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    name: &str,
+    state: StateValue,
+) -> Result<(), StackError> {
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state.clone())
+        .state_reason(format!("set to {} by the scenario", state.as_str()))
+        .send()
+        .await
+        .map_err(aws)?;
+    Ok(())
+}
+
+/// A sample event about `instance` instead of the sample's instance, with `rewrite`
+/// replacements on top.
+pub fn seed_event(
+    sample: &str,
+    instance: &str,
+    rewrite: &[(&str, &str)],
+) -> Result<String, StackError> {
+    let mut raw = sample_event(sample)?.replace(SAMPLE_INSTANCE, instance);
+    for (from, to) in rewrite {
+        raw = raw.replace(from, to);
+    }
+    Ok(raw)
+}
+
+/// One finished execution.
+#[derive(Debug)]
+pub struct Execution {
+    pub arn: String,
+    pub status: ExecutionStatus,
+    pub output: Value,
+    pub error: Option<String>,
+    pub wall: Duration,
+}
+
+/// moto, `cargo lambda watch` serving both functions, the table, the seed instance and
+/// alarms, and the deployed state machine.
+pub struct IncidentResponse {
+    pub sdk: SdkConfig,
+    pub sfn: aws_sdk_sfn::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub machine: String,
+    pub instance: String,
+    runs: AtomicUsize,
+    pub watch: LambdaWatch,
+    pub moto: Moto,
+}
+
+impl IncidentResponse {
+    /// `max_wait_seconds` caps every runbook wait (`QUENCH_MAX_WAIT_SECONDS`), so a
+    /// runbook's `sleep: 5m` takes no time here.
+    pub async fn start(table: &str, max_wait_seconds: u64) -> Result<Self, StackError> {
+        let lambda_port = free_port()?;
+        let moto = Moto::start_forwarding_lambda(lambda_port)?;
+        let sdk = moto.sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        create_table(&dynamodb, table).await?;
+        let mut env = moto.function_env(table);
+        env.push((
+            "QUENCH_MAX_WAIT_SECONDS".into(),
+            max_wait_seconds.to_string(),
+        ));
+        let watch = LambdaWatch::start_on(lambda_port, &env)?;
+        let definition = state_machine_definition(
+            "incident-response.asl.json",
+            &[
+                (
+                    "AlarmToIncidentFunctionArn",
+                    function_arn("alarm-to-incident"),
+                ),
+                ("RunbookStepFunctionArn", function_arn("runbook-step")),
+            ],
+        )?;
+        let sfn = aws_sdk_sfn::Client::new(&sdk);
+        let machine = sfn
+            .create_state_machine()
+            .name("incident-response")
+            .definition(definition)
+            .role_arn("arn:aws:iam::123456789012:role/quench-state-machine")
+            .send()
+            .await
+            .map_err(aws)?
+            .state_machine_arn;
+        let ec2 = aws_sdk_ec2::Client::new(&sdk);
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+        let instance = launch_instance(&ec2).await?;
+        create_seed_alarms(&cloudwatch, &instance).await?;
+        Ok(IncidentResponse {
+            sfn,
+            cloudwatch,
+            ec2,
+            ssm: aws_sdk_ssm::Client::new(&sdk),
+            dynamodb,
+            table: table.to_string(),
+            machine,
+            instance,
+            runs: AtomicUsize::new(0),
+            watch,
+            moto,
+            sdk,
+        })
+    }
+
+    /// Starts an execution on `input`.
+    pub async fn start_execution(&self, input: &str) -> Result<String, StackError> {
+        // moto names unnamed executions "None", so a second one would collide.
+        let name = format!("run-{}", self.runs.fetch_add(1, Ordering::Relaxed));
+        Ok(self
+            .sfn
+            .start_execution()
+            .state_machine_arn(&self.machine)
+            .name(name)
+            .input(input)
+            .send()
+            .await
+            .map_err(aws)?
+            .execution_arn)
+    }
+
+    /// Waits for an execution to end. Patient: its first task may wait for `cargo lambda
+    /// watch` to build a function.
+    pub async fn finish(&self, arn: &str, started: Instant) -> Result<Execution, StackError> {
+        let deadline = Instant::now() + Duration::from_secs(900);
+        loop {
+            let described = self
+                .sfn
+                .describe_execution()
+                .execution_arn(arn)
+                .send()
+                .await
+                .map_err(aws)?;
+            if described.status != ExecutionStatus::Running {
+                let output = match described.output.as_deref() {
+                    Some(text) => serde_json::from_str(text)
+                        .map_err(|e| StackError::Aws(format!("execution output: {e}")))?,
+                    None => Value::Null,
+                };
+                return Ok(Execution {
+                    arn: arn.to_string(),
+                    status: described.status,
+                    output,
+                    error: described.error,
+                    wall: started.elapsed(),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(StackError::NotReady(format!("execution {arn}")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs one execution to its end.
+    pub async fn run(&self, input: &str) -> Result<Execution, StackError> {
+        let started = Instant::now();
+        let arn = self.start_execution(input).await?;
+        self.finish(&arn, started).await
+    }
+
+    /// The execution's history, oldest first.
+    pub async fn history(&self, arn: &str) -> Result<Vec<HistoryEvent>, StackError> {
+        let mut events = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .sfn
+                .get_execution_history()
+                .execution_arn(arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(aws)?;
+            events.extend(page.events().iter().cloned());
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(events);
+            }
+        }
+    }
+
+    /// Every command sent to SSM Run Command so far: (document, commands).
+    pub async fn commands_sent(&self) -> Result<Vec<(String, Vec<String>)>, StackError> {
+        let listed = self.ssm.list_commands().send().await.map_err(aws)?;
+        Ok(listed
+            .commands()
+            .iter()
+            .map(|c| {
+                (
+                    c.document_name().unwrap_or_default().to_string(),
+                    c.parameters()
+                        .and_then(|p| p.get("commands"))
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+}
