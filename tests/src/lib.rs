@@ -267,6 +267,11 @@ impl Moto {
 
 /// The `IncidentTable` resource's Properties from infra/template.yaml.
 pub fn table_definition() -> Result<Value, StackError> {
+    template_properties("IncidentTable")
+}
+
+/// A resource's Properties from infra/template.yaml.
+pub fn template_properties(resource: &str) -> Result<Value, StackError> {
     let path = repo_root().join("infra/template.yaml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
@@ -274,10 +279,10 @@ pub fn table_definition() -> Result<Value, StackError> {
         serde_yaml_ng::from_str(&text).map_err(|e| StackError::Template(e.to_string()))?;
     template
         .get("Resources")
-        .and_then(|r| r.get("IncidentTable"))
+        .and_then(|r| r.get(resource))
         .and_then(|t| t.get("Properties"))
         .cloned()
-        .ok_or_else(|| StackError::Template("no Resources.IncidentTable.Properties".into()))
+        .ok_or_else(|| StackError::Template(format!("no Resources.{resource}.Properties")))
 }
 
 fn text(value: &Value, key: &str) -> Result<String, StackError> {

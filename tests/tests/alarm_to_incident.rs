@@ -174,6 +174,73 @@ async fn eight_concurrent_deliveries_of_one_alarm_open_one_incident() {
     assert_eq!(local.item_count().await, 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn racing_escalations_and_a_resolve_each_apply_once() {
+    let local = local(BUNDLED_CONFIG).await;
+    let opened = local
+        .send("instance-check-failed-alarm.json")
+        .await
+        .expect("opened");
+    let operation = |action: &str| {
+        serde_json::json!({ "operation": {
+            "action": action,
+            "dedup_key": opened.decision.dedup_key,
+            "incident_id": opened.decision.incident_id,
+            "by": "runbook:reboot-and-verify",
+            "reason": "still impaired",
+        }})
+        .to_string()
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let handler = local.handler.clone();
+        let raw = operation("escalate");
+        tasks.push(tokio::spawn(async move {
+            handler.handle(&raw, Utc::now()).await
+        }));
+    }
+    let mut escalated = 0;
+    for task in tasks {
+        let response = task.await.expect("task").expect("handled");
+        match response.decision.decision {
+            DecisionKind::Escalated => escalated += 1,
+            DecisionKind::Ignored => assert_eq!(
+                response.decision.ignored_because,
+                Some(IgnoreReason::AlreadyEscalated)
+            ),
+            other => panic!("unexpected decision {other:?}"),
+        }
+    }
+    assert_eq!(escalated, 1, "one escalation however many race");
+
+    let resolved = local
+        .handler
+        .handle(&operation("resolve"), Utc::now())
+        .await
+        .expect("resolved");
+    assert_eq!(resolved.decision.decision, DecisionKind::Resolved);
+    let again = local
+        .handler
+        .handle(&operation("resolve"), Utc::now())
+        .await
+        .expect("handled");
+    assert_eq!(
+        again.decision.ignored_because,
+        Some(IgnoreReason::NothingOpen)
+    );
+    let id = opened.decision.incident_id.as_deref().expect("id");
+    let timeline = local.handler.store.timeline(id).await.expect("timeline");
+    let kinds: Vec<TimelineKind> = timeline.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            TimelineKind::Opened,
+            TimelineKind::Escalated,
+            TimelineKind::Resolved
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_alarm_never_reopens_what_a_newer_ok_resolved() {
     let local = local(BUNDLED_CONFIG).await;
@@ -251,6 +318,22 @@ async fn bad_input_is_a_typed_error_and_writes_nothing() {
         ),
         (format!("[{}]", "1,".repeat(200_000)), "InvalidEvent"),
         (r#"{"confirm_resolve": {"dedup_key": 1}}"#.to_string(), "InvalidEvent"),
+        (
+            r#"{"operation": {"action": "close", "dedup_key": "k", "incident_id": "i", "by": "me"}}"#
+                .to_string(),
+            "InvalidEvent",
+        ),
+        (
+            r#"{"operation": {"action": "resolve", "dedup_key": "k", "incident_id": "i", "by": " "}}"#
+                .to_string(),
+            "InvalidEvent",
+        ),
+        (
+            serde_json::json!({"operation": {"action": "escalate", "dedup_key": "k",
+                "incident_id": "i", "by": "me", "reason": "x".repeat(5_000)}})
+            .to_string(),
+            "InvalidEvent",
+        ),
         (sample_event("cpu-high-alarm.json").expect("sample"), "UnroutableAlarm"),
     ];
     for (raw, expected) in cases {

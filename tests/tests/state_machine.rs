@@ -13,7 +13,7 @@ use quench_e2e::incident_response::{
     seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
 };
-use quench_e2e::{sample_event, state_machine_definition};
+use quench_e2e::{repo_root, sample_event, state_machine_definition, template_properties};
 
 async fn stack(table: &str, max_wait_seconds: u64) -> IncidentResponse {
     IncidentResponse::start(table, max_wait_seconds)
@@ -71,6 +71,30 @@ fn every_placeholder_in_the_asl_has_a_substitution() {
     let error = state_machine_definition("incident-response.asl.json", &[])
         .expect_err("placeholders must be substituted");
     assert!(error.to_string().contains("FunctionArn}"), "{error}");
+}
+
+#[test]
+fn the_template_deploys_the_executed_file_with_every_substitution() {
+    let properties = template_properties("IncidentResponseStateMachine").expect("state machine");
+    assert_eq!(
+        properties["DefinitionUri"].as_str(),
+        Some("statemachines/incident-response.asl.json")
+    );
+    let deployed: std::collections::BTreeSet<String> = properties["DefinitionSubstitutions"]
+        .as_mapping()
+        .expect("substitutions")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    let text =
+        std::fs::read_to_string(repo_root().join("infra/statemachines/incident-response.asl.json"))
+            .expect("asl");
+    let placeholders: std::collections::BTreeSet<String> = text
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+        .collect();
+    assert_eq!(deployed, placeholders);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,10 +20,13 @@
 //!
 //! - `incident`: from alarm-to-incident's response; only `incident_id` is required (the
 //!   incident item is read for the alarm facts templates use). Other fields are ignored.
+//!   The first response adds `episode` (the incident's reopen count): a run whose
+//!   incident was reopened since stops, because the reopen starts its own run.
 //! - `runbook`: the runbook's name (alarm-to-incident's `runbook`).
 //! - `position`: the step to run; `null` (or absent) starts the runbook.
-//! - `outputs`, `pending`: exactly as the previous response returned them (absent at
-//!   the start).
+//! - `outputs`, `pending`, `next`: exactly as the previous response returned them
+//!   (absent at the start). `next` matters after a final `sleep`: the invocation after
+//!   the Wait verifies instead of starting over.
 //!
 //! The response carries `incident` and `runbook` back, so the next request is the
 //! previous response as it is (`"Payload.$": "$"`); extra fields are ignored.
@@ -32,7 +35,7 @@
 //!
 //! ```json
 //! {
-//!   "incident": { "incident_id": "inc-...", "dedup_key": "...", "plan": "..." },
+//!   "incident": { "incident_id": "inc-...", "dedup_key": "...", "plan": "...", "episode": 0 },
 //!   "runbook": "reboot-and-verify",
 //!   "next": { "kind": "wait", "seconds": 300, "sleep": "settle", "then": "status" },
 //!   "wait_seconds": 300,
@@ -54,10 +57,16 @@
 //! |---|---|---|
 //! | `step`   | run `next.step` now (`wait_seconds` 0) | invoke again |
 //! | `poll`   | a command / automation of `next.step` is running; `pending` holds it | Wait `wait_seconds`, invoke again |
-//! | `wait`   | a runbook `sleep`; `next.then` is the step after it, `null` at the end | Wait `wait_seconds`; then invoke again, or Verify if `next.then` is null |
-//! | `resolve`| the runbook resolved (`next.reason`) | resolve without paging |
-//! | `escalate`| the runbook escalated, or failed (`next.reason`) | engage |
-//! | `verify` | the runbook ran to its end | check the alarm: OK → resolve, else engage |
+//! | `wait`   | a runbook `sleep`; `next.then` is the step after it (`null`: verify next) | Wait `wait_seconds`, invoke again |
+//! | `resolve`| the runbook resolved and the alarm does not alarm (`next.reason`) | resolve without paging |
+//! | `escalate`| the runbook escalated or failed, or ended with the alarm still alarming (`next.reason`) | escalate |
+//! | `stop`   | the incident was resolved (its alarm recovered) or reopened meanwhile | done |
+//!
+//! The end of a runbook (its last step, or a `resolve`) reads the triggering alarm with
+//! DescribeAlarms and decides by [`Next::concluded`]: a runbook that ran to its end
+//! resolves only if the alarm recovered, and a `resolve` is believed unless the alarm
+//! still alarms. What the alarm said is in `verified` and on the timeline. The core's
+//! `verify` never leaves this function.
 //!
 //! `wait_seconds` is capped by `QUENCH_MAX_WAIT_SECONDS` when set (tests set 0).
 //! `outcome` and `step` are the step that finished in this invocation (null when none
@@ -73,8 +82,8 @@
 //!
 //! # Idempotency
 //!
-//! Steps that act (`run_command`, `automation`, `ec2.reboot`) claim `STEP#<runs>#<id>` on
-//! the incident with a conditional put before acting, and record the command id or
+//! Steps that act (`run_command`, `automation`, `ec2.reboot`) claim
+//! `STEP#<episode>#<runs>#<id>` on the incident with a conditional put before acting, and record the command id or
 //! execution id on the claim. A retried invocation finds the claim and reuses what it
 //! recorded instead of acting again; automation starts also carry a ClientToken derived
 //! from incident, step and run. A claim with nothing recorded (the attempt died between
