@@ -154,6 +154,39 @@ pub fn seed_event(
     Ok(raw)
 }
 
+/// The same EventBridge alarm event, happening now: its state time becomes the current
+/// time and its other times move with it, so a replayed incident's timeline reads in
+/// order with the runbook steps that follow it.
+pub fn happening_now(raw: &str) -> Result<String, StackError> {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    let bad = |what: &str| StackError::Template(format!("not an EventBridge alarm event: {what}"));
+    let mut event: Value = serde_json::from_str(raw).map_err(|e| bad(&e.to_string()))?;
+    let parse = |text: &str| {
+        DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
+            .or_else(|_| DateTime::parse_from_rfc3339(text))
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| bad(&format!("{text}: {e}")))
+    };
+    let state_at = parse(
+        event["detail"]["state"]["timestamp"]
+            .as_str()
+            .ok_or_else(|| bad("no detail.state.timestamp"))?,
+    )?;
+    let offset = Utc::now() - state_at;
+    let cloudwatch_form = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+    for path in [["detail", "state"], ["detail", "previousState"]] {
+        let slot = &mut event[path[0]][path[1]]["timestamp"];
+        if let Some(text) = slot.as_str() {
+            *slot = Value::String(cloudwatch_form(parse(text)? + offset));
+        }
+    }
+    if let Some(text) = event["time"].as_str() {
+        event["time"] =
+            Value::String((parse(text)? + offset).to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    Ok(event.to_string())
+}
+
 /// One finished execution.
 #[derive(Debug)]
 pub struct Execution {

@@ -1072,13 +1072,20 @@ fn walk(
                     Ok(false) => (Arm::Else, branch.otherwise.as_ref(), None),
                     Err(why) => (Arm::Else, branch.otherwise.as_ref(), Some(why.to_string())),
                 };
+                let because = {
+                    let verdict = match (arm, &unevaluable) {
+                        (Arm::Then, _) => "held".to_string(),
+                        (Arm::Else, None) => "did not hold".to_string(),
+                        (Arm::Else, Some(why)) => format!("could not be evaluated ({why})"),
+                    };
+                    move || format!("the condition of `{id}` {verdict}")
+                };
                 branches.push(BranchTaken {
                     step: id.clone(),
                     arm,
                     to: to.cloned(),
                     unevaluable,
                 });
-                let because = || format!("branch `{id}` took {}", branch_word(arm));
                 match to {
                     None => index += 1,
                     Some(Goto::Resolve) => {
@@ -1111,13 +1118,6 @@ fn walk(
         step: None,
         reason: "the runbook loops without running a step".into(),
     })
-}
-
-fn branch_word(arm: Arm) -> &'static str {
-    match arm {
-        Arm::Then => "then",
-        Arm::Else => "else",
-    }
 }
 
 fn reason_text(reason: Option<&Template>, scope: &Scope<'_>, id: &str, verb: &str) -> String {

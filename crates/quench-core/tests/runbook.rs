@@ -799,7 +799,7 @@ fn reboot_and_verify_escalates_when_the_instance_is_impaired() {
     ]);
     let transition = after_step(&runbook, "status", &impaired, &facts, &outputs);
     assert!(
-        matches!(&transition.next, Next::Escalate { reason, .. } if reason.contains("branch `healthy` took else")),
+        matches!(&transition.next, Next::Escalate { reason, .. } if reason.contains("the condition of `healthy` did not hold")),
         "{transition:?}"
     );
     assert_eq!(transition.branches[0].arm, Arm::Else);

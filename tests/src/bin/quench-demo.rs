@@ -1,29 +1,20 @@
-//! `make demo`: brings up the local stack (moto, the table from infra/template.yaml, the
-//! `alarm-to-incident` function under `cargo lambda watch`), replays the sample events the
-//! way CloudWatch would deliver them, and prints the incidents and their timelines.
+//! `make demo`: brings up the local stack (moto with the seed instance and its three
+//! alarms, the table from infra/template.yaml, both functions under `cargo lambda watch`,
+//! the deployed state machine), replays the seed incidents through Step Functions the way
+//! EventBridge would start them, and prints each execution's path and each incident's
+//! timeline. Runbook waits are capped to zero seconds.
 
 use std::process::ExitCode;
 
+use aws_sdk_cloudwatch::types::StateValue;
 use quench_aws::store::DynamoStore;
-use quench_e2e::{create_table, sample_event, LambdaWatch, Moto, StackError};
+use quench_e2e::incident_response::{
+    happening_now, seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
+    INSTANCE_CHECK, PROCESS_GONE,
+};
+use quench_e2e::StackError;
 
 const TABLE: &str = "quench-demo";
-
-/// The seed scenario and the other alarm shapes, with one duplicate delivery.
-const REPLAY: &[&str] = &[
-    "cpu-high-alarm.json",
-    "instance-check-failed-alarm.json",
-    "agent-process-gone-alarm.json",
-    "agent-process-gone-alarm.json",
-    "cpu-high-ok.json",
-    "instance-check-failed-ok.json",
-    "agent-process-gone-ok.json",
-    "metric-math-alarm.json",
-    "composite-alarm.json",
-    "contributor-alarm.json",
-    "contributor-ok.json",
-    "sns-wrapped-alarm.json",
-];
 
 #[derive(Debug, thiserror::Error)]
 enum DemoError {
@@ -31,93 +22,175 @@ enum DemoError {
     Stack(#[from] StackError),
     #[error("store: {0}")]
     Store(#[from] quench_core::store::StoreError),
-    #[error("function answered {status}: {body}")]
-    Function { status: u16, body: String },
-    #[error("function response is not JSON: {0}")]
-    Json(#[from] serde_json::Error),
 }
 
-fn invoke(watch: &LambdaWatch, payload: &str) -> Result<serde_json::Value, DemoError> {
-    // The first call waits for `cargo lambda watch` to build the function.
-    let (status, body) = watch.invoke("alarm-to-incident", payload)?;
-    if status != 200 {
-        return Err(DemoError::Function { status, body });
+/// One alarm change of the story: which seed alarm, which of its events, what CloudWatch
+/// will say when the runbook reads the alarm, and what the instance will report.
+struct Beat {
+    alarm: usize,
+    recovery: bool,
+    state_at_end: Option<StateValue>,
+    told: &'static str,
+}
+
+const STORY: &[Beat] = &[
+    Beat {
+        alarm: CPU_HIGH,
+        recovery: false,
+        state_at_end: Some(StateValue::Alarm),
+        told: "CPU high: diagnostics run, the alarm still alarms, people are engaged",
+    },
+    Beat {
+        alarm: CPU_HIGH,
+        recovery: false,
+        state_at_end: None,
+        told: "the same alarm delivered again: a duplicate, nothing runs",
+    },
+    Beat {
+        alarm: INSTANCE_CHECK,
+        recovery: false,
+        state_at_end: Some(StateValue::Ok),
+        told: "instance check failed: reboot, wait, status ok, the alarm agrees: resolved, nobody paged",
+    },
+    Beat {
+        alarm: PROCESS_GONE,
+        recovery: false,
+        state_at_end: Some(StateValue::Ok),
+        told: "nginx gone: restart, wait, the instance counts one process: resolved, nobody paged",
+    },
+    Beat {
+        alarm: CPU_HIGH,
+        recovery: true,
+        state_at_end: None,
+        told: "CPU back to normal: the escalated incident resolves itself",
+    },
+];
+
+/// The states an execution went through, repeats folded: "RunbookStep x3".
+async fn path(stack: &IncidentResponse, execution: &Execution) -> Result<String, StackError> {
+    let mut states: Vec<(String, usize)> = Vec::new();
+    for event in stack.history(&execution.arn).await? {
+        let Some(name) = event.state_entered_event_details().map(|d| d.name()) else {
+            continue;
+        };
+        match states.last_mut() {
+            Some((last, count)) if last == name => *count += 1,
+            _ => states.push((name.to_string(), 1)),
+        }
     }
-    Ok(serde_json::from_str(&body)?)
+    Ok(states
+        .iter()
+        .map(|(name, count)| match count {
+            1 => name.clone(),
+            n => format!("{name} x{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" > "))
+}
+
+fn decision(execution: &Execution, at: &str) -> String {
+    execution.output[at]["decision"]["decision"]
+        .as_str()
+        .unwrap_or("-")
+        .to_string()
 }
 
 #[allow(clippy::print_stdout, reason = "the demo's output is its purpose")]
 async fn run() -> Result<(), DemoError> {
-    println!("starting moto and creating table `{TABLE}` from infra/template.yaml ...");
-    let moto = Moto::start()?;
-    let sdk = moto.sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table(&client, TABLE).await?;
-    println!("starting `cargo lambda watch` (the first invocation builds the function) ...");
-    let watch = LambdaWatch::start(&moto.function_env(TABLE))?;
+    println!("starting moto (EC2 instance, three CloudWatch alarms, table `{TABLE}`), `cargo lambda watch` and the state machine ...");
+    println!("(the first execution waits for `cargo lambda watch` to build both functions)");
+    let stack = IncidentResponse::start(TABLE, 0).await?;
+    // What the instance will report to Run Command: one nginx process after the restart.
+    stack.moto.agent_reports("pgrep", "Success", 0, "1\n")?;
+    let alarms = seed_alarms();
 
-    println!("\n== replaying {} alarm events", REPLAY.len());
-    let mut incidents = Vec::new();
-    let mut pending = Vec::new();
-    for name in REPLAY {
-        let payload = sample_event(name)?;
-        let response = tokio::task::block_in_place(|| invoke(&watch, &payload))?;
-        let decision = response["decision"].as_str().unwrap_or("?");
-        let incident = response["incident_id"].as_str().unwrap_or("-");
-        let why = response["ignored_because"].as_str().unwrap_or("");
+    // Scripted instance output: nothing here runs the commands, they are meant for an
+    // instance.
+    stack.moto.agent_reports(
+        "vmstat",
+        "Success",
+        0,
+        "procs -----------memory---------- ---swap-- -----io---- -system-- ------cpu-----\n \
+         r  b   swpd   free   buff  cache   si   so    bi    bo   in   cs us sy id wa st\n \
+         7  0      0 182340  40212 912004    0    0     3    18 1210 2405 96  3  1  0  0",
+    )?;
+
+    let mut incidents: Vec<String> = Vec::new();
+    let mut delivered: Vec<(usize, bool, String)> = Vec::new();
+    for beat in STORY {
+        let alarm = &alarms[beat.alarm];
+        if let Some(state) = &beat.state_at_end {
+            set_alarm_state(&stack.cloudwatch, alarm.name, state.clone()).await?;
+        }
+        let sample = if beat.recovery {
+            alarm.ok_event
+        } else {
+            alarm.alarm_event
+        };
+        // A redelivery is the very same event; everything else happens now.
+        let input = match delivered
+            .iter()
+            .find(|(alarm, recovery, _)| *alarm == beat.alarm && *recovery == beat.recovery)
+        {
+            Some((_, _, input)) => input.clone(),
+            None => happening_now(&seed_event(sample, &stack.instance, &[])?)?,
+        };
+        delivered.push((beat.alarm, beat.recovery, input.clone()));
+        let execution = stack.run(&input).await?;
+        println!("\n== {}\n   {sample}", beat.told);
         println!(
-            "{name:<36} -> {decision:<16} {incident} {plan} {why}",
-            plan = response["plan"].as_str().unwrap_or(""),
+            "   execution {:?} in {} ms: {}",
+            execution.status,
+            execution.wall.as_millis(),
+            path(&stack, &execution).await?
         );
-        if decision == "opened" {
-            incidents.push(incident.to_string());
-        }
-        if decision == "resolve_pending" {
-            pending.push(response);
-        }
-    }
-    for response in pending {
-        // What the state machine does after waiting until `resolve_due_at`.
-        let confirm = serde_json::json!({
-            "confirm_resolve": {
-                "dedup_key": response["dedup_key"],
-                "incident_id": response["incident_id"],
+        let outcome = decision(&execution, "outcome");
+        println!(
+            "   decision {}{}",
+            decision(&execution, "incident"),
+            if outcome == "-" {
+                String::new()
+            } else {
+                format!(", then {outcome}")
             }
-        });
-        let answer = tokio::task::block_in_place(|| invoke(&watch, &confirm.to_string()))?;
-        println!(
-            "{:<36} -> {:<16} {} (stable period over: {})",
-            "confirm_resolve",
-            answer["decision"].as_str().unwrap_or("?"),
-            answer["incident_id"].as_str().unwrap_or("-"),
-            response["resolve_due_at"].as_str().unwrap_or("?"),
         );
+        if let Some(id) = execution.output["incident"]["decision"]["incident_id"].as_str() {
+            if !incidents.iter().any(|known| known == id) {
+                incidents.push(id.to_string());
+            }
+        }
     }
 
-    let store = DynamoStore::new(client, TABLE);
+    let commands = stack.commands_sent().await?;
+    println!("\n== SSM Run Command received {} commands", commands.len());
+    for (document, lines) in commands {
+        println!("   {document}: {}", lines.join("; "));
+    }
+
+    let store = DynamoStore::new(stack.dynamodb.clone(), TABLE);
     println!("\n== incidents in DynamoDB");
     for id in incidents {
         let Some(incident) = store.incident(&id).await? else {
             continue;
         };
         println!(
-            "\n{id}\n  {title}\n  status {status}, impact {impact}, plan {plan}, opened {opened}{resolved}",
+            "\n{id}\n  {title}\n  status {status}, impact {impact}, plan {plan}{escalated}",
             title = incident.title,
             status = incident.status.as_str(),
             impact = incident.impact,
             plan = incident.plan,
-            opened = incident.created_at.format("%H:%M:%S"),
-            resolved = incident
-                .resolved_at
-                .map(|t| format!(", resolved {}", t.format("%H:%M:%S")))
-                .unwrap_or_default(),
+            escalated = if incident.escalated_at.is_some() {
+                ", escalated"
+            } else {
+                ""
+            },
         );
         for event in store.timeline(&id).await? {
             println!(
-                "    {at}  {kind:<16} {summary}",
-                at = event.at.format("%H:%M:%S"),
+                "    {at}  {kind:<10} {summary}",
+                at = event.at.format("%m-%d %H:%M:%S"),
                 kind = event.kind.as_str(),
-                summary = event.summary,
+                summary = event.summary.replace('\n', "\n                          "),
             );
         }
     }
