@@ -11,6 +11,7 @@
    - /_quench/faults {"target": "AmazonSSM.SendCommand", "code": "ThrottlingException",
      "count": 4}: the next `count` requests with that X-Amz-Target get that error (HTTP
      400, the JSON protocol's error shape). GET /_quench/faults tells how many were served.
+   - POST /_quench/calls: the AWS requests served since the last ask (for benchmarks).
    - /_quench/agent {"match": "pgrep", "status": "Success", "exit_code": 0,
      "stdout": "1", "stderr": ""}: what Run Command reports for commands whose text
      contains `match` (the newest matching rule wins; "status": "InProgress" keeps it
@@ -97,6 +98,7 @@ class Scenario:
         self.served = {}
         self.agent_rules = []
         self.commands = {}  # CommandId -> the command's text
+        self.calls = []  # every AWS request served, for the benchmarks
 
     def take_fault(self, target):
         with self.lock:
@@ -136,6 +138,77 @@ def _call(app, environ, body):
 
     payload = b"".join(app(environ, start_response))
     return captured["status"], captured["headers"], payload
+
+
+def _size_units(value, unit):
+    return max(1, -(-len(json.dumps(value)) // unit))
+
+
+def _capacity(operation, request, response):
+    """DynamoDB on-demand units, estimated from JSON sizes (which overstate the bytes
+    DynamoDB bills): writes per started KB, twice in a transaction; strongly consistent
+    reads per started 4 KB."""
+    if operation in ("DynamoDB.PutItem", "DynamoDB.DeleteItem", "DynamoDB.UpdateItem"):
+        return _size_units(request.get("Item") or request.get("Key"), 1024), 0
+    if operation == "DynamoDB.TransactWriteItems":
+        writes = reads = 0
+        for item in request.get("TransactItems", []):
+            if "Put" in item:
+                writes += 2 * _size_units(item["Put"]["Item"], 1024)
+            elif "ConditionCheck" in item:
+                reads += 2
+            else:
+                writes += 2
+        return writes, reads
+    if operation in ("DynamoDB.GetItem", "DynamoDB.Query"):
+        return 0, max(1, -(-len(response) // 4096))
+    return 0, 0
+
+
+def _operation(environ, path, body):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        service, _, op = target.partition(".")
+        return f"{service.split('_')[0].replace('Amazon', '')}.{op}"
+    if path.startswith(CBOR_PREFIX) and "/operation/" in path:
+        return f"CloudWatch.{path.split('/')[4]}"
+    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
+        return f"{'EC2' if 'Version=2016-11-15' in body.decode(errors='replace') else 'Query'}.{action}"
+    return None
+
+
+def metered(app, scenario):
+    """Counts the AWS requests the handlers make (POST /_quench/calls returns and clears
+    them), with DynamoDB capacity estimates."""
+
+    def wrapped(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_quench/calls":
+            with scenario.lock:
+                calls, scenario.calls = scenario.calls, []
+            return _json_response(start_response, "200 OK", {"calls": calls})
+        if path.startswith("/_quench/"):
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        operation = _operation(environ, path, body)
+        status, headers, payload = _call(app, environ, body)
+        if operation:
+            writes, reads = 0, 0
+            if operation.startswith("DynamoDB."):
+                try:
+                    writes, reads = _capacity(operation, json.loads(body or b"{}"), payload)
+                except ValueError:
+                    pass
+            with scenario.lock:
+                scenario.calls.append(
+                    {"operation": operation, "status": int(status.split()[0]), "wru": writes, "rru": reads}
+                )
+        start_response(status, headers)
+        return [payload]
+
+    return wrapped
 
 
 def scripted(moto_app, scenario):
@@ -293,7 +366,8 @@ def main():
     from werkzeug.serving import make_server
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
-    moto_app = scripted(cbor_bridge(DomainDispatcherApplication(create_backend_app)), Scenario())
+    scenario = Scenario()
+    moto_app = metered(scripted(cbor_bridge(DomainDispatcherApplication(create_backend_app)), scenario), scenario)
     app = forwarding(moto_app, args.lambda_endpoint.rstrip("/"))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     print(f"local AWS on http://127.0.0.1:{args.port}", file=sys.stderr, flush=True)

@@ -1,8 +1,10 @@
 //! `make bench`: what alarm-to-incident costs. Cold init against a stub Runtime API,
-//! binary size, peak RSS of one real invocation, core decision throughput, and the AWS
-//! calls each alarm transition makes. Everything runs on 127.0.0.1; nothing is asserted,
+//! binary size, peak RSS of one real invocation, core decision throughput, the AWS
+//! calls each alarm transition makes, and what whole incident lifecycles through the
+//! state machine cost. Everything runs on 127.0.0.1; nothing is asserted,
 //! the figures are printed next to their targets.
 
+mod lifecycle;
 mod stub;
 
 use std::collections::BTreeMap;
@@ -686,6 +688,8 @@ fn run() -> Result<(), BenchError> {
     bench_rss(&handler, &hello)?;
     bench_throughput(args.iterations)?;
     runtime.block_on(bench_calls(&moto))?;
+    drop(moto);
+    runtime.block_on(lifecycle::bench_lifecycles())?;
     Ok(())
 }
 

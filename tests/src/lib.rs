@@ -155,6 +155,19 @@ impl Drop for Guarded {
     }
 }
 
+/// One AWS request the local stack served, with DynamoDB capacity units estimated from
+/// its JSON sizes (an overestimate: DynamoDB bills attribute bytes, not JSON).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AwsCall {
+    /// `Service.Operation`, e.g. `DynamoDB.GetItem`, `CloudWatch.DescribeAlarms`.
+    pub operation: String,
+    pub status: u16,
+    /// Write request units.
+    pub wru: u64,
+    /// Read request units.
+    pub rru: u64,
+}
+
 /// moto in server mode on a free port.
 pub struct Moto {
     pub endpoint: String,
@@ -234,6 +247,13 @@ impl Moto {
             "match": matching, "status": status, "exit_code": exit_code, "stdout": stdout,
         });
         self.control("/_quench/agent", &body).map(|_| ())
+    }
+
+    /// The AWS requests moto served since the last call (Lambda invokes excluded).
+    pub fn aws_calls(&self) -> Result<Vec<AwsCall>, StackError> {
+        let answer = self.control("/_quench/calls", &serde_json::json!({}))?;
+        serde_json::from_value(answer["calls"].clone())
+            .map_err(|e| StackError::Http(format!("/_quench/calls: {e}")))
     }
 
     fn control(
