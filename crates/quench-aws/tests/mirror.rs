@@ -72,6 +72,7 @@ fn incident(status: IncidentStatus, mirrors: MirrorIds) -> IncidentRecord {
             dimensions: BTreeMap::from([("InstanceId".to_string(), "i-0abc".to_string())]),
             threshold: Some(90.0),
             reason: REASON.to_string(),
+            tags: BTreeMap::new(),
         },
         mirrors,
         version: 1,

@@ -63,6 +63,10 @@ pub struct Trigger {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
     pub reason: String,
+    /// The alarm's tags when it opened the incident (EventBridge `alarmTags`), for
+    /// runbook templates (`alarm.tags.<key>`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -337,6 +341,7 @@ fn new_incident(routed: &Routed<'_>, change: &AlarmChange, dedup_key: &str) -> I
             dimensions: change.dimensions(),
             threshold: change.threshold,
             reason: bounded(&change.reason),
+            tags: change.tags.clone(),
         },
         mirrors: MirrorIds::default(),
         version: 1,

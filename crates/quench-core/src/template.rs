@@ -255,9 +255,8 @@ pub struct IncidentFacts {
 }
 
 impl Facts {
-    /// The incident record does not keep the alarm's tags (the trigger predates them);
-    /// pass the [`crate::alarm::AlarmChange`]'s tags when they are at hand.
-    pub fn of_incident(incident: &IncidentRecord, tags: BTreeMap<String, String>) -> Self {
+    /// The facts of the alarm that opened the incident, as its trigger recorded them.
+    pub fn of_incident(incident: &IncidentRecord) -> Self {
         let trigger = &incident.trigger;
         Facts {
             alarm: AlarmFacts {
@@ -268,7 +267,7 @@ impl Facts {
                 namespace: trigger.namespace.clone(),
                 metric: trigger.metric.clone(),
                 dimensions: trigger.dimensions.clone(),
-                tags,
+                tags: trigger.tags.clone(),
             },
             incident: IncidentFacts {
                 id: incident.id.clone(),

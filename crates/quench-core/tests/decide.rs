@@ -269,6 +269,17 @@ fn an_alarm_opens_and_its_ok_resolves() {
 }
 
 #[test]
+fn the_incident_keeps_the_tags_of_the_alarm_that_opened_it() {
+    let config = config("dedupe: alarm");
+    let mut store = MemoryStore::default();
+    let mut alarm = change(0, AlarmState::Alarm, at(0));
+    alarm.tags = BTreeMap::from([("team".to_string(), "web".to_string())]);
+    store.deliver(&config, &alarm);
+    let incident = store.incidents.values().next().expect("incident");
+    assert_eq!(incident.trigger.tags, alarm.tags);
+}
+
+#[test]
 fn a_second_alarm_attaches_under_plan_dedupe_and_resolution_waits_for_both() {
     let config = config("dedupe: plan");
     let mut store = MemoryStore::default();

@@ -90,7 +90,6 @@
 //! acting and recording) is never acted on again: the step fails and the runbook decides.
 //! Each finished step appends one timeline event with a deterministic key.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -385,7 +384,7 @@ where
             self.store.incident(incident_id).await?.ok_or_else(|| {
                 HandlerError::InvalidRequest(format!("no incident `{incident_id}`"))
             })?;
-        let facts = Facts::of_incident(&incident, BTreeMap::new());
+        let facts = Facts::of_incident(&incident);
         let turn = Turn {
             handler: self,
             request: &request,

@@ -58,7 +58,8 @@ fn incident() -> IncidentRecord {
             "namespace": "AWS/EC2",
             "metric": "StatusCheckFailed_Instance",
             "dimensions": { "InstanceId": "i-1" },
-            "reason": "Threshold Crossed"
+            "reason": "Threshold Crossed",
+            "tags": { "team": "web" }
         },
         "version": 1
     }))
@@ -517,4 +518,17 @@ async fn a_run_stops_when_its_incident_was_resolved_or_reopened_meanwhile() {
         2,
         "nothing acted after the resolve"
     );
+}
+
+#[tokio::test]
+async fn templates_read_the_tags_the_alarm_had_when_it_opened_the_incident() {
+    let mut h = handler();
+    h.config = Config::parse(
+        "version: 1\nplans:\n  p: { impact: 3, runbook: tell }\ndefault_plan: p\n\
+         runbooks:\n  tell:\n    - { id: who, note: { text: \"owned by {{ alarm.tags.team }}\" } }\n",
+    )
+    .expect("config");
+    let noted = h.handle(begin("tell"), t0()).await.expect("note");
+    let outcome = noted.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome.summary, "owned by web");
 }
