@@ -320,6 +320,38 @@ async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runbook_that_keeps_failing_is_recorded_and_escalates() {
+    let stack = stack("quench-failing", 0).await;
+    // Throttled for good: every attempt of every retry fails, until the Retry gives up.
+    stack
+        .moto
+        .inject_fault("AmazonSSM.SendCommand", "ThrottlingException", 10_000)
+        .expect("fault");
+    set_alarm(&stack, CPU_HIGH, StateValue::Alarm).await;
+    let cpu = run(&stack, seed_alarms()[CPU_HIGH].alarm_event, &[]).await;
+    assert_eq!(decision(&cpu, "outcome"), "escalated", "{:#}", cpu.output);
+    assert!(stack.commands_sent().await.expect("commands").is_empty());
+    let reason = cpu.output["escalation"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("Retryable") && reason.contains("SendCommand"),
+        "{reason}"
+    );
+    let (record, timeline) = incident(&stack, &cpu).await;
+    assert!(record.escalated_at.is_some());
+    let last = timeline.last().expect("events");
+    assert_eq!(last.kind, TimelineKind::Escalated);
+    assert!(last.summary.contains("Retryable"), "{}", last.summary);
+    let history = stack.history(&cpu.arn).await.expect("history");
+    let attempts = history
+        .iter()
+        .filter(|e| e.r#type == HistoryEventType::TaskFailed)
+        .count();
+    assert_eq!(attempts, 7, "the first try and six retries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_that_recovers_mid_runbook_resolves_without_paging() {
     // Waits of a second, so the running command is polled at a human pace.
     let stack = stack("quench-recover", 1).await;
