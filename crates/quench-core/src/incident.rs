@@ -551,10 +551,14 @@ pub fn decide(
     }
 }
 
-/// Completes a resolution that waited out the plan's stable period, if the incident is
-/// still pending, nothing alarms again, and the time has come.
-pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTime<Utc>) -> Outcome {
-    let base = |kind: DecisionKind, reason: Option<IgnoreReason>| Decision {
+/// A decision about one incident of the head, asked for by id rather than by an alarm.
+fn decision_on(
+    head: &DedupHead,
+    incident_id: &str,
+    kind: DecisionKind,
+    reason: Option<IgnoreReason>,
+) -> Decision {
+    Decision {
         decision: kind,
         incident_id: Some(incident_id.to_string()),
         plan: head
@@ -565,11 +569,21 @@ pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTim
         dedup_key: head.dedup_key.clone(),
         ignored_because: reason,
         resolve_due_at: None,
-    };
-    let ignored = |reason| Outcome {
-        decision: base(DecisionKind::Ignored, Some(reason)),
+    }
+}
+
+fn ignored_on(head: &DedupHead, incident_id: &str, reason: IgnoreReason) -> Outcome {
+    Outcome {
+        decision: decision_on(head, incident_id, DecisionKind::Ignored, Some(reason)),
         commit: None,
-    };
+    }
+}
+
+/// Completes a resolution that waited out the plan's stable period, if the incident is
+/// still pending, nothing alarms again, and the time has come.
+pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTime<Utc>) -> Outcome {
+    let base = |kind, reason| decision_on(head, incident_id, kind, reason);
+    let ignored = |reason| ignored_on(head, incident_id, reason);
     let Some(incident) = head.incident.as_ref().filter(|i| i.id == incident_id) else {
         return ignored(IgnoreReason::NothingPending);
     };
@@ -677,22 +691,8 @@ pub struct Operation {
 /// retry it freely. An operation naming an incident the key no longer holds (a later
 /// incident replaced it) is ignored rather than applied to the wrong one.
 pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> Outcome {
-    let decision = |kind: DecisionKind, reason: Option<IgnoreReason>| Decision {
-        decision: kind,
-        incident_id: Some(operation.incident_id.clone()),
-        plan: head
-            .incident
-            .as_ref()
-            .map(|i| i.plan.clone())
-            .unwrap_or_default(),
-        dedup_key: head.dedup_key.clone(),
-        ignored_because: reason,
-        resolve_due_at: None,
-    };
-    let ignored = |reason| Outcome {
-        decision: decision(DecisionKind::Ignored, Some(reason)),
-        commit: None,
-    };
+    let decision = |kind, reason| decision_on(head, &operation.incident_id, kind, reason);
+    let ignored = |reason| ignored_on(head, &operation.incident_id, reason);
     let Some(incident) = head
         .incident
         .as_ref()

@@ -484,6 +484,25 @@ where
         }
     }
 
+    /// Appends a step entry to the timeline; `event_key` is deterministic, so a retried
+    /// invocation writes the same entry once.
+    async fn record(&self, event_key: String, text: &str) -> Result<(), HandlerError> {
+        let trigger = &self.incident.trigger;
+        let event = TimelineEvent {
+            incident_id: self.incident.id.clone(),
+            event_key,
+            at: self.now,
+            kind: TimelineKind::Step,
+            alarm_name: trigger.alarm_name.clone(),
+            series: trigger.alarm_arn.clone(),
+            // Steps do not change the alarm; the incident runs its runbook in ALARM.
+            state: AlarmState::Alarm,
+            summary: summary(text),
+        };
+        self.store().append_timeline(&event).await?;
+        Ok(())
+    }
+
     /// Why this run has nothing more to do, if it has not.
     fn superseded(&self) -> Option<String> {
         if !self.incident.status.is_active() {
@@ -551,24 +570,18 @@ where
                 )
             }
         };
-        let event = TimelineEvent {
-            incident_id: self.incident.id.clone(),
-            event_key: format!(
+        self.record(
+            format!(
                 "verify#{}",
                 step_key(&self.incident.id, self.episode, outputs.runs, "end")
             ),
-            at: self.now,
-            kind: TimelineKind::Step,
-            alarm_name: alarm.clone(),
-            series: self.incident.trigger.alarm_arn.clone(),
-            state: AlarmState::Alarm,
-            summary: summary(&format!(
+            &format!(
                 "alarm.state at the end of the runbook {}: {}",
                 verified.status.as_str(),
                 verified.summary
-            )),
-        };
-        self.store().append_timeline(&event).await?;
+            ),
+        )
+        .await?;
         let mut response = self.respond(next, outputs, None, finished, branches);
         response.verified = Some(verified);
         Ok(response)
@@ -666,26 +679,18 @@ where
         mut branches: Vec<BranchTaken>,
     ) -> Result<Response, HandlerError> {
         let action = self.runbook.step(step).map_or("step", |s| s.action.name());
-        let trigger = &self.incident.trigger;
-        let event = TimelineEvent {
-            incident_id: self.incident.id.clone(),
-            event_key: format!(
+        self.record(
+            format!(
                 "step#{}",
                 step_key(&self.incident.id, self.episode, run, step)
             ),
-            at: self.now,
-            kind: TimelineKind::Step,
-            alarm_name: trigger.alarm_name.clone(),
-            series: trigger.alarm_arn.clone(),
-            // Steps do not change the alarm; the incident runs its runbook in ALARM.
-            state: AlarmState::Alarm,
-            summary: summary(&format!(
+            &format!(
                 "{action} `{step}` {}: {}",
                 outcome.status.as_str(),
                 outcome.summary
-            )),
-        };
-        self.store().append_timeline(&event).await?;
+            ),
+        )
+        .await?;
         let transition = after_step(
             self.runbook,
             step,
