@@ -86,7 +86,7 @@ const NOT_FOUND_CODES: &[&str] = &[
 ];
 
 /// Classifies what the SDK gave up on. `operation` names the call for the message.
-fn classify<E>(operation: &str, error: SdkError<E, HttpResponse>) -> ActionError
+pub(crate) fn classify<E>(operation: &str, error: SdkError<E, HttpResponse>) -> ActionError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

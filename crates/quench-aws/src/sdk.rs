@@ -108,7 +108,7 @@ impl HttpClient for SharedPool {
 
 /// The TLS context with Mozilla's roots, made when the first connector is built (on the
 /// first request, see [`SharedPool`]) and kept for the process.
-fn webpki_tls_context() -> &'static TlsContext {
+pub(crate) fn webpki_tls_context() -> &'static TlsContext {
     static CONTEXT: OnceLock<TlsContext> = OnceLock::new();
     CONTEXT.get_or_init(|| {
         // The SDK's trust store takes PEM.

@@ -5,7 +5,8 @@
 //! | dedup head        | `DEDUP#<key>`     | `HEAD`          |
 //! | incident          | `INC#<id>`        | `INCIDENT`      |
 //! | timeline event    | `INC#<id>`        | `TL#<event key>`|
-//! | runbook step claim| `INC#<id>`        | `STEP#<run>#<step>`|
+//! | runbook step claim| `INC#<id>`        | `STEP#<episode>#<run>#<step>`|
+//! | chat delivery     | `INC#<id>`        | `CHAT#<channel>#<event key>`|
 //!
 //! A decision is one `TransactWriteItems` conditioned on the head's version, so reading
 //! the head and writing the decision is race-free: two deliveries of the same ALARM both
@@ -18,6 +19,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use quench_core::actions::StepClaim;
+use quench_core::chat::{Delivery, DeliveryState};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
 use quench_core::store::{IncidentStore, StoreError};
 use serde::de::DeserializeOwned;
@@ -31,6 +33,11 @@ const HEAD_SORT_KEY: &str = "HEAD";
 const INCIDENT_SORT_KEY: &str = "INCIDENT";
 const TIMELINE_PREFIX: &str = "TL#";
 const STEP_PREFIX: &str = "STEP#";
+const CHAT_PREFIX: &str = "CHAT#";
+
+fn chat_sk(delivery: &Delivery) -> String {
+    format!("{CHAT_PREFIX}{}#{}", delivery.channel, delivery.event_key)
+}
 
 fn step_sk(claim: &StepClaim) -> String {
     format!(
@@ -383,5 +390,99 @@ impl IncidentStore for DynamoStore {
             Err(error) if is_lost_race(&error) => Err(StoreError::Conflict),
             Err(error) => Err(classify(error)),
         }
+    }
+}
+
+impl DynamoStore {
+    /// Every chat delivery of the incident, in one query.
+    pub async fn deliveries(&self, incident_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        let mut deliveries = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(incident_pk(incident_id)))
+                .expression_attribute_values(":prefix", s(CHAT_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in output.items() {
+                deliveries.push(from_body(item)?);
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(deliveries)
+    }
+
+    /// Claims a delivery before sending. `false`: it is delivered or dead-lettered
+    /// already, or another invocation claimed it less than `lease` ago and may be sending
+    /// right now. A claim older than the lease belongs to an attempt that died; it is
+    /// taken over (that attempt may have posted: at-least-once in that one case).
+    pub async fn claim_delivery(
+        &self,
+        delivery: &Delivery,
+        lease: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(incident_pk(&delivery.incident_id)))
+            .item(SORT_KEY, s(chat_sk(delivery)))
+            .item("state", s(DeliveryState::Sending.as_str()))
+            .item("at", s(delivery.at.to_rfc3339()))
+            .item("body", to_body(delivery)?)
+            .condition_expression(
+                "attribute_not_exists(PK) OR (#state = :sending AND #at < :stale)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
+            .expression_attribute_values(":stale", s((delivery.at - lease).to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failed(&error) => Ok(false),
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    /// Records how a claimed delivery ended.
+    pub async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(incident_pk(&delivery.incident_id)))
+            .item(SORT_KEY, s(chat_sk(delivery)))
+            .item("state", s(delivery.state.as_str()))
+            .item("at", s(delivery.at.to_rfc3339()))
+            .item("body", to_body(delivery)?)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Gives a claim back when nothing was sent (a secret could not be read now), so the
+    /// next invocation tries at once instead of waiting out the lease.
+    pub async fn release_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(incident_pk(&delivery.incident_id)))
+            .key(SORT_KEY, s(chat_sk(delivery)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 }

@@ -11,6 +11,7 @@ use std::fmt;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::chat::ChatConfig;
 use crate::duration::Span;
 use crate::glob::Glob;
 use crate::runbook::Runbook;
@@ -32,6 +33,9 @@ pub struct Config {
     /// Runbooks by name: ordered steps that diagnose and remediate.
     #[serde(default)]
     pub runbooks: BTreeMap<String, Runbook>,
+    /// Chat channels plans post to.
+    #[serde(default, skip_serializing_if = "ChatConfig::is_empty")]
+    pub chat: ChatConfig,
 }
 
 /// What Quench does for the incidents of one kind of alarm.
@@ -62,6 +66,9 @@ pub struct Plan {
     /// Copies of the incident kept in AWS services, off unless named here.
     #[serde(default, skip_serializing_if = "Mirrors::is_off")]
     pub mirror: Mirrors,
+    /// Chat channels (names from `chat.channels`) that follow this plan's incidents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chat: Vec<String>,
 }
 
 fn default_flap_window() -> Span {
@@ -304,7 +311,7 @@ pub enum ConfigError {
     Invalid(Vec<ConfigError>),
 }
 
-fn field(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn field(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Field {
         path: path.into(),
         problem: problem.into(),
@@ -426,7 +433,22 @@ impl Config {
                     errors.push(field(format!("{at}.title"), "empty"));
                 }
             }
+            for (index, channel) in plan.chat.iter().enumerate() {
+                if !self.chat.channels.contains_key(channel) {
+                    errors.push(field(
+                        format!("{at}.chat[{index}]"),
+                        format!("no chat channel is named `{channel}`"),
+                    ));
+                }
+                if plan.chat[..index].contains(channel) {
+                    errors.push(field(
+                        format!("{at}.chat[{index}]"),
+                        format!("`{channel}` is listed twice"),
+                    ));
+                }
+            }
         }
+        self.chat.validate(&mut errors);
         for (index, route) in self.routes.iter().enumerate() {
             if !self.plans.contains_key(&route.plan) {
                 errors.push(field(
@@ -466,7 +488,7 @@ impl Config {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

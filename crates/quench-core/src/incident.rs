@@ -147,6 +147,9 @@ pub enum TimelineKind {
     Step,
     /// People were engaged: the runbook did not fix it, failed, or someone asked.
     Escalated,
+    /// A chat channel did not get a message after every retry; the message went to the
+    /// dead-letter queue. Never itself sent to chat.
+    ChatFailed,
 }
 
 impl TimelineKind {
@@ -160,6 +163,7 @@ impl TimelineKind {
             Self::Resolved => "resolved",
             Self::Step => "step",
             Self::Escalated => "escalated",
+            Self::ChatFailed => "chat_failed",
         }
     }
 }

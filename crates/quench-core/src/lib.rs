@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod alarm;
+pub mod chat;
 pub mod config;
 pub mod duration;
 pub mod glob;

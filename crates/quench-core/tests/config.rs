@@ -287,3 +287,43 @@ fn committed_schema_matches_the_types() {
         "schema/quench-config.schema.json is stale: run `make schema`"
     );
 }
+
+#[test]
+fn chat_channels_are_checked_and_secrets_are_only_named() {
+    let config = Config::parse(
+        "version: 1\nplans:\n  p: { impact: 3, chat: [ops, bot] }\n\
+         chat:\n  channels:\n\
+         \x20   ops: { slack_webhook: { url: { ssm: /quench/slack-webhook } } }\n\
+         \x20   bot: { chatbot: { topic_arn: 'arn:aws:sns:eu-west-1:123456789012:quench-chatbot' } }\n",
+    )
+    .expect("valid chat config");
+    assert_eq!(config.plans["p"].chat, vec!["ops", "bot"]);
+    assert_eq!(config.chat.channels.len(), 2);
+
+    let cases = [
+        ("plans.p.chat[0]", "no chat channel is named `nope`", "p: { impact: 3, chat: [nope] }", ""),
+        ("plans.p.chat[1]", "listed twice", "p: { impact: 3, chat: [a, a] }", "    a: { chime: { url: { ssm: /x } } }\n"),
+        ("chat.channels.a.teams.url", "looks like the secret itself", "p: { impact: 3 }", "    a: { teams: { url: { secrets_manager: 'https://example.webhook.office.com/x' } } }\n"),
+        ("chat.channels.a.chatbot.topic_arn", "not an SNS topic ARN", "p: { impact: 3 }", "    a: { chatbot: { topic_arn: quench } }\n"),
+        ("chat.channels.a.slack.channel", "empty", "p: { impact: 3 }", "    a: { slack: { token: { ssm: /t }, channel: ' ' } }\n"),
+        ("chat.channels.a.webhook.signing_key", "name the secret", "p: { impact: 3 }", "    a: { webhook: { url: { ssm: /u }, signing_key: { ssm: '' } } }\n"),
+    ];
+    for (path, problem, plan, channels) in cases {
+        let text = format!("version: 1\nplans:\n  {plan}\nchat:\n  channels:\n{channels}");
+        let text = if channels.is_empty() {
+            format!("version: 1\nplans:\n  {plan}\n")
+        } else {
+            text
+        };
+        let error = error_of(&text);
+        assert!(
+            error.contains(&format!("`{path}`")) && error.contains(problem),
+            "{path}: {error}"
+        );
+    }
+    // A literal URL where a secret reference belongs is not even the right type.
+    let error = error_of(
+        "version: 1\nplans:\n  p: { impact: 3 }\nchat:\n  channels:\n    a: { chime: { url: 'https://hooks.chime.aws/x' } }\n",
+    );
+    assert!(error.contains("chat.channels.a"), "{error}");
+}

@@ -1,0 +1,301 @@
+//! Sending rendered chat messages: HTTP webhooks, the Slack Web API, SNS for AWS
+//! Chatbot, and the SQS dead-letter queue for messages that could not be delivered.
+//!
+//! Secrets (webhook URLs, bot tokens, signing keys) are read through [`Secrets`] and sent
+//! only as the URL or an `Authorization` header; no error returned here contains them.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use quench_core::chat::{Channel, SecretRef};
+use sha2::Sha256;
+
+use crate::actions::classify;
+use crate::http::{HttpAnswer, HttpError, HttpSender};
+use crate::secrets::{SecretError, Secrets};
+
+/// Where the Slack Web API lives; tests point it at a local sink.
+pub const DEFAULT_SLACK_API: &str = "https://slack.com/api";
+
+/// How one send attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth another attempt: 429 (with the server's `Retry-After`), 5xx, a timeout, a
+    /// throttled AWS call, a secret that could not be read now.
+    #[error("{reason}")]
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// A retry will not help: 4xx, a bad URL, an unknown Slack channel, a missing secret.
+    #[error("{reason}")]
+    Fail { reason: String },
+}
+
+impl SendError {
+    fn retry(reason: impl Into<String>) -> Self {
+        SendError::Retry {
+            after: None,
+            reason: reason.into(),
+        }
+    }
+
+    fn fail(reason: impl Into<String>) -> Self {
+        SendError::Fail {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<SecretError> for SendError {
+    fn from(error: SecretError) -> Self {
+        if error.is_retryable() {
+            SendError::retry(error.to_string())
+        } else {
+            SendError::fail(error.to_string())
+        }
+    }
+}
+
+impl From<HttpError> for SendError {
+    fn from(error: HttpError) -> Self {
+        match error {
+            HttpError::Transport(_) => SendError::retry(error.to_string()),
+            other => SendError::fail(other.to_string()),
+        }
+    }
+}
+
+/// A delivered message; `thread` is the channel's id for it when later messages can
+/// thread under it (Slack's `ts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub thread: Option<String>,
+}
+
+pub struct AwsChat {
+    pub secrets: Secrets,
+    pub http: HttpSender,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub slack_api: String,
+    /// The SQS queue for undeliverable messages; without one they are kept only in the
+    /// table and the timeline.
+    pub dead_letter_queue: Option<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `sha256=<hex>` over `<timestamp>.<body>`: the receiver checks the timestamp is recent
+/// and recomputes the MAC with the shared key.
+pub fn webhook_signature(key: &[u8], timestamp: i64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
+}
+
+/// An HTTP answer as a delivery outcome: 2xx sent, 429 and 5xx retried (429 with the
+/// server's delay), other 4xx failed.
+fn judge(answer: &HttpAnswer) -> Result<(), SendError> {
+    match answer.status {
+        200..=299 => Ok(()),
+        429 => Err(SendError::Retry {
+            after: answer.retry_after,
+            reason: "429 Too Many Requests".into(),
+        }),
+        500..=599 => Err(SendError::Retry {
+            after: answer.retry_after,
+            reason: format!("HTTP {}", answer.status),
+        }),
+        status => Err(SendError::fail(format!(
+            "HTTP {status}: {}",
+            quench_core::actions::sanitize_output(&answer.body, 200)
+        ))),
+    }
+}
+
+impl AwsChat {
+    /// Sends one rendered body. `key` identifies the message (incident and event) for
+    /// receivers that deduplicate (`Idempotency-Key`).
+    pub async fn send(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: Option<&str>,
+        key: &str,
+    ) -> Result<Sent, SendError> {
+        let json = |value: &serde_json::Value| serde_json::to_vec(value).unwrap_or_default();
+        let content_type = ("Content-Type", "application/json".to_string());
+        match channel {
+            Channel::SlackWebhook { url } | Channel::Teams { url } | Channel::Chime { url } => {
+                let url = self.secrets.get(url).await?;
+                let answer = self.http.post(&url, &[content_type], json(body)).await?;
+                judge(&answer)?;
+                Ok(Sent { thread: None })
+            }
+            Channel::Webhook { url, signing_key } => {
+                let url = self.secrets.get(url).await?;
+                let payload = json(body);
+                let mut headers = vec![content_type, ("Idempotency-Key", key.to_string())];
+                if let Some(signing_key) = signing_key {
+                    let secret = self.secrets.get(signing_key).await?;
+                    let now = chrono::Utc::now().timestamp();
+                    headers.push(("X-Quench-Timestamp", now.to_string()));
+                    headers.push((
+                        "X-Quench-Signature",
+                        webhook_signature(secret.expose().as_bytes(), now, &payload),
+                    ));
+                }
+                let answer = self.http.post(&url, &headers, payload).await?;
+                judge(&answer)?;
+                Ok(Sent { thread: None })
+            }
+            Channel::Slack { token, channel } => self.slack(token, channel, body, thread).await,
+            Channel::Chatbot { topic_arn } => {
+                self.sns
+                    .publish()
+                    .topic_arn(topic_arn)
+                    .message(String::from_utf8_lossy(&json(body)).into_owned())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let error = classify("Publish", e);
+                        if error.is_retryable() {
+                            SendError::retry(error.to_string())
+                        } else {
+                            SendError::fail(error.to_string())
+                        }
+                    })?;
+                Ok(Sent { thread: None })
+            }
+        }
+    }
+
+    async fn slack(
+        &self,
+        token: &SecretRef,
+        channel: &str,
+        body: &serde_json::Value,
+        thread: Option<&str>,
+    ) -> Result<Sent, SendError> {
+        let token = self.secrets.get(token).await?;
+        let mut message = body.clone();
+        if let Some(fields) = message.as_object_mut() {
+            fields.insert("channel".into(), channel.into());
+            if let Some(thread) = thread {
+                fields.insert("thread_ts".into(), thread.into());
+            }
+        }
+        let url = crate::secrets::Secret::new(format!(
+            "{}/chat.postMessage",
+            self.slack_api.trim_end_matches('/')
+        ));
+        let answer = self
+            .http
+            .post(
+                &url,
+                &[
+                    (
+                        "Content-Type",
+                        "application/json; charset=utf-8".to_string(),
+                    ),
+                    ("Authorization", format!("Bearer {}", token.expose())),
+                ],
+                serde_json::to_vec(&message).unwrap_or_default(),
+            )
+            .await?;
+        judge(&answer)?;
+        // The Web API answers 200 with `ok: false` for its own errors.
+        let reply: serde_json::Value = serde_json::from_str(&answer.body)
+            .map_err(|_| SendError::retry("Slack answered with something other than JSON"))?;
+        if reply["ok"].as_bool() == Some(true) {
+            return Ok(Sent {
+                thread: thread
+                    .map(str::to_string)
+                    .or_else(|| reply["ts"].as_str().map(str::to_string)),
+            });
+        }
+        let error = reply["error"].as_str().unwrap_or("unknown error");
+        match error {
+            "ratelimited"
+            | "internal_error"
+            | "fatal_error"
+            | "service_unavailable"
+            | "request_timeout" => Err(SendError::Retry {
+                after: answer.retry_after,
+                reason: format!("Slack: {error}"),
+            }),
+            _ => Err(SendError::fail(format!("Slack: {error}"))),
+        }
+    }
+
+    /// Keeps an undeliverable message. Returns whether a queue took it.
+    pub async fn dead_letter(&self, record: &serde_json::Value) -> Result<bool, SendError> {
+        let Some(queue) = &self.dead_letter_queue else {
+            return Ok(false);
+        };
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(record.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                let error = classify("SendMessage", e);
+                if error.is_retryable() {
+                    SendError::retry(error.to_string())
+                } else {
+                    SendError::fail(error.to_string())
+                }
+            })?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_follow_the_documented_recipe() {
+        // HMAC-SHA256("key", "1700000000.{}"), computed independently with openssl:
+        // printf '1700000000.{}' | openssl dgst -sha256 -hmac key
+        assert_eq!(
+            webhook_signature(b"key", 1_700_000_000, b"{}"),
+            "sha256=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+        );
+    }
+
+    #[test]
+    fn http_answers_map_to_retry_or_fail() {
+        let answer = |status, retry_after| HttpAnswer {
+            status,
+            retry_after,
+            body: "nope".into(),
+        };
+        assert_eq!(judge(&answer(204, None)), Ok(()));
+        assert_eq!(
+            judge(&answer(429, Some(Duration::from_secs(3)))),
+            Err(SendError::Retry {
+                after: Some(Duration::from_secs(3)),
+                reason: "429 Too Many Requests".into()
+            })
+        );
+        assert!(matches!(
+            judge(&answer(503, None)),
+            Err(SendError::Retry { .. })
+        ));
+        assert!(matches!(
+            judge(&answer(404, None)),
+            Err(SendError::Fail { .. })
+        ));
+    }
+}

@@ -1,0 +1,124 @@
+//! Plain HTTPS POSTs for chat webhooks and the Slack Web API, over the same rustls + ring
+//! connector and compiled-in roots as the SDK clients (see [`crate::sdk`]).
+//!
+//! URLs are secrets (a webhook URL is its own credential), so no error or log line here
+//! contains one.
+
+use std::time::Duration;
+
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::Provider;
+use aws_smithy_http_client::{Connector, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+
+use crate::secrets::Secret;
+
+/// Responses are small JSON or text; more is not read.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// `Retry-After` in seconds, when the server sent one.
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("the endpoint URL is not a valid http(s) URL")]
+    BadUrl,
+    #[error("request could not be built: {0}")]
+    Request(String),
+    /// Connection refused or reset, DNS, TLS, timeout: the message is the transport's
+    /// description without the URL.
+    #[error("no response: {0}")]
+    Transport(String),
+}
+
+pub struct HttpSender {
+    connector: Connector,
+    timeout: Duration,
+}
+
+impl HttpSender {
+    /// `timeout` bounds each request, connect to last byte.
+    pub fn new(timeout: Duration) -> Self {
+        let mut builder = ConnectorBuilder::default()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .tls_context(crate::sdk::webpki_tls_context().clone())
+            .connector_settings(
+                HttpConnectorSettings::builder()
+                    .connect_timeout(timeout)
+                    .read_timeout(timeout)
+                    .build(),
+            );
+        builder.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
+        HttpSender {
+            connector: builder.build(),
+            timeout,
+        }
+    }
+
+    pub async fn post(
+        &self,
+        url: &Secret,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<HttpAnswer, HttpError> {
+        let target = url.expose();
+        if !(target.starts_with("https://") || target.starts_with("http://")) {
+            return Err(HttpError::BadUrl);
+        }
+        let mut request = HttpRequest::new(SdkBody::from(body));
+        request.set_uri(target).map_err(|_| HttpError::BadUrl)?;
+        request
+            .set_method("POST")
+            .map_err(|e| HttpError::Request(e.to_string()))?;
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .try_insert((*name).to_string(), value.clone())
+                .map_err(|_| HttpError::Request(format!("header `{name}` is not valid")))?;
+        }
+        let call = self.connector.call(request);
+        let response = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| HttpError::Transport(format!("timed out after {:?}", self.timeout)))?
+            .map_err(|e| HttpError::Transport(describe(&e)))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = tokio::time::timeout(
+            self.timeout,
+            ByteStream::new(response.into_body()).collect(),
+        )
+        .await
+        .map_err(|_| HttpError::Transport("timed out reading the response".into()))?
+        .map_err(|e| HttpError::Transport(e.to_string()))?
+        .into_bytes();
+        let cut = bytes.len().min(MAX_RESPONSE_BYTES);
+        Ok(HttpAnswer {
+            status,
+            retry_after,
+            body: String::from_utf8_lossy(&bytes[..cut]).into_owned(),
+        })
+    }
+}
+
+/// The connector's error kind, not its text: hyper's messages can include the URI.
+fn describe(error: &aws_smithy_runtime_api::client::result::ConnectorError) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_io() {
+        "connection failed".into()
+    } else {
+        "transport error".into()
+    }
+}

@@ -1,0 +1,142 @@
+//! Secrets (webhook URLs, bot tokens, signing keys) from Secrets Manager or SSM
+//! SecureString, fetched once per cold start. A [`Secret`] never prints its value, and no
+//! error here carries one: only the secret's name.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use quench_core::actions::ActionError;
+use quench_core::chat::SecretRef;
+
+use crate::actions::classify;
+
+/// A secret value. `Debug` and `Display` show `[redacted]`, so a secret that reaches a
+/// log line or an error message by mistake shows nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// Throttling, timeouts, 5xx: worth retrying.
+    #[error("cannot read secret `{name}` now: {message}")]
+    Unavailable { name: String, message: String },
+    /// Missing, access denied, empty: a retry will not help.
+    #[error("cannot read secret `{name}`: {message}")]
+    Failed { name: String, message: String },
+}
+
+impl SecretError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SecretError::Unavailable { .. })
+    }
+}
+
+fn name_of(secret: &SecretRef) -> &str {
+    match secret {
+        SecretRef::SecretsManager(name) | SecretRef::Ssm(name) => name,
+    }
+}
+
+/// Reads secrets and keeps them for the life of the process: a Lambda container lives
+/// minutes to hours, and a rotated webhook URL is picked up by the next cold start.
+pub struct Secrets {
+    ssm: aws_sdk_ssm::Client,
+    secrets_manager: aws_sdk_secretsmanager::Client,
+    cache: Mutex<HashMap<SecretRef, Secret>>,
+}
+
+impl Secrets {
+    pub fn new(ssm: aws_sdk_ssm::Client, secrets_manager: aws_sdk_secretsmanager::Client) -> Self {
+        Secrets {
+            ssm,
+            secrets_manager,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn get(&self, secret: &SecretRef) -> Result<Secret, SecretError> {
+        if let Some(found) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(secret).cloned())
+        {
+            return Ok(found);
+        }
+        let name = name_of(secret).to_string();
+        let value = match secret {
+            SecretRef::SecretsManager(id) => {
+                let output = self
+                    .secrets_manager
+                    .get_secret_value()
+                    .secret_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| secret_error(&name, classify("GetSecretValue", e)))?;
+                output.secret_string
+            }
+            SecretRef::Ssm(parameter) => {
+                let output = self
+                    .ssm
+                    .get_parameter()
+                    .name(parameter)
+                    .with_decryption(true)
+                    .send()
+                    .await
+                    .map_err(|e| secret_error(&name, classify("GetParameter", e)))?;
+                output.parameter.and_then(|p| p.value)
+            }
+        };
+        let value = value
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Secret::new(v.trim()))
+            .ok_or_else(|| SecretError::Failed {
+                name: name.clone(),
+                message: "it has no value".into(),
+            })?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(secret.clone(), value.clone());
+        }
+        Ok(value)
+    }
+}
+
+/// The SDK error as the runbook actions classify it, keeping only the secret's name.
+fn secret_error(name: &str, error: ActionError) -> SecretError {
+    let message = error.to_string();
+    if error.is_retryable() {
+        SecretError::Unavailable {
+            name: name.to_string(),
+            message,
+        }
+    } else {
+        SecretError::Failed {
+            name: name.to_string(),
+            message,
+        }
+    }
+}
