@@ -1,0 +1,577 @@
+//! The `chat-notifier` handler: brings an incident's chat conversations up to date.
+//!
+//! # Request
+//!
+//! ```json
+//! { "incident_id": "inc-20261120T100000000Z-0a9f759915fc1211" }
+//! ```
+//!
+//! Other fields are ignored, so the state machine passes alarm-to-incident's decision as
+//! it is. The escalation ticker will call it the same way: one payload, one rendering
+//! path.
+//!
+//! # What it does
+//!
+//! For each chat channel of the incident's plan, every timeline event not yet delivered
+//! there is rendered ([`quench_core::chat::render`]) and sent, oldest first:
+//!
+//! - **Once per (incident, event, channel).** A delivery is claimed with a conditional
+//!   write before it is sent and settled after; a retried invocation skips what is
+//!   delivered. A claim older than the lease belongs to an attempt that died mid-send and
+//!   is taken over, so that one case is at-least-once.
+//! - **Bounded retries.** 429 waits for `Retry-After` (capped); 5xx, timeouts and
+//!   throttled AWS calls back off exponentially with full jitter; other failures are
+//!   final at once. A message that still fails goes to the dead-letter queue, is recorded
+//!   as `chat_failed` on the timeline, and the rest of that channel waits for the next
+//!   invocation. The incident flow never waits on chat: this function answers normally.
+//! - **Threads.** Slack (bot token) follow-ups thread under the first message delivered
+//!   to the channel; its `ts` is kept on that delivery. AWS Chatbot threads by incident.
+//!
+//! # Response
+//!
+//! `{"delivered": 3, "dead_lettered": 0, "pending": 0}`: `pending` counts messages left
+//! for a later invocation (another invocation is sending them, the time budget ran out,
+//! or their channel dead-lettered one in this invocation).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use quench_aws::chat::{AwsChat, SendError, Sent, DEFAULT_SLACK_API};
+use quench_aws::http::HttpSender;
+use quench_aws::sdk::{load_config, sdk_config, ConfigLoadError};
+use quench_aws::secrets::Secrets;
+use quench_aws::store::DynamoStore;
+use quench_core::chat::render::render;
+use quench_core::chat::{Channel, Delivery, DeliveryState, Notice};
+use quench_core::config::Config;
+use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::store::StoreError;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+pub use quench_aws::sdk::BUNDLED_CONFIG;
+
+/// Requests are an id and whatever rides along; bigger is not from the state machine.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl HandlerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "InvalidEvent",
+            Self::Retryable(_) => "Retryable",
+            Self::Internal(_) => "InternalError",
+        }
+    }
+}
+
+impl From<StoreError> for HandlerError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Failed(m) => Self::Internal(m),
+            other => Self::Retryable(other.to_string()),
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(error: HandlerError) -> Self {
+        Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Request {
+    pub incident_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub delivered: u32,
+    pub dead_lettered: u32,
+    pub pending: u32,
+}
+
+/// The store operations delivery needs. [`DynamoStore`] implements it; tests may fake it.
+pub trait NoticeStore {
+    fn incident(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Option<IncidentRecord>, StoreError>> + Send;
+    fn timeline(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Vec<TimelineEvent>, StoreError>> + Send;
+    fn deliveries(
+        &self,
+        incident_id: &str,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+    fn claim_delivery(
+        &self,
+        delivery: &Delivery,
+        lease: chrono::Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn settle_delivery(
+        &self,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn append_timeline(
+        &self,
+        event: &TimelineEvent,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl NoticeStore for DynamoStore {
+    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        DynamoStore::incident(self, incident_id).await
+    }
+
+    async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
+        DynamoStore::timeline(self, incident_id).await
+    }
+
+    async fn deliveries(&self, incident_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        DynamoStore::deliveries(self, incident_id).await
+    }
+
+    async fn claim_delivery(
+        &self,
+        delivery: &Delivery,
+        lease: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        DynamoStore::claim_delivery(self, delivery, lease).await
+    }
+
+    async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        DynamoStore::settle_delivery(self, delivery).await
+    }
+
+    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
+        DynamoStore::append_timeline(self, event).await
+    }
+}
+
+/// Sending and dead-lettering. [`AwsChat`] implements it; tests may fake it.
+pub trait ChatSender {
+    fn send(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: Option<&str>,
+        key: &str,
+    ) -> impl Future<Output = Result<Sent, SendError>> + Send;
+    fn dead_letter(
+        &self,
+        record: &serde_json::Value,
+    ) -> impl Future<Output = Result<bool, SendError>> + Send;
+}
+
+impl ChatSender for AwsChat {
+    async fn send(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: Option<&str>,
+        key: &str,
+    ) -> Result<Sent, SendError> {
+        AwsChat::send(self, channel, body, thread, key).await
+    }
+
+    async fn dead_letter(&self, record: &serde_json::Value) -> Result<bool, SendError> {
+        AwsChat::dead_letter(self, record).await
+    }
+}
+
+/// How hard one invocation tries.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per message, the first included.
+    pub attempts: u32,
+    /// Backoff before attempt n+1 is a random part of `base * 2^n`, at most `cap`.
+    pub base: Duration,
+    pub cap: Duration,
+    /// A `Retry-After` longer than this is cut to it.
+    pub retry_after_cap: Duration,
+    /// No new message is started after this much time in one invocation.
+    pub budget: Duration,
+    /// A claim older than this belongs to a dead attempt.
+    pub lease: chrono::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            base: Duration::from_millis(250),
+            cap: Duration::from_secs(5),
+            retry_after_cap: Duration::from_secs(20),
+            budget: Duration::from_secs(40),
+            lease: chrono::Duration::minutes(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a uniform part of the exponential step, so retries of many incidents
+    /// against one throttled endpoint spread out instead of arriving together.
+    fn backoff(&self, attempt: u32, seed: u64) -> Duration {
+        let step = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX))
+            .min(self.cap);
+        let nanos = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
+        if nanos == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(splitmix(seed ^ u64::from(attempt)) % nanos)
+    }
+}
+
+/// A small, good-enough mixer for jitter; no RNG crate needed for spreading retries.
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn jitter_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()) ^ d.as_secs())
+        .unwrap_or(0)
+}
+
+pub struct Handler<S, C> {
+    pub config: Config,
+    pub store: S,
+    pub chat: C,
+    /// The incident table's name, for console links.
+    pub table: String,
+    pub policy: RetryPolicy,
+}
+
+/// What sending one message came to.
+enum Outcome {
+    Sent(Sent, u32),
+    Failed(SendError, u32),
+}
+
+impl<S, C> Handler<S, C>
+where
+    S: NoticeStore + Sync,
+    C: ChatSender + Sync,
+{
+    pub async fn handle_raw(
+        &self,
+        raw: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Response, HandlerError> {
+        if raw.len() > MAX_REQUEST_BYTES {
+            return Err(HandlerError::InvalidRequest(format!(
+                "{} bytes, at most {MAX_REQUEST_BYTES}",
+                raw.len()
+            )));
+        }
+        let request: Request =
+            serde_json::from_str(raw).map_err(|e| HandlerError::InvalidRequest(e.to_string()))?;
+        self.handle(&request, now).await
+    }
+
+    pub async fn handle(
+        &self,
+        request: &Request,
+        now: DateTime<Utc>,
+    ) -> Result<Response, HandlerError> {
+        let id = &request.incident_id;
+        let incident = self
+            .store
+            .incident(id)
+            .await?
+            .ok_or_else(|| HandlerError::InvalidRequest(format!("no incident `{id}`")))?;
+        let Some(plan) = self.config.plans.get(&incident.plan) else {
+            return Ok(Response::default());
+        };
+        if plan.chat.is_empty() {
+            return Ok(Response::default());
+        }
+        let timeline = self.store.timeline(id).await?;
+        let deliveries = self.store.deliveries(id).await?;
+        let started = Instant::now();
+        let mut response = Response::default();
+        for name in &plan.chat {
+            let Some(channel) = self.config.chat.channels.get(name) else {
+                continue;
+            };
+            let conversation = Conversation {
+                handler: self,
+                incident: &incident,
+                runbook: plan.runbook.as_deref(),
+                name,
+                channel,
+                now,
+                started,
+            };
+            conversation
+                .catch_up(&timeline, &deliveries, &mut response)
+                .await?;
+        }
+        tracing::info!(
+            incident_id = %incident.id,
+            delivered = response.delivered,
+            dead_lettered = response.dead_lettered,
+            pending = response.pending,
+            "chat caught up"
+        );
+        Ok(response)
+    }
+}
+
+/// One incident's conversation in one channel.
+struct Conversation<'a, S, C> {
+    handler: &'a Handler<S, C>,
+    incident: &'a IncidentRecord,
+    runbook: Option<&'a str>,
+    name: &'a str,
+    channel: &'a Channel,
+    now: DateTime<Utc>,
+    started: Instant,
+}
+
+impl<S, C> Conversation<'_, S, C>
+where
+    S: NoticeStore + Sync,
+    C: ChatSender + Sync,
+{
+    async fn catch_up(
+        &self,
+        timeline: &[TimelineEvent],
+        deliveries: &[Delivery],
+        response: &mut Response,
+    ) -> Result<(), HandlerError> {
+        let ours = || deliveries.iter().filter(|d| d.channel == self.name);
+        let mut thread = ours().find_map(|d| d.thread.clone());
+        let mut stop = false;
+        for event in timeline {
+            if event.kind == TimelineKind::ChatFailed
+                || ours()
+                    .any(|d| d.event_key == event.event_key && d.state != DeliveryState::Sending)
+            {
+                continue;
+            }
+            if stop || self.started.elapsed() > self.handler.policy.budget {
+                response.pending += 1;
+                continue;
+            }
+            let claim = Delivery {
+                incident_id: self.incident.id.clone(),
+                channel: self.name.to_string(),
+                event_key: event.event_key.clone(),
+                state: DeliveryState::Sending,
+                at: self.now,
+                attempts: 0,
+                thread: None,
+                error: None,
+            };
+            let store = &self.handler.store;
+            if !store
+                .claim_delivery(&claim, self.handler.policy.lease)
+                .await?
+            {
+                response.pending += 1;
+                continue;
+            }
+            let notice = Notice::new(self.incident, event, self.runbook, &self.handler.table);
+            let body = render(self.channel.kind(), &notice);
+            let key = format!("{}#{}", self.incident.id, event.event_key);
+            match self.send(&body, thread.as_deref(), &key).await {
+                Outcome::Sent(sent, attempts) => {
+                    // The first message delivered here opens the thread.
+                    let opens_thread = thread.is_none() && sent.thread.is_some();
+                    if opens_thread {
+                        thread.clone_from(&sent.thread);
+                    }
+                    store
+                        .settle_delivery(&Delivery {
+                            state: DeliveryState::Delivered,
+                            attempts,
+                            thread: sent.thread.filter(|_| opens_thread),
+                            ..claim
+                        })
+                        .await?;
+                    response.delivered += 1;
+                }
+                Outcome::Failed(error, attempts) => {
+                    self.give_up(&claim, event, &body, &error, attempts).await?;
+                    response.dead_lettered += 1;
+                    // The endpoint is down or refuses us: the rest of this channel waits
+                    // for the next invocation rather than each failing in turn now.
+                    stop = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&self, body: &serde_json::Value, thread: Option<&str>, key: &str) -> Outcome {
+        let policy = &self.handler.policy;
+        let seed = jitter_seed();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .handler
+                .chat
+                .send(self.channel, body, thread, key)
+                .await;
+            let error = match result {
+                Ok(sent) => return Outcome::Sent(sent, attempt),
+                Err(error) => error,
+            };
+            let wait = match &error {
+                SendError::Retry { after, .. } if attempt < policy.attempts => after
+                    .map(|after| after.min(policy.retry_after_cap))
+                    .unwrap_or_else(|| policy.backoff(attempt - 1, seed)),
+                _ => return Outcome::Failed(error, attempt),
+            };
+            if self.started.elapsed() + wait > policy.budget {
+                return Outcome::Failed(error, attempt);
+            }
+            tracing::warn!(
+                incident_id = %self.incident.id,
+                channel = self.name,
+                attempt,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                error = %error,
+                "chat send failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Dead-letters the message, records the failure on the timeline, and settles the
+    /// delivery so no later invocation sends it: the queue holds it for replay.
+    async fn give_up(
+        &self,
+        claim: &Delivery,
+        event: &TimelineEvent,
+        body: &serde_json::Value,
+        error: &SendError,
+        attempts: u32,
+    ) -> Result<(), HandlerError> {
+        let record = serde_json::json!({
+            "incident_id": self.incident.id,
+            "channel": self.name,
+            "channel_kind": self.channel.kind().as_str(),
+            "event_key": event.event_key,
+            "event_kind": event.kind.as_str(),
+            "attempts": attempts,
+            "error": error.to_string(),
+            "message": body,
+        });
+        let queued = match self.handler.chat.dead_letter(&record).await {
+            Ok(true) => "the message is in the dead-letter queue".to_string(),
+            Ok(false) => "no dead-letter queue is configured".to_string(),
+            Err(dlq) => format!("the dead-letter queue refused it too ({dlq})"),
+        };
+        tracing::error!(
+            incident_id = %self.incident.id,
+            channel = self.name,
+            event_key = %event.event_key,
+            attempts,
+            error = %error,
+            "chat message not delivered; {queued}"
+        );
+        let summary = format!(
+            "chat `{}` did not get the {} message after {attempts} attempt(s): {error}; {queued}",
+            self.name,
+            event.kind.as_str()
+        );
+        let trigger = &self.incident.trigger;
+        self.handler
+            .store
+            .append_timeline(&TimelineEvent {
+                incident_id: self.incident.id.clone(),
+                event_key: format!("chat#{}#{}", self.name, event.event_key),
+                at: self.now,
+                kind: TimelineKind::ChatFailed,
+                alarm_name: trigger.alarm_name.clone(),
+                series: String::new(),
+                state: event.state,
+                summary: quench_core::actions::sanitize_output(&summary, 1_024),
+            })
+            .await?;
+        self.handler
+            .store
+            .settle_delivery(&Delivery {
+                state: DeliveryState::DeadLettered,
+                attempts,
+                error: Some(error.to_string()),
+                ..claim.clone()
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Everything built once per cold start.
+pub type LambdaHandler = Handler<DynamoStore, AwsChat>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("environment variable {0} is required")]
+    MissingEnv(&'static str),
+    #[error(transparent)]
+    Config(#[from] ConfigLoadError),
+}
+
+/// Reads the environment once: `QUENCH_TABLE` (required), `QUENCH_CHAT_DEAD_LETTER_QUEUE`
+/// (SQS queue URL, optional), `QUENCH_SLACK_API_URL` (optional, for tests); the config as
+/// every function loads it.
+pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
+    let table = std::env::var("QUENCH_TABLE").map_err(|_| InitError::MissingEnv("QUENCH_TABLE"))?;
+    let optional = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let sdk = sdk_config().await;
+    let config = load_config(&sdk).await?;
+    Ok(Handler {
+        config,
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
+        chat: AwsChat {
+            secrets: Secrets::new(
+                aws_sdk_ssm::Client::new(&sdk),
+                aws_sdk_secretsmanager::Client::new(&sdk),
+            ),
+            http: HttpSender::new(Duration::from_secs(5)),
+            sns: aws_sdk_sns::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            slack_api: optional("QUENCH_SLACK_API_URL")
+                .unwrap_or_else(|| DEFAULT_SLACK_API.to_string()),
+            dead_letter_queue: optional("QUENCH_CHAT_DEAD_LETTER_QUEUE"),
+        },
+        table,
+        policy: RetryPolicy::default(),
+    })
+}
+
+/// The Lambda entry point over a shared handler.
+pub async fn invoke(
+    handler: Arc<LambdaHandler>,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Response, HandlerError> {
+    handler.handle_raw(event.payload.get(), Utc::now()).await
+}
