@@ -10,6 +10,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Stati
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use serde_json::Value;
 
+use crate::sink::Sink;
 use crate::{
     create_table, free_port, function_arn, sample_event, state_machine_definition, LambdaWatch,
     Moto, StackError,
@@ -187,6 +188,133 @@ pub fn happening_now(raw: &str) -> Result<String, StackError> {
     Ok(event.to_string())
 }
 
+/// The secrets, topic and queues the example config's chat channels name, pointing at the
+/// sink: tokens and URLs in Secrets Manager and SSM SecureString, as in production.
+struct ChatStandIns {
+    sqs: aws_sdk_sqs::Client,
+    chatbot_inbox: String,
+    dead_letters: String,
+}
+
+impl ChatStandIns {
+    async fn create(sdk: &SdkConfig, sink: &Sink) -> Result<Self, StackError> {
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        for (name, value) in [
+            (
+                "quench/chat/slack-bot-token",
+                "xoxb-local-test-token".to_string(),
+            ),
+            (
+                "quench/chat/audit-signing-key",
+                "local-signing-key".to_string(),
+            ),
+        ] {
+            secrets
+                .create_secret()
+                .name(name)
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(aws)?;
+        }
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        for (name, path) in [
+            ("/quench/chat/teams-webhook", "/teams"),
+            ("/quench/chat/chime-webhook", "/chime"),
+            ("/quench/chat/audit-webhook", "/audit"),
+        ] {
+            ssm.put_parameter()
+                .name(name)
+                .value(sink.url(path))
+                .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .map_err(aws)?;
+        }
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue = |name: &'static str| {
+            let sqs = sqs.clone();
+            async move {
+                sqs.create_queue()
+                    .queue_name(name)
+                    .send()
+                    .await
+                    .map_err(aws)?
+                    .queue_url
+                    .ok_or_else(|| StackError::Aws(format!("queue {name} has no URL")))
+            }
+        };
+        let chatbot_inbox = queue("quench-chatbot-inbox").await?;
+        let dead_letters = queue("quench-chat-dead-letters").await?;
+        let sns = aws_sdk_sns::Client::new(sdk);
+        let topic = sns
+            .create_topic()
+            .name("quench-chatbot")
+            .send()
+            .await
+            .map_err(aws)?
+            .topic_arn
+            .ok_or_else(|| StackError::Aws("topic has no ARN".into()))?;
+        let inbox_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&chatbot_inbox)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(aws)?
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .ok_or_else(|| StackError::Aws("inbox has no ARN".into()))?;
+        sns.subscribe()
+            .topic_arn(topic)
+            .protocol("sqs")
+            .endpoint(inbox_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(ChatStandIns {
+            sqs,
+            chatbot_inbox,
+            dead_letters,
+        })
+    }
+}
+
+/// Every message waiting in `queue`, as JSON, removed from it.
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<Vec<Value>, StackError> {
+    let mut messages = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .map_err(aws)?;
+        let batch = received.messages.unwrap_or_default();
+        if batch.is_empty() {
+            return Ok(messages);
+        }
+        for message in batch {
+            if let Some(body) = message.body() {
+                messages.push(serde_json::from_str(body).unwrap_or(Value::String(body.into())));
+            }
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .map_err(aws)?;
+            }
+        }
+    }
+}
+
 /// One finished execution.
 #[derive(Debug)]
 pub struct Execution {
@@ -209,6 +337,12 @@ pub struct IncidentResponse {
     pub table: String,
     pub machine: String,
     pub instance: String,
+    /// Stands in for Slack, Teams, Chime and the audit webhook of the example config.
+    pub sink: Sink,
+    pub sqs: aws_sdk_sqs::Client,
+    /// Receives what is published to the Chatbot topic.
+    pub chatbot_inbox: String,
+    pub chat_dead_letters: String,
     runs: AtomicUsize,
     pub watch: LambdaWatch,
     pub moto: Moto,
@@ -223,10 +357,17 @@ impl IncidentResponse {
         let sdk = moto.sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         create_table(&dynamodb, table).await?;
+        let sink = Sink::start()?;
+        let chat = ChatStandIns::create(&sdk, &sink).await?;
         let mut env = moto.function_env(table);
         env.push((
             "QUENCH_MAX_WAIT_SECONDS".into(),
             max_wait_seconds.to_string(),
+        ));
+        env.push(("QUENCH_SLACK_API_URL".into(), sink.url("/slack/api")));
+        env.push((
+            "QUENCH_CHAT_DEAD_LETTER_QUEUE".into(),
+            chat.dead_letters.clone(),
         ));
         let watch = LambdaWatch::start_on(lambda_port, &env)?;
         let definition = state_machine_definition(
@@ -237,6 +378,7 @@ impl IncidentResponse {
                     function_arn("alarm-to-incident"),
                 ),
                 ("RunbookStepFunctionArn", function_arn("runbook-step")),
+                ("ChatNotifierFunctionArn", function_arn("chat-notifier")),
             ],
         )?;
         let sfn = aws_sdk_sfn::Client::new(&sdk);
@@ -262,6 +404,10 @@ impl IncidentResponse {
             table: table.to_string(),
             machine,
             instance,
+            sink,
+            sqs: chat.sqs,
+            chatbot_inbox: chat.chatbot_inbox,
+            chat_dead_letters: chat.dead_letters,
             runs: AtomicUsize::new(0),
             watch,
             moto,

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::{
 use serde_yaml_ng::Value;
 
 pub mod incident_response;
+pub mod sink;
 
 pub const REGION: &str = "eu-west-1";
 
