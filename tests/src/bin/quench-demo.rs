@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use aws_sdk_cloudwatch::types::StateValue;
 use quench_aws::store::DynamoStore;
 use quench_e2e::incident_response::{
-    happening_now, seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
-    INSTANCE_CHECK, PROCESS_GONE,
+    drain_queue, happening_now, seed_alarms, seed_event, set_alarm_state, Execution,
+    IncidentResponse, CPU_HIGH, INSTANCE_CHECK, PROCESS_GONE,
 };
 use quench_e2e::StackError;
 
@@ -194,7 +194,72 @@ async fn run() -> Result<(), DemoError> {
             );
         }
     }
+    print_chat(&stack).await?;
     println!("\nstopping the local stack.");
+    Ok(())
+}
+
+/// The headline of a message and the start of what follows, whatever the format.
+fn first_line(text: &str) -> String {
+    let text = text.strip_prefix("/md ").unwrap_or(text);
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut line = lines.next().unwrap_or_default().to_string();
+    if let Some(next) = lines.next() {
+        let next: String = next.chars().take(70).collect();
+        line = format!("{line} | {next}");
+    }
+    line.replace("**", "").replace('\\', "")
+}
+
+#[allow(clippy::print_stdout, reason = "the demo's output is its purpose")]
+async fn print_chat(stack: &IncidentResponse) -> Result<(), DemoError> {
+    println!("\n== chat (a local sink stands in for Slack, Teams, Chime and the audit webhook;");
+    println!("   moto's SNS, read through an SQS subscription, for AWS Chatbot)");
+    let slack = stack.sink.delivered("/slack/api/chat.postMessage");
+    println!("\n#C0INCIDENTS on Slack ({} messages):", slack.len());
+    for message in &slack {
+        let indent = match message.body["thread_ts"].as_str() {
+            Some(thread) => format!("      ↳ [{thread}] "),
+            None => "   ".to_string(),
+        };
+        println!(
+            "{indent}{}",
+            first_line(message.body["text"].as_str().unwrap_or_default())
+        );
+    }
+    let chatbot = drain_queue(&stack.sqs, &stack.chatbot_inbox).await?;
+    println!("\nAWS Chatbot topic ({} notifications):", chatbot.len());
+    for message in &chatbot {
+        println!(
+            "   [thread {}] {}",
+            message["metadata"]["threadId"].as_str().unwrap_or_default(),
+            first_line(message["content"]["title"].as_str().unwrap_or_default())
+        );
+    }
+    let teams = stack.sink.delivered("/teams");
+    println!("\nMicrosoft Teams ({} Adaptive Cards):", teams.len());
+    for message in &teams {
+        let title = &message.body["attachments"][0]["content"]["body"][0]["text"];
+        println!("   {}", first_line(title.as_str().unwrap_or_default()));
+    }
+    let chime = stack.sink.delivered("/chime");
+    println!("\nAmazon Chime ({} messages):", chime.len());
+    for message in &chime {
+        println!(
+            "   {}",
+            first_line(message.body["Content"].as_str().unwrap_or_default())
+        );
+    }
+    let audit = stack.sink.delivered("/audit");
+    println!("\naudit webhook ({} signed JSON posts):", audit.len());
+    for message in &audit {
+        println!(
+            "   {} {}  {}",
+            message.body["event"]["kind"].as_str().unwrap_or_default(),
+            message.body["incident"]["id"].as_str().unwrap_or_default(),
+            message.header("x-quench-signature").unwrap_or("unsigned")
+        );
+    }
     Ok(())
 }
 
