@@ -165,16 +165,27 @@ def _capacity(operation, request, response):
     return 0, 0
 
 
+TARGET_SERVICES = {
+    "DynamoDB_20120810": "DynamoDB",
+    "AmazonSSM": "SSM",
+    "secretsmanager": "SecretsManager",
+    "AmazonSQS": "SQS",
+    "AWSStepFunctions": "AWSStepFunctions",
+}
+QUERY_SERVICES = {"2016-11-15": "EC2", "2010-03-31": "SNS", "2012-11-05": "SQS"}
+
+
 def _operation(environ, path, body):
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         service, _, op = target.partition(".")
-        return f"{service.split('_')[0].replace('Amazon', '')}.{op}"
+        return f"{TARGET_SERVICES.get(service, service)}.{op}"
     if path.startswith(CBOR_PREFIX) and "/operation/" in path:
         return f"CloudWatch.{path.split('/')[4]}"
     if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
-        return f"{'EC2' if 'Version=2016-11-15' in body.decode(errors='replace') else 'Query'}.{action}"
+        form = urllib.parse.parse_qs(body.decode(errors="replace"))
+        service = QUERY_SERVICES.get(form.get("Version", [""])[0], "Query")
+        return f"{service}.{form.get('Action', ['?'])[0]}"
     return None
 
 

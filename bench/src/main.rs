@@ -4,6 +4,7 @@
 //! state machine cost. Everything runs on 127.0.0.1; nothing is asserted,
 //! the figures are printed next to their targets.
 
+mod chat;
 mod lifecycle;
 mod stub;
 
@@ -690,6 +691,8 @@ fn run() -> Result<(), BenchError> {
     runtime.block_on(bench_calls(&moto))?;
     drop(moto);
     runtime.block_on(lifecycle::bench_lifecycles())?;
+    chat::bench_render()?;
+    runtime.block_on(chat::bench_delivery())?;
     Ok(())
 }
 

@@ -190,14 +190,14 @@ pub fn happening_now(raw: &str) -> Result<String, StackError> {
 
 /// The secrets, topic and queues the example config's chat channels name, pointing at the
 /// sink: tokens and URLs in Secrets Manager and SSM SecureString, as in production.
-struct ChatStandIns {
-    sqs: aws_sdk_sqs::Client,
-    chatbot_inbox: String,
-    dead_letters: String,
+pub struct ChatStandIns {
+    pub sqs: aws_sdk_sqs::Client,
+    pub chatbot_inbox: String,
+    pub dead_letters: String,
 }
 
 impl ChatStandIns {
-    async fn create(sdk: &SdkConfig, sink: &Sink) -> Result<Self, StackError> {
+    pub async fn create(sdk: &SdkConfig, sink: &Sink) -> Result<Self, StackError> {
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         for (name, value) in [
             (

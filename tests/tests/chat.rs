@@ -94,6 +94,15 @@ async fn each_seed_incident_is_one_conversation_in_each_of_its_channels() {
     }
     let last = slack.last().expect("resolution").body["text"].to_string();
     assert!(last.to_lowercase().contains("resolved"), "{last}");
+    // The opening message was rewritten in place to show where the incident stands.
+    let updates = stack.sink.delivered("/slack/api/chat.update");
+    let latest = updates.last().expect("chat.update");
+    assert_eq!(latest.body["ts"], "1764000000.000001");
+    assert!(
+        latest.body["blocks"].to_string().contains("resolved after"),
+        "{:#}",
+        latest.body
+    );
     let chatbot = drain_queue(&stack.sqs, &stack.chatbot_inbox)
         .await
         .expect("inbox");

@@ -25,7 +25,9 @@
 //!   as `chat_failed` on the timeline, and the rest of that channel waits for the next
 //!   invocation. The incident flow never waits on chat: this function answers normally.
 //! - **Threads.** Slack (bot token) follow-ups thread under the first message delivered
-//!   to the channel; its `ts` is kept on that delivery. AWS Chatbot threads by incident.
+//!   to the channel; its `ts` is kept on that delivery, and when the incident resolves,
+//!   reopens or escalates the opening message is rewritten (`chat.update`) to show its
+//!   status. AWS Chatbot threads by incident.
 //!
 //! # Response
 //!
@@ -179,6 +181,13 @@ pub trait ChatSender {
         &self,
         record: &serde_json::Value,
     ) -> impl Future<Output = Result<bool, SendError>> + Send;
+    /// Rewrites the message `thread` identifies, where the channel can edit.
+    fn update(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: &str,
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
 }
 
 impl ChatSender for AwsChat {
@@ -194,6 +203,15 @@ impl ChatSender for AwsChat {
 
     async fn dead_letter(&self, record: &serde_json::Value) -> Result<bool, SendError> {
         AwsChat::dead_letter(self, record).await
+    }
+
+    async fn update(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: &str,
+    ) -> Result<(), SendError> {
+        AwsChat::update(self, channel, body, thread).await
     }
 }
 
@@ -367,6 +385,7 @@ where
         let ours = || deliveries.iter().filter(|d| d.channel == self.name);
         let mut thread = ours().find_map(|d| d.thread.clone());
         let mut stop = false;
+        let mut status_changed = false;
         for event in timeline {
             if event.kind == TimelineKind::ChatFailed
                 || ours()
@@ -406,6 +425,10 @@ where
                     if opens_thread {
                         thread.clone_from(&sent.thread);
                     }
+                    status_changed |= matches!(
+                        event.kind,
+                        TimelineKind::Resolved | TimelineKind::Reopened | TimelineKind::Escalated
+                    );
                     store
                         .settle_delivery(&Delivery {
                             state: DeliveryState::Delivered,
@@ -425,7 +448,28 @@ where
                 }
             }
         }
+        if let (true, Some(thread)) = (status_changed, thread) {
+            self.refresh_opening(timeline, &thread).await;
+        }
         Ok(())
+    }
+
+    /// Rewrites the opening message so it shows where the incident stands now. Best
+    /// effort: the thread already says it, so a failure is logged and nothing more.
+    async fn refresh_opening(&self, timeline: &[TimelineEvent], thread: &str) {
+        let Some(opening) = timeline.iter().find(|e| e.kind == TimelineKind::Opened) else {
+            return;
+        };
+        let notice = Notice::new(self.incident, opening, self.runbook, &self.handler.table);
+        let body = render(self.channel.kind(), &notice);
+        if let Err(error) = self.handler.chat.update(self.channel, &body, thread).await {
+            tracing::warn!(
+                incident_id = %self.incident.id,
+                channel = self.name,
+                error = %error,
+                "could not update the opening message"
+            );
+        }
     }
 
     async fn send(&self, body: &serde_json::Value, thread: Option<&str>, key: &str) -> Outcome {

@@ -130,6 +130,7 @@ struct FakeChat {
     script: Mutex<BTreeMap<&'static str, VecDeque<Result<Sent, SendError>>>>,
     attempts: Mutex<Vec<Attempt>>,
     dead: Mutex<Vec<serde_json::Value>>,
+    updates: Mutex<Vec<(String, String, serde_json::Value)>>,
 }
 
 impl FakeChat {
@@ -174,6 +175,20 @@ impl ChatSender for FakeChat {
     async fn dead_letter(&self, record: &serde_json::Value) -> Result<bool, SendError> {
         lock(&self.dead).push(record.clone());
         Ok(true)
+    }
+
+    async fn update(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: &str,
+    ) -> Result<(), SendError> {
+        lock(&self.updates).push((
+            channel.kind().as_str().to_string(),
+            thread.to_string(),
+            body.clone(),
+        ));
+        Ok(())
     }
 }
 
@@ -225,6 +240,19 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
     let again = h.handle(&request(), t(4)).await.expect("handled");
     assert_eq!(again.delivered, 0);
     assert_eq!(lock(&h.chat.attempts).len(), 6);
+
+    // The resolution rewrote the opening message in place, once.
+    let updates = lock(&h.chat.updates).clone();
+    assert_eq!(
+        updates.len(),
+        1,
+        "only the threaded channel has a message to edit"
+    );
+    assert_eq!(
+        (updates[0].0.as_str(), updates[0].1.as_str()),
+        ("slack", "ts-inc-1#a")
+    );
+    assert!(updates[0].2["text"].to_string().contains("Incident opened"));
 
     // A new event later: only it is sent, still in the thread.
     lock(&h.store.timeline).push(event("d", "escalated", 5));

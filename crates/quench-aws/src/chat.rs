@@ -179,6 +179,23 @@ impl AwsChat {
         }
     }
 
+    /// Rewrites a posted message in place (Slack `chat.update`): the opening message
+    /// follows the incident's status. Other channels cannot edit; nothing to do.
+    pub async fn update(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: &str,
+    ) -> Result<(), SendError> {
+        match channel {
+            Channel::Slack { token, channel } => self
+                .slack_call("chat.update", token, channel, body, ("ts", thread))
+                .await
+                .map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     async fn slack(
         &self,
         token: &SecretRef,
@@ -186,16 +203,43 @@ impl AwsChat {
         body: &serde_json::Value,
         thread: Option<&str>,
     ) -> Result<Sent, SendError> {
+        let reply = match thread {
+            Some(ts) => {
+                self.slack_call("chat.postMessage", token, channel, body, ("thread_ts", ts))
+                    .await?
+            }
+            None => {
+                self.slack_call("chat.postMessage", token, channel, body, ("", ""))
+                    .await?
+            }
+        };
+        Ok(Sent {
+            thread: thread
+                .map(str::to_string)
+                .or_else(|| reply["ts"].as_str().map(str::to_string)),
+        })
+    }
+
+    /// One Web API call with the bot token; `extra` is one more field (`thread_ts` or
+    /// `ts`), skipped when its name is empty. Returns the API's reply.
+    async fn slack_call(
+        &self,
+        method: &str,
+        token: &SecretRef,
+        channel: &str,
+        body: &serde_json::Value,
+        extra: (&str, &str),
+    ) -> Result<serde_json::Value, SendError> {
         let token = self.secrets.get(token).await?;
         let mut message = body.clone();
         if let Some(fields) = message.as_object_mut() {
             fields.insert("channel".into(), channel.into());
-            if let Some(thread) = thread {
-                fields.insert("thread_ts".into(), thread.into());
+            if !extra.0.is_empty() {
+                fields.insert(extra.0.into(), extra.1.into());
             }
         }
         let url = crate::secrets::Secret::new(format!(
-            "{}/chat.postMessage",
+            "{}/{method}",
             self.slack_api.trim_end_matches('/')
         ));
         let answer = self
@@ -217,11 +261,7 @@ impl AwsChat {
         let reply: serde_json::Value = serde_json::from_str(&answer.body)
             .map_err(|_| SendError::retry("Slack answered with something other than JSON"))?;
         if reply["ok"].as_bool() == Some(true) {
-            return Ok(Sent {
-                thread: thread
-                    .map(str::to_string)
-                    .or_else(|| reply["ts"].as_str().map(str::to_string)),
-            });
+            return Ok(reply);
         }
         let error = reply["error"].as_str().unwrap_or("unknown error");
         match error {

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use super::{ChannelKind, Notice};
 use crate::actions::sanitize_output;
-use crate::incident::TimelineKind;
+use crate::incident::{IncidentStatus, TimelineKind};
 
 // The channels' limits. Slack and Teams count characters, Chime and Chatbot are not
 // documented precisely; `sanitize_output` counts bytes, which is never fewer.
@@ -250,7 +250,21 @@ impl<'a> Message<'a> {
                     (None, Some(metric)) => Some(metric.clone()),
                     _ => None,
                 };
-                message.facts = vec![impact, ("Alarm", notice.alarm_name.clone())];
+                // The opening message is updated in place when the incident changes
+                // (Slack `chat.update`), so it says where the incident stands now.
+                let status = match notice.status {
+                    IncidentStatus::Open => "open".to_string(),
+                    IncidentStatus::Acknowledged => "acknowledged".to_string(),
+                    IncidentStatus::Resolved => {
+                        let end = notice.resolved_at.unwrap_or(notice.event.at);
+                        format!("resolved after {}", duration_text(end - notice.opened_at))
+                    }
+                };
+                message.facts = vec![
+                    ("Status", status),
+                    impact,
+                    ("Alarm", notice.alarm_name.clone()),
+                ];
                 message.facts.extend(metric.map(|m| ("Metric", m)));
                 let threshold = notice.threshold.map(|t| ("Threshold", t.to_string()));
                 message.facts.extend(threshold);
