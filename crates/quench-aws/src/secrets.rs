@@ -140,3 +140,61 @@ fn secret_error(name: &str, error: ActionError) -> SecretError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_secretsmanager::operation::get_secret_value::{
+        GetSecretValueError, GetSecretValueOutput,
+    };
+    use aws_sdk_secretsmanager::types::error::ResourceNotFoundException;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    use super::*;
+
+    const VALUE: &str = "https://hooks.example.com/services/T0/B0/very-secret";
+
+    #[test]
+    fn a_secret_never_prints_its_value() {
+        let secret = Secret::new(VALUE);
+        assert_eq!(format!("{secret}"), "[redacted]");
+        assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+        assert_eq!(secret.expose(), VALUE);
+    }
+
+    #[tokio::test]
+    async fn secrets_are_read_once_per_process_and_errors_name_only_the_secret() {
+        let found = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|r| r.secret_id() == Some("quench/hook"))
+            .then_output(|| GetSecretValueOutput::builder().secret_string(VALUE).build());
+        let missing = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|r| r.secret_id() == Some("quench/gone"))
+            .then_error(|| {
+                GetSecretValueError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder()
+                        .message("Secrets Manager can't find the specified secret.")
+                        .build(),
+                )
+            });
+        let secrets_manager = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&found, &missing]
+        );
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, []);
+        let secrets = Secrets::new(ssm, secrets_manager);
+        let hook = SecretRef::SecretsManager("quench/hook".into());
+        for _ in 0..3 {
+            assert_eq!(secrets.get(&hook).await.expect("read").expose(), VALUE);
+        }
+        assert_eq!(found.num_calls(), 1, "cached after the first read");
+
+        let error = secrets
+            .get(&SecretRef::SecretsManager("quench/gone".into()))
+            .await
+            .expect_err("missing");
+        assert!(!error.is_retryable());
+        let text = error.to_string();
+        assert!(text.contains("quench/gone"), "{text}");
+        assert!(!text.contains(VALUE));
+    }
+}
