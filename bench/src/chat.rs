@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use chat_notifier::{Handler, Request, RetryPolicy};
 use chrono::Utc;
-use quench_aws::chat::{AwsChat, DEFAULT_SLACK_API};
-use quench_aws::http::HttpSender;
-use quench_aws::secrets::Secrets;
+use quench_aws::chat::AwsChat;
 use quench_aws::store::DynamoStore;
 use quench_core::chat::render::render;
 use quench_core::chat::{ChannelKind, Notice};
@@ -134,17 +132,7 @@ pub async fn bench_delivery() -> Result<(), BenchError> {
     let handler = Arc::new(Handler {
         config,
         store,
-        chat: AwsChat {
-            secrets: Secrets::new(
-                aws_sdk_ssm::Client::new(&sdk),
-                aws_sdk_secretsmanager::Client::new(&sdk),
-            ),
-            http: HttpSender::new(Duration::from_secs(5)),
-            sns: aws_sdk_sns::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            slack_api: DEFAULT_SLACK_API.into(),
-            dead_letter_queue: None,
-        },
+        chat: AwsChat::new(&sdk, Duration::from_secs(5), None, None),
         table: table.into(),
         policy: RetryPolicy::default(),
     });

@@ -19,8 +19,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use quench_aws::handler::required_env;
+pub use quench_aws::handler::InitError;
 use quench_aws::mirror::AwsMirror;
-use quench_aws::sdk::{load_config, sdk_config, ConfigLoadError};
+use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventError};
 use quench_core::config::Config;
@@ -278,19 +280,11 @@ where
 /// Everything built once per cold start.
 pub type LambdaHandler = Handler<DynamoStore, AwsMirror>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error("environment variable {0} is required")]
-    MissingEnv(&'static str),
-    #[error(transparent)]
-    Config(#[from] ConfigLoadError),
-}
-
 /// Reads the environment once: `QUENCH_TABLE` (required); the config from the SSM
 /// parameter `QUENCH_CONFIG_PARAMETER`, else the file `QUENCH_CONFIG_FILE`, else the
 /// bundled file.
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
-    let table = std::env::var("QUENCH_TABLE").map_err(|_| InitError::MissingEnv("QUENCH_TABLE"))?;
+    let table = required_env("QUENCH_TABLE")?;
     let sdk = sdk_config().await;
     let config = load_config(&sdk).await?;
     let mirrors_wanted = config.plans.values().any(|p| !p.mirror.is_off());

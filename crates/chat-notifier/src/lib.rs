@@ -40,11 +40,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Diagnostic, LambdaEvent};
-use quench_aws::chat::{AwsChat, SendError, Sent, DEFAULT_SLACK_API};
-use quench_aws::http::HttpSender;
-use quench_aws::sdk::{load_config, sdk_config, ConfigLoadError};
-use quench_aws::secrets::Secrets;
+use lambda_runtime::LambdaEvent;
+use quench_aws::chat::{AwsChat, SendError, Sent};
+use quench_aws::handler::{decode_request, optional_env, required_env};
+pub use quench_aws::handler::{HandlerError, InitError};
+use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
 use quench_core::chat::render::render;
 use quench_core::chat::{Channel, Delivery, DeliveryState, Notice};
@@ -58,44 +58,6 @@ pub use quench_aws::sdk::BUNDLED_CONFIG;
 
 /// Requests are an id and whatever rides along; bigger is not from the state machine.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    Retryable(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl HandlerError {
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "InvalidEvent",
-            Self::Retryable(_) => "Retryable",
-            Self::Internal(_) => "InternalError",
-        }
-    }
-}
-
-impl From<StoreError> for HandlerError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Failed(m) => Self::Internal(m),
-            other => Self::Retryable(other.to_string()),
-        }
-    }
-}
-
-impl From<HandlerError> for Diagnostic {
-    fn from(error: HandlerError) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_string(),
-            error_message: error.to_string(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Request {
@@ -300,14 +262,7 @@ where
         raw: &str,
         now: DateTime<Utc>,
     ) -> Result<Response, HandlerError> {
-        if raw.len() > MAX_REQUEST_BYTES {
-            return Err(HandlerError::InvalidRequest(format!(
-                "{} bytes, at most {MAX_REQUEST_BYTES}",
-                raw.len()
-            )));
-        }
-        let request: Request =
-            serde_json::from_str(raw).map_err(|e| HandlerError::InvalidRequest(e.to_string()))?;
+        let request: Request = decode_request(raw, MAX_REQUEST_BYTES)?;
         self.handle(&request, now).await
     }
 
@@ -576,37 +531,22 @@ where
 /// Everything built once per cold start.
 pub type LambdaHandler = Handler<DynamoStore, AwsChat>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error("environment variable {0} is required")]
-    MissingEnv(&'static str),
-    #[error(transparent)]
-    Config(#[from] ConfigLoadError),
-}
-
 /// Reads the environment once: `QUENCH_TABLE` (required), `QUENCH_CHAT_DEAD_LETTER_QUEUE`
 /// (SQS queue URL, optional), `QUENCH_SLACK_API_URL` (optional, for tests); the config as
 /// every function loads it.
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
-    let table = std::env::var("QUENCH_TABLE").map_err(|_| InitError::MissingEnv("QUENCH_TABLE"))?;
-    let optional = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let table = required_env("QUENCH_TABLE")?;
     let sdk = sdk_config().await;
     let config = load_config(&sdk).await?;
     Ok(Handler {
         config,
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
-        chat: AwsChat {
-            secrets: Secrets::new(
-                aws_sdk_ssm::Client::new(&sdk),
-                aws_sdk_secretsmanager::Client::new(&sdk),
-            ),
-            http: HttpSender::new(Duration::from_secs(5)),
-            sns: aws_sdk_sns::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            slack_api: optional("QUENCH_SLACK_API_URL")
-                .unwrap_or_else(|| DEFAULT_SLACK_API.to_string()),
-            dead_letter_queue: optional("QUENCH_CHAT_DEAD_LETTER_QUEUE"),
-        },
+        chat: AwsChat::new(
+            &sdk,
+            Duration::from_secs(5),
+            optional_env("QUENCH_SLACK_API_URL"),
+            optional_env("QUENCH_CHAT_DEAD_LETTER_QUEUE"),
+        ),
         table,
         policy: RetryPolicy::default(),
     })

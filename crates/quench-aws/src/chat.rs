@@ -47,6 +47,16 @@ impl SendError {
     }
 }
 
+impl From<quench_core::actions::ActionError> for SendError {
+    fn from(error: quench_core::actions::ActionError) -> Self {
+        if error.is_retryable() {
+            SendError::retry(error.to_string())
+        } else {
+            SendError::fail(error.to_string())
+        }
+    }
+}
+
 impl From<SecretError> for SendError {
     fn from(error: SecretError) -> Self {
         if error.is_retryable() {
@@ -123,6 +133,26 @@ fn judge(answer: &HttpAnswer) -> Result<(), SendError> {
 }
 
 impl AwsChat {
+    /// Clients from one SDK config; requests time out after `timeout`.
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        timeout: Duration,
+        slack_api: Option<String>,
+        dead_letter_queue: Option<String>,
+    ) -> Self {
+        AwsChat {
+            secrets: Secrets::new(
+                aws_sdk_ssm::Client::new(sdk),
+                aws_sdk_secretsmanager::Client::new(sdk),
+            ),
+            http: HttpSender::new(timeout),
+            sns: aws_sdk_sns::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            slack_api: slack_api.unwrap_or_else(|| DEFAULT_SLACK_API.to_string()),
+            dead_letter_queue,
+        }
+    }
+
     /// Sends one rendered body. `key` identifies the message (incident and event) for
     /// receivers that deduplicate (`Idempotency-Key`).
     pub async fn send(
@@ -166,14 +196,7 @@ impl AwsChat {
                     .message(String::from_utf8_lossy(&json(body)).into_owned())
                     .send()
                     .await
-                    .map_err(|e| {
-                        let error = classify("Publish", e);
-                        if error.is_retryable() {
-                            SendError::retry(error.to_string())
-                        } else {
-                            SendError::fail(error.to_string())
-                        }
-                    })?;
+                    .map_err(|e| SendError::from(classify("Publish", e)))?;
                 Ok(Sent { thread: None })
             }
         }
@@ -288,14 +311,7 @@ impl AwsChat {
             .message_body(record.to_string())
             .send()
             .await
-            .map_err(|e| {
-                let error = classify("SendMessage", e);
-                if error.is_retryable() {
-                    SendError::retry(error.to_string())
-                } else {
-                    SendError::fail(error.to_string())
-                }
-            })?;
+            .map_err(|e| SendError::from(classify("SendMessage", e)))?;
         Ok(true)
     }
 }

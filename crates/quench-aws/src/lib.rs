@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod chat;
+pub mod handler;
 pub mod http;
 pub mod mirror;
 pub mod sdk;

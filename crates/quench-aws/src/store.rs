@@ -213,29 +213,7 @@ impl DynamoStore {
 
     /// The incident's timeline, oldest first.
     pub async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
-        let mut events: Vec<TimelineEvent> = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(incident_pk(incident_id)))
-                .expression_attribute_values(":prefix", s(TIMELINE_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in output.items() {
-                events.push(from_body(item)?);
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let mut events: Vec<TimelineEvent> = self.items_of(incident_id, TIMELINE_PREFIX).await?;
         // Keys are deterministic (so a retried write is the same item), not
         // chronological: runbook steps are keyed by their run, alarm changes by their
         // state time. Time orders the story; the key breaks ties the same way each read.
@@ -396,7 +374,16 @@ impl IncidentStore for DynamoStore {
 impl DynamoStore {
     /// Every chat delivery of the incident, in one query.
     pub async fn deliveries(&self, incident_id: &str) -> Result<Vec<Delivery>, StoreError> {
-        let mut deliveries = Vec::new();
+        self.items_of(incident_id, CHAT_PREFIX).await
+    }
+
+    /// Every item of the incident whose sort key starts with `prefix`, decoded.
+    async fn items_of<T: DeserializeOwned>(
+        &self,
+        incident_id: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut items = Vec::new();
         let mut start = None;
         loop {
             let output = self
@@ -405,21 +392,20 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                 .expression_attribute_values(":pk", s(incident_pk(incident_id)))
-                .expression_attribute_values(":prefix", s(CHAT_PREFIX))
+                .expression_attribute_values(":prefix", s(prefix))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(classify)?;
             for item in output.items() {
-                deliveries.push(from_body(item)?);
+                items.push(from_body(item)?);
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+                _ => return Ok(items),
             }
         }
-        Ok(deliveries)
     }
 
     /// Claims a delivery before sending. `false`: it is delivered or dead-lettered
@@ -466,20 +452,6 @@ impl DynamoStore {
             .item("state", s(delivery.state.as_str()))
             .item("at", s(delivery.at.to_rfc3339()))
             .item("body", to_body(delivery)?)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    /// Gives a claim back when nothing was sent (a secret could not be read now), so the
-    /// next invocation tries at once instead of waiting out the lease.
-    pub async fn release_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(incident_pk(&delivery.incident_id)))
-            .key(SORT_KEY, s(chat_sk(delivery)))
             .send()
             .await
             .map_err(classify)?;

@@ -94,9 +94,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use quench_aws::actions::AwsActions;
-use quench_aws::sdk::{load_config, sdk_config, ConfigLoadError};
+use quench_aws::handler::{decode_request, required_env};
+pub use quench_aws::handler::{HandlerError, InitError};
+use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
 use quench_core::actions::{
     client_token, sanitize_output, step_key, ActionError, ActionRunner, AutomationResult,
@@ -128,45 +130,6 @@ const AUTOMATION_GRACE_SECS: i64 = 120;
 const SUMMARY_LIMIT: u32 = 1_024;
 /// Handle recorded on a claim whose action has no id of its own (a reboot).
 const DONE: &str = "done";
-
-/// Stable error names the state machine's Retry and Catch match on.
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    Retryable(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl HandlerError {
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "InvalidEvent",
-            Self::Retryable(_) => "Retryable",
-            Self::Internal(_) => "InternalError",
-        }
-    }
-}
-
-impl From<StoreError> for HandlerError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Failed(m) => Self::Internal(m),
-            other => Self::Retryable(other.to_string()),
-        }
-    }
-}
-
-impl From<HandlerError> for Diagnostic {
-    fn from(error: HandlerError) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_string(),
-            error_message: error.to_string(),
-        }
-    }
-}
 
 /// Which incident; the rest of alarm-to-incident's decision may ride along.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -360,14 +323,7 @@ where
         raw: &str,
         now: DateTime<Utc>,
     ) -> Result<Response, HandlerError> {
-        if raw.len() > MAX_REQUEST_BYTES {
-            return Err(HandlerError::InvalidRequest(format!(
-                "{} bytes, at most {MAX_REQUEST_BYTES}",
-                raw.len()
-            )));
-        }
-        let request: Request =
-            serde_json::from_str(raw).map_err(|e| HandlerError::InvalidRequest(e.to_string()))?;
+        let request: Request = decode_request(raw, MAX_REQUEST_BYTES)?;
         self.handle(request, now).await
     }
 
@@ -1070,16 +1026,6 @@ fn metric_outcome(
 /// Everything built once per cold start.
 pub type LambdaHandler = Handler<DynamoStore, AwsActions>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error("environment variable {0} is required")]
-    MissingEnv(&'static str),
-    #[error("environment variable {0} is not a whole number of seconds")]
-    BadEnv(&'static str),
-    #[error(transparent)]
-    Config(#[from] ConfigLoadError),
-}
-
 /// `QUENCH_MAX_WAIT_SECONDS`, when set.
 pub fn max_wait_from_env() -> Result<Option<u64>, InitError> {
     match std::env::var("QUENCH_MAX_WAIT_SECONDS") {
@@ -1096,7 +1042,7 @@ pub fn max_wait_from_env() -> Result<Option<u64>, InitError> {
 /// (optional); the config from the SSM parameter `QUENCH_CONFIG_PARAMETER`, else the
 /// file `QUENCH_CONFIG_FILE`, else the bundled file.
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
-    let table = std::env::var("QUENCH_TABLE").map_err(|_| InitError::MissingEnv("QUENCH_TABLE"))?;
+    let table = required_env("QUENCH_TABLE")?;
     let max_wait_seconds = max_wait_from_env()?;
     let sdk = sdk_config().await;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
