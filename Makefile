@@ -30,8 +30,14 @@ bench: setup
 	cargo build --release -p alarm-to-incident -p quench-bench
 	$(BENCH_BIN)/quench-bench --handler $(BENCH_BIN)/alarm-to-incident --hello $(BENCH_BIN)/hello-lambda
 
-lint: setup
+lint: setup tools/node_modules/.installed
 	cfn-lint infra/template.yaml
+	tools/node_modules/.bin/asl-validator $(addprefix --json-path ,$(wildcard infra/statemachines/*.asl.json))
+
+# asl-validator, pinned by tools/package-lock.json.
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund
+	touch $@
 
 schema:
 	cargo run -q -p quench-core --bin quench-config -- schema > schema/quench-config.schema.json
