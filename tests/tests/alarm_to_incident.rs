@@ -213,6 +213,22 @@ async fn racing_escalations_and_a_resolve_each_apply_once() {
     }
     assert_eq!(escalated, 1, "one escalation however many race");
 
+    let acknowledged = local
+        .handler
+        .handle(&operation("acknowledge"), Utc::now())
+        .await
+        .expect("acknowledged");
+    assert_eq!(acknowledged.decision.decision, DecisionKind::Acknowledged);
+    let again = local
+        .handler
+        .handle(&operation("acknowledge"), Utc::now())
+        .await
+        .expect("handled");
+    assert_eq!(
+        again.decision.ignored_because,
+        Some(IgnoreReason::AlreadyAcknowledged)
+    );
+
     let resolved = local
         .handler
         .handle(&operation("resolve"), Utc::now())
@@ -236,6 +252,7 @@ async fn racing_escalations_and_a_resolve_each_apply_once() {
         vec![
             TimelineKind::Opened,
             TimelineKind::Escalated,
+            TimelineKind::Acknowledged,
             TimelineKind::Resolved
         ]
     );

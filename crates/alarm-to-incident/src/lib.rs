@@ -11,8 +11,9 @@
 //!                  "reason": "instance is running and its status checks pass" } }
 //! ```
 //!
-//! `action` is `resolve` or `escalate`. Operations are idempotent: repeating one is
-//! `ignored` (`nothing_open`, `already_escalated`). Output is the [`Decision`] the state
+//! `action` is `resolve`, `escalate` or `acknowledge`. Operations are idempotent:
+//! repeating one is `ignored` (`nothing_open`, `already_escalated`,
+//! `already_acknowledged`). Output is the [`Decision`] the state
 //! machine branches on.
 
 use std::sync::Arc;

@@ -382,7 +382,10 @@ where
                     }
                     status_changed |= matches!(
                         event.kind,
-                        TimelineKind::Resolved | TimelineKind::Reopened | TimelineKind::Escalated
+                        TimelineKind::Resolved
+                            | TimelineKind::Reopened
+                            | TimelineKind::Escalated
+                            | TimelineKind::Acknowledged
                     );
                     store
                         .settle_delivery(&Delivery {

@@ -150,6 +150,8 @@ pub enum TimelineKind {
     /// A chat channel did not get a message after every retry; the message went to the
     /// dead-letter queue. Never itself sent to chat.
     ChatFailed,
+    /// Someone took the incident on.
+    Acknowledged,
 }
 
 impl TimelineKind {
@@ -164,6 +166,7 @@ impl TimelineKind {
             Self::Step => "step",
             Self::Escalated => "escalated",
             Self::ChatFailed => "chat_failed",
+            Self::Acknowledged => "acknowledged",
         }
     }
 }
@@ -200,6 +203,8 @@ pub enum IgnoreReason {
     NothingPending,
     /// The incident was already escalated.
     AlreadyEscalated,
+    /// The incident was already acknowledged.
+    AlreadyAcknowledged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +216,7 @@ pub enum DecisionKind {
     Resolved,
     ResolvePending,
     Escalated,
+    Acknowledged,
     Ignored,
 }
 
@@ -223,6 +229,7 @@ impl DecisionKind {
             Self::Resolved => "resolved",
             Self::ResolvePending => "resolve_pending",
             Self::Escalated => "escalated",
+            Self::Acknowledged => "acknowledged",
             Self::Ignored => "ignored",
         }
     }
@@ -676,6 +683,9 @@ pub fn attach_mirror_ids(
 pub enum OperationKind {
     Resolve,
     Escalate,
+    /// Someone owns it now: escalation stops (the plan's acknowledgement timeout may
+    /// page again later); the incident stays open until resolved.
+    Acknowledge,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -721,6 +731,18 @@ pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> O
                 DecisionKind::Escalated,
                 TimelineKind::Escalated,
                 "escalated",
+            )
+        }
+        OperationKind::Acknowledge => {
+            if incident.status == IncidentStatus::Acknowledged {
+                return ignored(IgnoreReason::AlreadyAcknowledged);
+            }
+            updated.status = IncidentStatus::Acknowledged;
+            updated.acknowledged_at = Some(now);
+            (
+                DecisionKind::Acknowledged,
+                TimelineKind::Acknowledged,
+                "acknowledged",
             )
         }
     };

@@ -637,3 +637,41 @@ fn an_operation_on_a_resolved_or_replaced_incident_changes_nothing() {
     );
     assert!(store.incidents.values().all(|i| i.escalated_at.is_none()));
 }
+
+#[test]
+fn an_acknowledgement_is_recorded_once_and_a_resolve_still_closes() {
+    let config = config("dedupe: alarm");
+    let mut store = MemoryStore::default();
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(0)));
+    let mut acknowledge = operation(&store, OperationKind::Acknowledge, "looking");
+    acknowledge.by = "alice".into();
+
+    assert_eq!(
+        store.operate(&acknowledge, at(4)),
+        (DecisionKind::Acknowledged, true)
+    );
+    let incident = &store.incidents[&acknowledge.incident_id];
+    assert_eq!(incident.status, IncidentStatus::Acknowledged);
+    assert_eq!(incident.acknowledged_at, Some(at(4)));
+    assert_eq!(
+        store.timelines[&acknowledge.incident_id]
+            .last()
+            .map(|e| e.summary.as_str()),
+        Some("acknowledged by alice: looking")
+    );
+    assert_eq!(
+        store.operate(&acknowledge, at(5)),
+        (DecisionKind::Ignored, false)
+    );
+
+    let resolve = operation(&store, OperationKind::Resolve, "fixed");
+    assert_eq!(
+        store.operate(&resolve, at(9)),
+        (DecisionKind::Resolved, true)
+    );
+    assert_eq!(
+        store.operate(&acknowledge, at(10)),
+        (DecisionKind::Ignored, false),
+        "nothing to acknowledge once resolved"
+    );
+}

@@ -218,6 +218,7 @@ impl<'a> Message<'a> {
             TimelineKind::Reopened => ("🔁", "Incident reopened"),
             TimelineKind::Step => ("🔧", "Runbook step"),
             TimelineKind::Escalated => ("📣", "Escalated"),
+            TimelineKind::Acknowledged => ("👀", "Acknowledged"),
             TimelineKind::Resolved => ("✅", "Incident resolved"),
             TimelineKind::Attached => ("🔗", "Alarm attached"),
             TimelineKind::Recovered => ("🟢", "Alarm recovered"),
@@ -288,6 +289,7 @@ impl<'a> Message<'a> {
                 message.facts = vec![("Duration", duration), impact];
             }
             TimelineKind::Attached
+            | TimelineKind::Acknowledged
             | TimelineKind::Recovered
             | TimelineKind::ResolvePending
             | TimelineKind::ChatFailed => {}
