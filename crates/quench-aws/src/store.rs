@@ -14,7 +14,8 @@
 //! winner's head, where the change is now a duplicate.
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -46,11 +47,22 @@ fn step_sk(claim: &StepClaim) -> String {
     )
 }
 
-fn is_condition_failed(error: &SdkError<PutItemError, impl std::fmt::Debug>) -> bool {
-    matches!(
-        error.as_service_error(),
-        Some(PutItemError::ConditionalCheckFailedException(_))
-    )
+/// A conditional put's result: `true` written, `false` the condition did not hold.
+fn written<R: std::fmt::Debug>(
+    result: Result<PutItemOutput, SdkError<PutItemError, R>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(error)
+            if matches!(
+                error.as_service_error(),
+                Some(PutItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(classify(error)),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -198,17 +210,44 @@ impl DynamoStore {
 
     /// The incident item, as last written.
     pub async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        self.read_body(incident_pk(incident_id), INCIDENT_SORT_KEY.into())
+            .await
+    }
+
+    /// Strongly consistent read of one item's body.
+    async fn read_body<T: DeserializeOwned>(
+        &self,
+        partition: String,
+        sort: String,
+    ) -> Result<Option<T>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, s(incident_pk(incident_id)))
-            .key(SORT_KEY, s(INCIDENT_SORT_KEY))
+            .key(PARTITION_KEY, s(partition))
+            .key(SORT_KEY, s(sort))
             .consistent_read(true)
             .send()
             .await
             .map_err(classify)?;
         output.item.as_ref().map(from_body).transpose()
+    }
+
+    /// A put of `body` as the item `(partition, sort)`; callers add the attributes
+    /// they index or condition on, and the condition.
+    fn put_body(
+        &self,
+        partition: String,
+        sort: String,
+        body: &impl Serialize,
+    ) -> Result<PutItemFluentBuilder, StoreError> {
+        Ok(self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(partition))
+            .item(SORT_KEY, s(sort))
+            .item("body", to_body(body)?))
     }
 
     /// The incident's timeline, oldest first.
@@ -226,71 +265,42 @@ impl DynamoStore {
     /// Appends one timeline event unless an event with its key is already there (a
     /// retried invocation computes the same key). Returns whether it was written.
     pub async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s(incident_pk(&event.incident_id)))
-            .item(SORT_KEY, s(format!("{TIMELINE_PREFIX}{}", event.event_key)))
+        let put = self
+            .put_body(
+                incident_pk(&event.incident_id),
+                format!("{TIMELINE_PREFIX}{}", event.event_key),
+                event,
+            )?
             .item("kind", s(event.kind.as_str()))
             .item("at", s(event.at.to_rfc3339()))
-            .item("body", to_body(event)?)
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failed(&error) => Ok(false),
-            Err(error) => Err(classify(error)),
-        }
+            .condition_expression("attribute_not_exists(PK)");
+        written(put.send().await)
     }
 
     /// Claims one execution of a step before it acts. `None`: the claim is ours, act.
     /// `Some(claim)`: an earlier attempt claimed it; reuse what it recorded.
     pub async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
-            .item(SORT_KEY, s(step_sk(claim)))
-            .item("body", to_body(claim)?)
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(None),
-            Err(error) if is_condition_failed(&error) => {
-                let output = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
-                    .key(SORT_KEY, s(step_sk(claim)))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                match output.item.as_ref().map(from_body).transpose()? {
-                    Some(existing) => Ok(Some(existing)),
-                    // Released between our put and our read: a retry will claim it.
-                    None => Err(StoreError::Unavailable(
-                        "step claim changed concurrently".into(),
-                    )),
-                }
-            }
-            Err(error) => Err(classify(error)),
+        let put = self
+            .put_body(incident_pk(&claim.incident_id), step_sk(claim), claim)?
+            .condition_expression("attribute_not_exists(PK)");
+        if written(put.send().await)? {
+            return Ok(None);
+        }
+        match self
+            .read_body(incident_pk(&claim.incident_id), step_sk(claim))
+            .await?
+        {
+            Some(existing) => Ok(Some(existing)),
+            // Released between our put and our read: a retry will claim it.
+            None => Err(StoreError::Unavailable(
+                "step claim changed concurrently".into(),
+            )),
         }
     }
 
     /// Records what the claimed step's action returned (command id, execution id).
     pub async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
-            .item(SORT_KEY, s(step_sk(claim)))
-            .item("body", to_body(claim)?)
+        self.put_body(incident_pk(&claim.incident_id), step_sk(claim), claim)?
             .condition_expression("attribute_exists(PK)")
             .send()
             .await
@@ -333,17 +343,8 @@ fn is_lost_race(error: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>)
 
 impl IncidentStore for DynamoStore {
     async fn load_head(&self, dedup_key: &str) -> Result<Option<DedupHead>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(head_pk(dedup_key)))
-            .key(SORT_KEY, s(HEAD_SORT_KEY))
-            .consistent_read(true)
-            .send()
+        self.read_body(head_pk(dedup_key), HEAD_SORT_KEY.into())
             .await
-            .map_err(classify)?;
-        output.item.as_ref().map(from_body).transpose()
     }
 
     async fn apply(&self, commit: &Commit) -> Result<(), StoreError> {
@@ -417,44 +418,37 @@ impl DynamoStore {
         delivery: &Delivery,
         lease: chrono::Duration,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s(incident_pk(&delivery.incident_id)))
-            .item(SORT_KEY, s(chat_sk(delivery)))
-            .item("state", s(DeliveryState::Sending.as_str()))
-            .item("at", s(delivery.at.to_rfc3339()))
-            .item("body", to_body(delivery)?)
+        let put = self
+            .delivery_put(delivery)?
             .condition_expression(
                 "attribute_not_exists(PK) OR (#state = :sending AND #at < :stale)",
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#at", "at")
             .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
-            .expression_attribute_values(":stale", s((delivery.at - lease).to_rfc3339()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failed(&error) => Ok(false),
-            Err(error) => Err(classify(error)),
-        }
+            .expression_attribute_values(":stale", s((delivery.at - lease).to_rfc3339()));
+        written(put.send().await)
     }
 
     /// Records how a claimed delivery ended.
     pub async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s(incident_pk(&delivery.incident_id)))
-            .item(SORT_KEY, s(chat_sk(delivery)))
-            .item("state", s(delivery.state.as_str()))
-            .item("at", s(delivery.at.to_rfc3339()))
-            .item("body", to_body(delivery)?)
+        self.delivery_put(delivery)?
             .send()
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    /// A delivery with its state and time as top-level attributes, for the claim's
+    /// condition.
+    fn delivery_put(&self, delivery: &Delivery) -> Result<PutItemFluentBuilder, StoreError> {
+        Ok(self
+            .put_body(
+                incident_pk(&delivery.incident_id),
+                chat_sk(delivery),
+                delivery,
+            )?
+            .item("state", s(delivery.state.as_str()))
+            .item("at", s(delivery.at.to_rfc3339())))
     }
 }
