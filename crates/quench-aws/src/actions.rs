@@ -57,6 +57,7 @@ impl AwsActions {
 
 const THROTTLING_CODES: &[&str] = &[
     "ThrottlingException",
+    "ProvisionedThroughputExceededException",
     "Throttling",
     "ThrottledException",
     "RequestLimitExceeded",

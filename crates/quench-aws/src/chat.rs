@@ -212,7 +212,7 @@ impl AwsChat {
     ) -> Result<(), SendError> {
         match channel {
             Channel::Slack { token, channel } => self
-                .slack_call("chat.update", token, channel, body, ("ts", thread))
+                .slack_call("chat.update", token, channel, body, Some(("ts", thread)))
                 .await
                 .map(|_| ()),
             _ => Ok(()),
@@ -226,16 +226,15 @@ impl AwsChat {
         body: &serde_json::Value,
         thread: Option<&str>,
     ) -> Result<Sent, SendError> {
-        let reply = match thread {
-            Some(ts) => {
-                self.slack_call("chat.postMessage", token, channel, body, ("thread_ts", ts))
-                    .await?
-            }
-            None => {
-                self.slack_call("chat.postMessage", token, channel, body, ("", ""))
-                    .await?
-            }
-        };
+        let reply = self
+            .slack_call(
+                "chat.postMessage",
+                token,
+                channel,
+                body,
+                thread.map(|ts| ("thread_ts", ts)),
+            )
+            .await?;
         Ok(Sent {
             thread: thread
                 .map(str::to_string)
@@ -244,21 +243,21 @@ impl AwsChat {
     }
 
     /// One Web API call with the bot token; `extra` is one more field (`thread_ts` or
-    /// `ts`), skipped when its name is empty. Returns the API's reply.
+    /// `ts`). Returns the API's reply.
     async fn slack_call(
         &self,
         method: &str,
         token: &SecretRef,
         channel: &str,
         body: &serde_json::Value,
-        extra: (&str, &str),
+        extra: Option<(&str, &str)>,
     ) -> Result<serde_json::Value, SendError> {
         let token = self.secrets.get(token).await?;
         let mut message = body.clone();
         if let Some(fields) = message.as_object_mut() {
             fields.insert("channel".into(), channel.into());
-            if !extra.0.is_empty() {
-                fields.insert(extra.0.into(), extra.1.into());
+            if let Some((name, value)) = extra {
+                fields.insert(name.into(), value.into());
             }
         }
         let url = crate::secrets::Secret::new(format!(

@@ -1,14 +1,13 @@
-//! Plain HTTPS POSTs for chat webhooks and the Slack Web API, over the same rustls + ring
-//! connector and compiled-in roots as the SDK clients (see [`crate::sdk`]).
+//! Plain HTTPS POSTs for chat webhooks and the Slack Web API, over the same connector as
+//! the SDK clients (rustls + ring, compiled-in roots, proxy settings from the
+//! environment; see [`crate::sdk`]).
 //!
 //! URLs are secrets (a webhook URL is its own credential), so no error or log line here
 //! contains one.
 
 use std::time::Duration;
 
-use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
-use aws_smithy_http_client::tls::Provider;
-use aws_smithy_http_client::{Connector, ConnectorBuilder};
+use aws_smithy_http_client::Connector;
 use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::body::SdkBody;
@@ -47,20 +46,16 @@ pub struct HttpSender {
 impl HttpSender {
     /// `timeout` bounds each request, connect to last byte.
     pub fn new(timeout: Duration) -> Self {
-        let mut builder = ConnectorBuilder::default()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .tls_context(crate::sdk::webpki_tls_context().clone())
-            .connector_settings(
+        let connector = crate::sdk::connector(
+            Some(
                 HttpConnectorSettings::builder()
                     .connect_timeout(timeout)
                     .read_timeout(timeout)
                     .build(),
-            );
-        builder.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
-        HttpSender {
-            connector: builder.build(),
-            timeout,
-        }
+            ),
+            aws_smithy_async::rt::sleep::default_async_sleep(),
+        );
+        HttpSender { connector, timeout }
     }
 
     pub async fn post(

@@ -68,17 +68,24 @@ pub async fn sdk_config() -> SdkConfig {
 /// - No throwaway connector per SDK client, see [`SharedPool`].
 pub fn https_client() -> SharedHttpClient {
     let client = Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .tls_context(webpki_tls_context().clone());
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
+        connector(settings.cloned(), components.and_then(|c| c.sleep_impl()))
     });
     SharedHttpClient::new(SharedPool(client))
+}
+
+/// rustls + ring, Mozilla's roots, proxy settings from the environment: the connector of
+/// every HTTPS request Quench makes, to AWS or to a chat webhook.
+pub(crate) fn connector(
+    settings: Option<HttpConnectorSettings>,
+    sleep: Option<aws_smithy_async::rt::sleep::SharedAsyncSleep>,
+) -> aws_smithy_http_client::Connector {
+    let mut connector = ConnectorBuilder::default()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(webpki_tls_context().clone());
+    connector.set_connector_settings(settings);
+    connector.set_sleep_impl(sleep);
+    connector.set_proxy_config(Some(ProxyConfig::from_env()));
+    connector.build()
 }
 
 /// The pooled client above, minus its `validate_base_client_config` hook. That hook builds
@@ -108,7 +115,7 @@ impl HttpClient for SharedPool {
 
 /// The TLS context with Mozilla's roots, made when the first connector is built (on the
 /// first request, see [`SharedPool`]) and kept for the process.
-pub(crate) fn webpki_tls_context() -> &'static TlsContext {
+fn webpki_tls_context() -> &'static TlsContext {
     static CONTEXT: OnceLock<TlsContext> = OnceLock::new();
     CONTEXT.get_or_init(|| {
         // The SDK's trust store takes PEM.

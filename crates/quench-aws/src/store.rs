@@ -13,7 +13,8 @@
 //! decide "open", one transaction wins, the other is cancelled and re-decides against the
 //! winner's head, where the change is now a duplicate.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -48,8 +49,8 @@ fn step_sk(claim: &StepClaim) -> String {
 }
 
 /// A conditional put's result: `true` written, `false` the condition did not hold.
-fn written<R: std::fmt::Debug>(
-    result: Result<PutItemOutput, SdkError<PutItemError, R>>,
+fn written(
+    result: Result<PutItemOutput, SdkError<PutItemError, HttpResponse>>,
 ) -> Result<bool, StoreError> {
     match result {
         Ok(_) => Ok(true),
@@ -103,30 +104,18 @@ fn from_body<T: DeserializeOwned>(
     serde_json::from_str(body).map_err(|e| StoreError::Failed(format!("cannot decode item: {e}")))
 }
 
-/// Throttling and server faults are worth another try later; the SDK has already
-/// retried them with backoff by the time they reach us.
-fn classify<E, R>(error: SdkError<E, R>) -> StoreError
+/// Throttling and server faults are worth another try later (the SDK has already retried
+/// them with backoff by the time they reach us); the runbook actions' classification
+/// decides which is which, for every AWS call Quench makes.
+fn classify<E>(error: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let code = error.code().unwrap_or_default().to_string();
-    let message = DisplayErrorContext(&error).to_string();
-    let retryable = matches!(
-        code.as_str(),
-        "ThrottlingException"
-            | "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "ServiceUnavailable"
-    ) || matches!(
-        error,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    );
-    if retryable {
-        StoreError::Unavailable(message)
+    let error = crate::actions::classify("DynamoDB", error);
+    if error.is_retryable() {
+        StoreError::Unavailable(error.to_string())
     } else {
-        StoreError::Failed(message)
+        StoreError::Failed(error.to_string())
     }
 }
 
@@ -136,10 +125,6 @@ impl DynamoStore {
             client,
             table: table.into(),
         }
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
     }
 
     fn put(
@@ -308,9 +293,9 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Gives a claim back when its action's call failed with a retryable error (throttled,
-    /// unavailable), so the retry may act. Such a call is not known to have acted; the
-    /// SDK's own retries make the same assumption.
+    /// Gives a claim back when its action's call failed (throttled, unavailable, refused),
+    /// so a later attempt may act: an AWS call that returned an error did not act, which
+    /// is the assumption the SDK's own retries make.
     pub async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
         self.client
             .delete_item()
