@@ -1,4 +1,4 @@
-"""The local AWS for tests and the demo: moto in server mode, with two additions.
+"""The local AWS for tests and the demo: moto in server mode, with four additions.
 
 1. Step Functions really interprets the ASL (moto's `execute_state_machine`).
 2. Lambda invocations, including those the state machine makes, are forwarded to
@@ -10,7 +10,8 @@
 4. Faults and an instance stand-in, set by tests through POST /_quench/...:
    - /_quench/faults {"target": "AmazonSSM.SendCommand", "code": "ThrottlingException",
      "count": 4}: the next `count` requests with that X-Amz-Target get that error (HTTP
-     400, the JSON protocol's error shape). GET /_quench/faults tells how many were served.
+     400, the JSON protocol's error shape). POST /_quench/faults/served tells how many
+     were served.
    - POST /_quench/calls: the AWS requests served since the last ask (for benchmarks).
    - /_quench/agent {"match": "pgrep", "status": "Success", "exit_code": 0,
      "stdout": "1", "stderr": ""}: what Run Command reports for commands whose text

@@ -94,13 +94,12 @@ pub fn bench_render() -> Result<(), BenchError> {
     Ok(())
 }
 
-pub async fn bench_delivery() -> Result<(), BenchError> {
+pub async fn bench_delivery(moto: &Moto) -> Result<(), BenchError> {
     say(format!(
         "\n8. Chat delivery: the chat-notifier handler in-process, {INCIDENTS} incidents at once, \
          {EVENTS_PER_INCIDENT} events each, to the local HTTP sink (generic webhook channel); \
          each message is a claim and a settle in moto's DynamoDB plus one POST"
     ));
-    let moto = Moto::start()?;
     let sdk = moto.sdk_config().await;
     let sink = Sink::start()?;
     ChatStandIns::create(&sdk, &sink).await?;

@@ -139,9 +139,10 @@ pub async fn bench_lifecycles() -> Result<(), BenchError> {
     say("   functions under `cargo lambda watch` (debug builds), runbook waits capped to 0)");
     let stack = IncidentResponse::start("quench-bench-lifecycle", 0).await?;
     stack.moto.agent_reports("pgrep", "Success", 0, "1\n")?;
+    let alarms = seed_alarms();
     // Builds both functions: a hostile process name is refused, so the runbook escalates.
     let warm_up = seed_event(
-        seed_alarms()[PROCESS_GONE].alarm_event,
+        alarms[PROCESS_GONE].alarm_event,
         &stack.instance,
         &[
             (r#""exe": "nginx""#, r#""exe": "nginx; true""#),
@@ -151,20 +152,14 @@ pub async fn bench_lifecycles() -> Result<(), BenchError> {
     stack.run(&happening_now(&warm_up)?).await?;
     stack.moto.aws_calls()?;
 
-    let alarms = seed_alarms();
-    let mut total = Measured::default();
+    let (mut dollars, mut transitions, mut invocations) = (0.0, 0, 0);
     for scenario in &SCENARIOS {
         let mut measured = Measured::default();
         for &(alarm, recovery) in scenario.beats {
             let seed = &alarms[alarm];
             set_alarm_state(&stack.cloudwatch, seed.name, scenario.state_at_end.clone()).await?;
             stack.moto.aws_calls()?;
-            let sample = if recovery {
-                seed.ok_event
-            } else {
-                seed.alarm_event
-            };
-            let input = happening_now(&seed_event(sample, &stack.instance, &[])?)?;
+            let input = stack.seed_input(seed, recovery)?;
             let execution = stack.run(&input).await?;
             if execution.status != aws_sdk_sfn::types::ExecutionStatus::Succeeded {
                 return Err(failed(format!("{}: {execution:?}", scenario.label)));
@@ -173,23 +168,15 @@ pub async fn bench_lifecycles() -> Result<(), BenchError> {
             measured.add_execution(&stack, &execution).await?;
         }
         report(scenario.label, &measured);
-        total.executions += measured.executions;
-        total.transitions += measured.transitions;
-        total.invocations += measured.invocations;
-        total.in_tasks += measured.in_tasks;
-        total.wall += measured.wall;
-        total.wru += measured.wru;
-        total.rru += measured.rru;
-        total.cloudwatch_requests += measured.cloudwatch_requests;
-        for (operation, count) in measured.calls {
-            *total.calls.entry(operation).or_default() += count;
-        }
+        dollars += measured.dollars();
+        transitions += measured.transitions;
+        invocations += measured.invocations;
     }
     say(format!(
-        "   average per lifecycle: ${:.6} ({} transitions, {:.1} invocations)",
-        total.dollars() / SCENARIOS.len() as f64,
-        total.transitions / SCENARIOS.len(),
-        total.invocations as f64 / SCENARIOS.len() as f64,
+        "   average per lifecycle: ${:.6} ({:.1} transitions, {:.1} invocations)",
+        dollars / SCENARIOS.len() as f64,
+        transitions as f64 / SCENARIOS.len() as f64,
+        invocations as f64 / SCENARIOS.len() as f64,
     ));
     say(
         "   prices: Step Functions Standard $0.025/1k transitions; Lambda arm64 $0.0000133334/GB-s",

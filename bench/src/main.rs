@@ -689,10 +689,9 @@ fn run() -> Result<(), BenchError> {
     bench_rss(&handler, &hello)?;
     bench_throughput(args.iterations)?;
     runtime.block_on(bench_calls(&moto))?;
-    drop(moto);
     runtime.block_on(lifecycle::bench_lifecycles())?;
     chat::bench_render()?;
-    runtime.block_on(chat::bench_delivery())?;
+    runtime.block_on(chat::bench_delivery(&moto))?;
     Ok(())
 }
 

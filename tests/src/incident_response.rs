@@ -315,6 +315,19 @@ pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<Vec<V
     }
 }
 
+impl IncidentResponse {
+    /// The seed alarm's ALARM (or, with `recovery`, its OK) event about this stack's
+    /// instance, happening now.
+    pub fn seed_input(&self, alarm: &SeedAlarm, recovery: bool) -> Result<String, StackError> {
+        let sample = if recovery {
+            alarm.ok_event
+        } else {
+            alarm.alarm_event
+        };
+        happening_now(&seed_event(sample, &self.instance, &[])?)
+    }
+}
+
 /// One finished execution.
 #[derive(Debug)]
 pub struct Execution {
@@ -328,10 +341,8 @@ pub struct Execution {
 /// moto, `cargo lambda watch` serving both functions, the table, the seed instance and
 /// alarms, and the deployed state machine.
 pub struct IncidentResponse {
-    pub sdk: SdkConfig,
     pub sfn: aws_sdk_sfn::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub ec2: aws_sdk_ec2::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub table: String,
@@ -344,7 +355,7 @@ pub struct IncidentResponse {
     pub chatbot_inbox: String,
     pub chat_dead_letters: String,
     runs: AtomicUsize,
-    pub watch: LambdaWatch,
+    _watch: LambdaWatch,
     pub moto: Moto,
 }
 
@@ -398,7 +409,6 @@ impl IncidentResponse {
         Ok(IncidentResponse {
             sfn,
             cloudwatch,
-            ec2,
             ssm: aws_sdk_ssm::Client::new(&sdk),
             dynamodb,
             table: table.to_string(),
@@ -409,9 +419,8 @@ impl IncidentResponse {
             chatbot_inbox: chat.chatbot_inbox,
             chat_dead_letters: chat.dead_letters,
             runs: AtomicUsize::new(0),
-            watch,
+            _watch: watch,
             moto,
-            sdk,
         })
     }
 

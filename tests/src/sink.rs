@@ -99,29 +99,27 @@ impl Sink {
 
     /// The next `times` requests under `path_prefix` get `status` (with `Retry-After`).
     pub fn fail_next(&self, path_prefix: &str, times: u32, status: u16, retry_after: Option<u64>) {
-        lock(&self.state).failures.push(Failure {
-            path_prefix: path_prefix.into(),
-            remaining: Some(times),
-            status,
-            retry_after,
-        });
+        self.fail(path_prefix, Some(times), status, retry_after);
     }
 
     /// Every request under `path_prefix` gets 503 from now on.
     pub fn down(&self, path_prefix: &str) {
-        lock(&self.state).failures.push(Failure {
-            path_prefix: path_prefix.into(),
-            remaining: None,
-            status: 503,
-            retry_after: None,
-        });
+        self.fail(path_prefix, None, 503, None);
     }
 
-    /// Requests under `path_prefix` succeed again.
-    pub fn up(&self, path_prefix: &str) {
-        lock(&self.state)
-            .failures
-            .retain(|f| f.path_prefix != path_prefix);
+    fn fail(
+        &self,
+        path_prefix: &str,
+        remaining: Option<u32>,
+        status: u16,
+        retry_after: Option<u64>,
+    ) {
+        lock(&self.state).failures.push(Failure {
+            path_prefix: path_prefix.into(),
+            remaining,
+            status,
+            retry_after,
+        });
     }
 
     /// What arrived under `path_prefix` and was answered 2xx, oldest first.

@@ -11,8 +11,8 @@ use quench_aws::chat::webhook_signature;
 use quench_aws::store::DynamoStore;
 use quench_core::incident::{IncidentStatus, TimelineKind};
 use quench_e2e::incident_response::{
-    drain_queue, happening_now, seed_alarms, seed_event, set_alarm_state, Execution,
-    IncidentResponse, CPU_HIGH, INSTANCE_CHECK, PROCESS_GONE,
+    drain_queue, seed_alarms, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
+    INSTANCE_CHECK, PROCESS_GONE,
 };
 use serde_json::Value;
 
@@ -28,13 +28,7 @@ async fn run(
     set_alarm_state(&stack.cloudwatch, seed.name, state)
         .await
         .expect("alarm state");
-    let sample = if recovery {
-        seed.ok_event
-    } else {
-        seed.alarm_event
-    };
-    let input =
-        happening_now(&seed_event(sample, &stack.instance, &[]).expect("sample")).expect("now");
+    let input = stack.seed_input(seed, recovery).expect("sample");
     let execution = stack.run(&input).await.expect("execution");
     assert_eq!(
         execution.status,

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use aws_sdk_cloudwatch::types::StateValue;
 use quench_aws::store::DynamoStore;
 use quench_e2e::incident_response::{
-    drain_queue, happening_now, seed_alarms, seed_event, set_alarm_state, Execution,
-    IncidentResponse, CPU_HIGH, INSTANCE_CHECK, PROCESS_GONE,
+    drain_queue, seed_alarms, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
+    INSTANCE_CHECK, PROCESS_GONE,
 };
 use quench_e2e::StackError;
 
@@ -29,6 +29,8 @@ enum DemoError {
 struct Beat {
     alarm: usize,
     recovery: bool,
+    /// The previous beat's event delivered again.
+    redelivery: bool,
     state_at_end: Option<StateValue>,
     told: &'static str,
 }
@@ -37,30 +39,35 @@ const STORY: &[Beat] = &[
     Beat {
         alarm: CPU_HIGH,
         recovery: false,
+        redelivery: false,
         state_at_end: Some(StateValue::Alarm),
         told: "CPU high: diagnostics run, the alarm still alarms, people are engaged",
     },
     Beat {
         alarm: CPU_HIGH,
         recovery: false,
+        redelivery: true,
         state_at_end: None,
         told: "the same alarm delivered again: a duplicate, nothing runs",
     },
     Beat {
         alarm: INSTANCE_CHECK,
         recovery: false,
+        redelivery: false,
         state_at_end: Some(StateValue::Ok),
         told: "instance check failed: reboot, wait, status ok, the alarm agrees: resolved, nobody paged",
     },
     Beat {
         alarm: PROCESS_GONE,
         recovery: false,
+        redelivery: false,
         state_at_end: Some(StateValue::Ok),
         told: "nginx gone: restart, wait, the instance counts one process: resolved, nobody paged",
     },
     Beat {
         alarm: CPU_HIGH,
         recovery: true,
+        redelivery: false,
         state_at_end: None,
         told: "CPU back to normal: the escalated incident resolves itself",
     },
@@ -116,7 +123,7 @@ async fn run() -> Result<(), DemoError> {
     )?;
 
     let mut incidents: Vec<String> = Vec::new();
-    let mut delivered: Vec<(usize, bool, String)> = Vec::new();
+    let mut last_input = String::new();
     for beat in STORY {
         let alarm = &alarms[beat.alarm];
         if let Some(state) = &beat.state_at_end {
@@ -128,15 +135,10 @@ async fn run() -> Result<(), DemoError> {
             alarm.alarm_event
         };
         // A redelivery is the very same event; everything else happens now.
-        let input = match delivered
-            .iter()
-            .find(|(alarm, recovery, _)| *alarm == beat.alarm && *recovery == beat.recovery)
-        {
-            Some((_, _, input)) => input.clone(),
-            None => happening_now(&seed_event(sample, &stack.instance, &[])?)?,
-        };
-        delivered.push((beat.alarm, beat.recovery, input.clone()));
-        let execution = stack.run(&input).await?;
+        if !beat.redelivery {
+            last_input = stack.seed_input(alarm, beat.recovery)?;
+        }
+        let execution = stack.run(&last_input).await?;
         println!("\n== {}\n   {sample}", beat.told);
         println!(
             "   execution {:?} in {} ms: {}",
