@@ -213,14 +213,17 @@ pub fn automation_status(ssm_status: &str) -> Option<StepStatus> {
 /// The marker appended where output was cut.
 pub const TRUNCATION_MARKER: &str = "\n…[truncated by Quench]";
 
+/// Whether untrusted text keeps this character: line breaks and tabs, nothing else of
+/// the control characters.
+pub(crate) fn kept(c: char) -> bool {
+    c == '\n' || c == '\t' || !c.is_control()
+}
+
 /// Instance output is untrusted text: control characters (terminal escapes, NULs, CRs
 /// that would overwrite a line in a console) are dropped, except `\n` and `\t`; then it
 /// is cut to at most `limit` bytes on a character boundary, the cut marked.
 pub fn sanitize_output(raw: &str, limit: u32) -> String {
-    let clean: String = raw
-        .chars()
-        .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
-        .collect();
+    let clean: String = raw.chars().filter(|c| kept(*c)).collect();
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if clean.len() <= limit {
         return clean;

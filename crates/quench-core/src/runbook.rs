@@ -1367,10 +1367,7 @@ fn render(action: &Action, scope: &Scope<'_>) -> Result<RenderedAction, Template
 // Validation
 
 fn problem(errors: &mut Vec<ConfigError>, path: impl Into<String>, problem: impl Into<String>) {
-    errors.push(ConfigError::Field {
-        path: path.into(),
-        problem: problem.into(),
-    });
+    errors.push(crate::config::field(path, problem));
 }
 
 fn valid_step_id(id: &str) -> bool {

@@ -384,16 +384,23 @@ pub fn compile_pattern(pattern: &str) -> Result<regex_lite::Regex, String> {
     if pattern.trim().is_empty() {
         return Err("an empty pattern accepts anything; say what a value looks like".into());
     }
-    let build = |source: &str| {
-        regex_lite::RegexBuilder::new(source)
-            .size_limit(PATTERN_SIZE_LIMIT)
-            .build()
-            .map_err(|e| e.to_string().replace('\n', " "))
-    };
     // Checked alone first: `a)|(b` is invalid, but wrapped it would compile into an
     // alternation whose anchors no longer cover the whole pattern.
-    build(pattern)?;
-    build(&format!(r"\A(?:{pattern})\z"))
+    build_regex(pattern)?;
+    anchored(pattern)
+}
+
+/// The pattern wrapped so that only a match of the whole value counts. Only for patterns
+/// [`compile_pattern`] accepted (config validation checks every one).
+fn anchored(pattern: &str) -> Result<regex_lite::Regex, String> {
+    build_regex(&format!(r"\A(?:{pattern})\z"))
+}
+
+fn build_regex(source: &str) -> Result<regex_lite::Regex, String> {
+    regex_lite::RegexBuilder::new(source)
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .build()
+        .map_err(|e| e.to_string().replace('\n', " "))
 }
 
 /// Renders `param.from` and refuses it unless the whole value matches the pattern. The
@@ -404,15 +411,12 @@ pub fn check_param(name: &str, param: &Param, scope: &Scope<'_>) -> Result<Strin
         ..*scope
     };
     let value = param.from.render(&unparameterised)?;
-    let regex = compile_pattern(&param.pattern).map_err(|problem| TemplateError::BadPattern {
+    let regex = anchored(&param.pattern).map_err(|problem| TemplateError::BadPattern {
         param: name.to_string(),
         pattern: param.pattern.clone(),
         problem,
     })?;
-    let whole = regex
-        .find(&value)
-        .is_some_and(|m| m.start() == 0 && m.end() == value.len());
-    if whole {
+    if regex.is_match(&value) {
         Ok(value)
     } else {
         Err(TemplateError::Refused {

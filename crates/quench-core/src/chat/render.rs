@@ -26,7 +26,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use super::{ChannelKind, Notice};
-use crate::actions::sanitize_output;
+use crate::actions::{kept, sanitize_output};
 use crate::incident::{IncidentStatus, TimelineKind};
 
 // The channels' limits. Slack and Teams count characters, Chime and Chatbot are not
@@ -72,6 +72,12 @@ pub fn render(kind: ChannelKind, notice: &Notice) -> Value {
         ChannelKind::Chatbot => chatbot(&message),
         ChannelKind::Webhook => webhook(notice),
     }
+}
+
+/// How long the incident lasted (so far, for an open one at the event's time).
+fn lasted(notice: &Notice) -> String {
+    let end = notice.resolved_at.unwrap_or(notice.event.at);
+    duration_text(end - notice.opened_at)
 }
 
 /// How long something lasted, for people: the two largest units, `45s`, `12m 30s`,
@@ -139,10 +145,7 @@ enum Context {
 }
 
 fn defang(text: &str, context: Context) -> String {
-    let chars: Vec<char> = text
-        .chars()
-        .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
-        .collect();
+    let chars: Vec<char> = text.chars().filter(|c| kept(*c)).collect();
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
         out.push(c);
@@ -174,10 +177,6 @@ fn broadcast_follows(rest: &[char]) -> bool {
     })
 }
 
-fn bound(text: &str, limit: u32) -> String {
-    sanitize_output(text, limit)
-}
-
 /// A fenced code block of at most `limit` bytes; `safe` is already escaped for the
 /// channel.
 fn code_block(safe: &str, limit: u32) -> String {
@@ -185,7 +184,7 @@ fn code_block(safe: &str, limit: u32) -> String {
     let content = defang(safe, Context::Code);
     format!(
         "```\n{}\n```",
-        bound(&content, limit.saturating_sub(FENCES))
+        sanitize_output(&content, limit.saturating_sub(FENCES))
     )
 }
 
@@ -257,8 +256,7 @@ impl<'a> Message<'a> {
                     IncidentStatus::Open => "open".to_string(),
                     IncidentStatus::Acknowledged => "acknowledged".to_string(),
                     IncidentStatus::Resolved => {
-                        let end = notice.resolved_at.unwrap_or(notice.event.at);
-                        format!("resolved after {}", duration_text(end - notice.opened_at))
+                        format!("resolved after {}", lasted(notice))
                     }
                 };
                 message.facts = vec![
@@ -284,8 +282,7 @@ impl<'a> Message<'a> {
                 message.next_steps.push(step.to_string());
             }
             TimelineKind::Resolved => {
-                let end = notice.resolved_at.unwrap_or(notice.event.at);
-                let duration = duration_text(end - notice.opened_at);
+                let duration = lasted(notice);
                 message.facts = vec![("Duration", duration), impact];
             }
             TimelineKind::Attached
@@ -304,7 +301,7 @@ impl<'a> Message<'a> {
     /// `🚨 Incident opened: <title>`, the title escaped and bounded.
     fn headline(&self, escape: fn(&str) -> String, limit: u32) -> String {
         let prefix = format!("{} {}: ", self.icon, self.label);
-        let title = bound(&escape(&self.notice.title), limit_left(limit, prefix.len()));
+        let title = sanitize_output(&escape(&self.notice.title), limit_left(limit, prefix.len()));
         prefix + &title
     }
 
@@ -328,7 +325,7 @@ impl<'a> Message<'a> {
         let text = if self.code {
             code_block(&(dialect.code_escape)(summary), left)
         } else {
-            bound(&(dialect.escape)(summary), left)
+            sanitize_output(&(dialect.escape)(summary), left)
         };
         Some(caption + &text)
     }
@@ -338,7 +335,7 @@ impl<'a> Message<'a> {
         self.facts
             .iter()
             .map(|(name, value)| {
-                let value = bound(&(dialect.escape)(value), FACT_LIMIT);
+                let value = sanitize_output(&(dialect.escape)(value), FACT_LIMIT);
                 format!("- {b}{name}:{b} {value}", b = dialect.bold)
             })
             .collect::<Vec<_>>()
@@ -415,7 +412,7 @@ fn slack(message: &Message, bot: bool) -> Value {
         .facts
         .iter()
         .map(|(name, value)| {
-            let value = bound(
+            let value = sanitize_output(
                 &slack_escape(value),
                 limit_left(SLACK_FIELD_LIMIT, name.len() + 3),
             );
@@ -444,7 +441,7 @@ fn slack(message: &Message, bot: bool) -> Value {
         fallback.push_str(&slack_escape(summary));
     }
     let mut body = json!({
-        "text": bound(&fallback, SLACK_TEXT_LIMIT),
+        "text": sanitize_output(&fallback, SLACK_TEXT_LIMIT),
         "blocks": blocks,
         "unfurl_links": false,
         "unfurl_media": false,
@@ -457,7 +454,7 @@ fn slack(message: &Message, bot: bool) -> Value {
 
 /// Teams TextBlocks need a blank line for a line break.
 fn teams_text(raw: &str) -> String {
-    bound(
+    sanitize_output(
         &markdown_escape(raw).replace('\n', "\n\n"),
         TEAMS_TEXT_LIMIT,
     )
@@ -468,7 +465,7 @@ fn teams(message: &Message) -> Value {
     let mut facts: Vec<Value> = message
         .facts
         .iter()
-        .map(|(name, value)| json!({ "title": name, "value": bound(&markdown_escape(value), FACT_LIMIT) }))
+        .map(|(name, value)| json!({ "title": name, "value": sanitize_output(&markdown_escape(value), FACT_LIMIT) }))
         .collect();
     facts.push(json!({ "title": "Incident", "value": markdown_escape(&notice.incident_id) }));
     facts.push(json!({ "title": "At", "value": markdown_escape(&when(notice.event.at)) }));
@@ -552,7 +549,7 @@ fn chatbot(message: &Message) -> Value {
         "title": message.headline(chatbot_escape, CHATBOT_TITLE_LIMIT),
         "description": document(message, &CHATBOT, head, tail, CHATBOT_DESCRIPTION_LIMIT),
         "keywords": [
-            bound(&slack_escape(&notice.plan), 64),
+            sanitize_output(&slack_escape(&notice.plan), 64),
             format!("impact {}", notice.impact),
         ],
     });
@@ -560,7 +557,7 @@ fn chatbot(message: &Message) -> Value {
         let steps: Vec<String> = message
             .next_steps
             .iter()
-            .map(|step| bound(&chatbot_escape(step), FACT_LIMIT))
+            .map(|step| sanitize_output(&chatbot_escape(step), FACT_LIMIT))
             .collect();
         content["nextSteps"] = json!(steps);
     }
@@ -590,7 +587,7 @@ fn webhook(notice: &Notice) -> Value {
         "quench_version": 1,
         "incident": {
             "id": notice.incident_id,
-            "title": bound(&notice.title, WEBHOOK_TITLE_LIMIT),
+            "title": sanitize_output(&notice.title, WEBHOOK_TITLE_LIMIT),
             "impact": notice.impact,
             "plan": notice.plan,
             "status": notice.status,
@@ -611,7 +608,7 @@ fn webhook(notice: &Notice) -> Value {
             "key": notice.event.key,
             "kind": notice.event.kind,
             "at": notice.event.at,
-            "summary": bound(&notice.event.summary, WEBHOOK_SUMMARY_LIMIT),
+            "summary": sanitize_output(&notice.event.summary, WEBHOOK_SUMMARY_LIMIT),
         },
     })
 }
@@ -688,7 +685,7 @@ mod tests {
     #[test]
     fn long_text_is_bounded_after_escaping() {
         let hostile = "<".repeat(10_000);
-        let escaped = bound(&slack_escape(&hostile), SLACK_TEXT_LIMIT);
+        let escaped = sanitize_output(&slack_escape(&hostile), SLACK_TEXT_LIMIT);
         assert!(escaped.len() <= 3000);
         assert!(escaped.ends_with(TRUNCATION_MARKER));
         let block = code_block(&markdown_escape(&"`".repeat(10_000)), 1000);
