@@ -13,6 +13,8 @@
      400, the JSON protocol's error shape). POST /_quench/faults/served tells how many
      were served.
    - POST /_quench/calls: the AWS requests served since the last ask (for benchmarks).
+   - POST /_quench/sms: every SMS SNS accepted, as [phone, message] pairs. Faults also
+     apply to query-protocol operations, named like `SNS.Publish`.
    - /_quench/agent {"match": "pgrep", "status": "Success", "exit_code": 0,
      "stdout": "1", "stderr": ""}: what Run Command reports for commands whose text
      contains `match` (the newest matching rule wins; "status": "InProgress" keeps it
@@ -234,10 +236,18 @@ def scripted(moto_app, scenario):
                     scenario.faults.append({"target": body["target"], "code": body["code"], "count": int(body["count"])})
                 elif path == "/_quench/agent" and environ.get("REQUEST_METHOD") == "POST":
                     scenario.agent_rules.append(body)
+                elif path == "/_quench/sms":
+                    return _json_response(start_response, "200 OK", {"sms": _sms_sent()})
                 return _json_response(start_response, "200 OK", {"served": scenario.served})
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target:
-            return moto_app(environ, start_response)
+            return _query_fault(moto_app, scenario, environ, start_response, length)
+        if target.startswith("DynamoDB_"):
+            # moto's threaded server does not lock its DynamoDB backend, so two
+            # conditional writes racing can both pass their condition; DynamoDB itself
+            # never lets them. One at a time keeps the emulator's writes atomic.
+            with DYNAMODB_LOCK:
+                return _listed(moto_app, environ, start_response, scenario, target)
         code = scenario.take_fault(target)
         if code:
             return _json_response(start_response, "400 Bad Request", {"__type": code, "message": "injected by the test"})
@@ -271,6 +281,53 @@ def scripted(moto_app, scenario):
         return _json_response(start_response, status, invocation)
 
     return app
+
+
+DYNAMODB_LOCK = threading.Lock()
+
+
+def _listed(moto_app, environ, start_response, scenario, target):
+    """A DynamoDB request, faults applied, answered in full before the lock is released."""
+    code = scenario.take_fault(target)
+    if code:
+        return _json_response(start_response, "400 Bad Request", {"__type": code, "message": "injected by the test"})
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    status, headers, payload = _call(moto_app, environ, body)
+    start_response(status, headers)
+    return [payload]
+
+
+def _query_fault(moto_app, scenario, environ, start_response, length):
+    """Faults for the query protocol (SNS, SQS, EC2): the target is `SNS.Publish`; the
+    error is the protocol's XML shape."""
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    operation = None
+    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        form = urllib.parse.parse_qs(body.decode(errors="replace"))
+        operation = f"{QUERY_SERVICES.get(form.get('Version', [''])[0], 'Query')}.{form.get('Action', ['?'])[0]}"
+    code = scenario.take_fault(operation) if operation else None
+    if not code:
+        return moto_app(environ, start_response)
+    payload = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{code}</Code><Message>injected by the test</Message>"
+        "</Error><RequestId>injected</RequestId></ErrorResponse>"
+    ).encode()
+    start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+def _sms_sent():
+    """Every SMS moto's SNS accepted: [[phone, message], ...]."""
+    from moto.sns.models import sns_backends
+
+    sent = []
+    for account in sns_backends.values():
+        for backend in account.values():
+            sent.extend([phone, message] for phone, message in backend.sms_messages.values())
+    return sent
 
 
 CBOR_PREFIX = "/service/"

@@ -57,6 +57,7 @@ fn event(id: &str, n: usize, kind: TimelineKind) -> TimelineEvent {
              procs -----------memory---------- ---swap-- -----io---- -system-- ------cpu-----\n \
              7  0      0 182340  40212 912004    0    0     3    18 1210 2405 96  3  1  0  0"
         ),
+        mention: None,
     }
 }
 
@@ -176,6 +177,7 @@ async fn seed_incident(store: &DynamoStore, record: &IncidentRecord) -> Result<(
         head: quench_core::incident::DedupHead { version: 1, ..head },
         incident: Some(record.clone()),
         timeline: None,
+        pages: Vec::new(),
     };
     quench_core::store::IncidentStore::apply(store, &commit)
         .await

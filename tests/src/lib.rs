@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use serde_yaml_ng::Value;
 
@@ -250,6 +251,13 @@ impl Moto {
         self.control("/_quench/agent", &body).map(|_| ())
     }
 
+    /// Every SMS moto's SNS accepted, as (phone, message).
+    pub fn sms_sent(&self) -> Result<Vec<(String, String)>, StackError> {
+        let answer = self.control("/_quench/sms", &serde_json::json!({}))?;
+        serde_json::from_value(answer["sms"].clone())
+            .map_err(|e| StackError::Http(format!("/_quench/sms: {e}")))
+    }
+
     /// The AWS requests moto served since the last call (Lambda invokes excluded).
     pub fn aws_calls(&self) -> Result<Vec<AwsCall>, StackError> {
         let answer = self.control("/_quench/calls", &serde_json::json!({}))?;
@@ -342,6 +350,30 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
             KeySchemaElement::builder()
                 .attribute_name(text(key, "AttributeName")?)
                 .key_type(KeyType::from(text(key, "KeyType")?.as_str()))
+                .build()
+                .map_err(|e| StackError::Template(e.to_string()))?,
+        );
+    }
+    for index in list(&definition, "GlobalSecondaryIndexes") {
+        let mut gsi = GlobalSecondaryIndex::builder().index_name(text(index, "IndexName")?);
+        for key in list(index, "KeySchema") {
+            gsi = gsi.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(text(key, "AttributeName")?)
+                    .key_type(KeyType::from(text(key, "KeyType")?.as_str()))
+                    .build()
+                    .map_err(|e| StackError::Template(e.to_string()))?,
+            );
+        }
+        let projection = &index["Projection"];
+        let mut built = Projection::builder().projection_type(ProjectionType::from(
+            text(projection, "ProjectionType")?.as_str(),
+        ));
+        for attribute in list(projection, "NonKeyAttributes") {
+            built = built.non_key_attributes(attribute.as_str().unwrap_or_default());
+        }
+        request = request.global_secondary_indexes(
+            gsi.projection(built.build())
                 .build()
                 .map_err(|e| StackError::Template(e.to_string()))?,
         );

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use quench_aws::handler::required_env;
 pub use quench_aws::handler::InitError;
+use quench_aws::metrics;
 use quench_aws::mirror::AwsMirror;
 use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
@@ -148,7 +149,7 @@ where
             } = request.confirm_resolve;
             let (decision, commit) =
                 apply_pending_resolve(&self.store, &dedup_key, &incident_id, now).await?;
-            return Ok(self.respond(decision, commit.as_ref()).await);
+            return Ok(self.respond(decision, commit.as_ref(), now).await);
         }
         if value.get("operation").is_some() {
             let request: OperationRequest = serde_json::from_value(value)
@@ -158,7 +159,7 @@ where
         let changes = parse_alarm_value(&value)?;
         let mut responses = Vec::with_capacity(changes.len());
         for change in &changes {
-            responses.push(self.handle_change(change).await?);
+            responses.push(self.handle_change(change, now).await?);
         }
         let mut responses = responses.into_iter();
         let Some(mut first) = responses.next() else {
@@ -191,7 +192,7 @@ where
                 "operation.by: say who acts".into(),
             ));
         }
-        let (decision, commit) = apply_operation(&self.store, operation, now).await?;
+        let (decision, commit) = apply_operation(&self.store, &self.config, operation, now).await?;
         tracing::info!(
             action = ?operation.action,
             by = %operation.by,
@@ -199,10 +200,14 @@ where
             incident_id = %operation.incident_id,
             "incident operation"
         );
-        Ok(self.respond(decision, commit.as_ref()).await)
+        Ok(self.respond(decision, commit.as_ref(), now).await)
     }
 
-    async fn handle_change(&self, change: &AlarmChange) -> Result<Response, HandlerError> {
+    async fn handle_change(
+        &self,
+        change: &AlarmChange,
+        now: DateTime<Utc>,
+    ) -> Result<Response, HandlerError> {
         let (decision, commit) = apply_change(&self.store, &self.config, change).await?;
         tracing::info!(
             alarm = %change.alarm_name,
@@ -212,10 +217,18 @@ where
             plan = %decision.plan,
             "alarm change decided"
         );
-        Ok(self.respond(decision, commit.as_ref()).await)
+        Ok(self.respond(decision, commit.as_ref(), now).await)
     }
 
-    async fn respond(&self, decision: Decision, commit: Option<&Commit>) -> Response {
+    async fn respond(
+        &self,
+        decision: Decision,
+        commit: Option<&Commit>,
+        now: DateTime<Utc>,
+    ) -> Response {
+        if let Some(incident) = commit.and_then(|c| c.incident.as_ref()) {
+            metrics::incident_metrics(decision.decision, incident, now);
+        }
         let plan = self.config.plans.get(&decision.plan);
         let mirror_failures = match (commit, plan) {
             (Some(commit), Some(plan)) => self.sync_mirrors(&plan.mirror, commit).await,

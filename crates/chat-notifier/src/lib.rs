@@ -280,14 +280,22 @@ where
         let Some(plan) = self.config.plans.get(&incident.plan) else {
             return Ok(Response::default());
         };
-        if plan.chat.is_empty() {
+        let timeline = self.store.timeline(id).await?;
+        // The plan's channels follow the incident; a contact's channel gets their page.
+        let mut channels: Vec<(&str, bool)> =
+            plan.chat.iter().map(|c| (c.as_str(), true)).collect();
+        for mention in timeline.iter().filter_map(|e| e.mention.as_ref()) {
+            if !channels.iter().any(|(c, _)| *c == mention.channel) {
+                channels.push((&mention.channel, false));
+            }
+        }
+        if channels.is_empty() {
             return Ok(Response::default());
         }
-        let timeline = self.store.timeline(id).await?;
         let deliveries = self.store.deliveries(id).await?;
         let started = Instant::now();
         let mut response = Response::default();
-        for name in &plan.chat {
+        for (name, follows_plan) in channels {
             let Some(channel) = self.config.chat.channels.get(name) else {
                 continue;
             };
@@ -297,6 +305,7 @@ where
                 runbook: plan.runbook.as_deref(),
                 name,
                 channel,
+                follows_plan,
                 now,
                 started,
             };
@@ -322,6 +331,8 @@ struct Conversation<'a, S, C> {
     runbook: Option<&'a str>,
     name: &'a str,
     channel: &'a Channel,
+    /// A plan channel gets the whole story; a contact's own channel only their pages.
+    follows_plan: bool,
     now: DateTime<Utc>,
     started: Instant,
 }
@@ -342,7 +353,7 @@ where
         let mut stop = false;
         let mut status_changed = false;
         for event in timeline {
-            if event.kind == TimelineKind::ChatFailed
+            if !self.wants(event)
                 || ours()
                     .any(|d| d.event_key == event.event_key && d.state != DeliveryState::Sending)
             {
@@ -410,6 +421,17 @@ where
             self.refresh_opening(timeline, &thread).await;
         }
         Ok(())
+    }
+
+    fn wants(&self, event: &TimelineEvent) -> bool {
+        match event.kind {
+            TimelineKind::ChatFailed | TimelineKind::PageFailed => false,
+            TimelineKind::Paged => event
+                .mention
+                .as_ref()
+                .is_some_and(|m| m.channel == self.name),
+            _ => self.follows_plan,
+        }
     }
 
     /// Rewrites the opening message so it shows where the incident stands now. Best
@@ -516,6 +538,7 @@ where
                 series: String::new(),
                 state: event.state,
                 summary: quench_core::actions::sanitize_output(&summary, 1_024),
+                mention: None,
             })
             .await?;
         self.handler

@@ -7,6 +7,11 @@
 //! | timeline event    | `INC#<id>`        | `TL#<event key>`|
 //! | runbook step claim| `INC#<id>`        | `STEP#<episode>#<run>#<step>`|
 //! | chat delivery     | `INC#<id>`        | `CHAT#<channel>#<event key>`|
+//! | page              | `INC#<id>`        | `PAGE#<page key>`|
+//!
+//! Incidents the ticker must look at, and pages waiting to be sent, carry `due_shard`
+//! and `due_at`; nothing else does, so the `due` index is sparse: the ticker's query
+//! reads only what is due, however many incidents are open.
 //!
 //! A decision is one `TransactWriteItems` conditioned on the head's version, so reading
 //! the head and writing the decision is race-free: two deliveries of the same ALARM both
@@ -22,6 +27,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use quench_core::actions::StepClaim;
 use quench_core::chat::{Delivery, DeliveryState};
+use quench_core::escalation::{Page, PageState};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
 use quench_core::store::{IncidentStore, StoreError};
 use serde::de::DeserializeOwned;
@@ -36,6 +42,36 @@ const INCIDENT_SORT_KEY: &str = "INCIDENT";
 const TIMELINE_PREFIX: &str = "TL#";
 const STEP_PREFIX: &str = "STEP#";
 const CHAT_PREFIX: &str = "CHAT#";
+const PAGE_PREFIX: &str = "PAGE#";
+/// The sparse index of due items, and its keys; infra/template.yaml must agree.
+pub const DUE_INDEX: &str = "due";
+pub const DUE_PARTITION: &str = "due_shard";
+pub const DUE_SORT: &str = "due_at";
+/// One partition: a tick reads at most a few hundred due items, far below what one
+/// index partition serves.
+const DUE_SHARD: &str = "DUE";
+
+/// Sortable as text, so the index orders by time.
+fn due_text(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn page_sk(page: &Page) -> String {
+    format!("{PAGE_PREFIX}{}", page.key())
+}
+
+/// An item the `due` index returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueItem {
+    Incident {
+        incident_id: String,
+        dedup_key: String,
+    },
+    Page {
+        incident_id: String,
+        page_key: String,
+    },
+}
 
 fn chat_sk(delivery: &Delivery) -> String {
     format!("{CHAT_PREFIX}{}#{}", delivery.channel, delivery.event_key)
@@ -177,6 +213,10 @@ impl DynamoStore {
         ];
         if let Some(resolved_at) = incident.resolved_at {
             item.push(("resolved_at", s(resolved_at.to_rfc3339())));
+        }
+        if let Some(due_at) = incident.due_at {
+            item.push((DUE_PARTITION, s(DUE_SHARD)));
+            item.push((DUE_SORT, s(due_text(due_at))));
         }
         // The head's condition already serialises writers of this incident.
         self.put(item, None)
@@ -340,6 +380,10 @@ impl IncidentStore for DynamoStore {
         if let Some(event) = &commit.timeline {
             writes.push(self.timeline_write(event)?);
         }
+        for page in &commit.pages {
+            // The head's condition makes this commit land once; no condition of its own.
+            writes.push(self.put(self.page_item(page)?, None)?);
+        }
         // No ClientRequestToken: two identical deliveries racing would share it and both
         // be told they succeeded, and the runbook would run twice. A retry whose first
         // attempt did land fails the version check instead and re-decides as a duplicate.
@@ -435,5 +479,133 @@ impl DynamoStore {
             )?
             .item("state", s(delivery.state.as_str()))
             .item("at", s(delivery.at.to_rfc3339())))
+    }
+}
+
+impl DynamoStore {
+    fn page_item(&self, page: &Page) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
+        let mut item = vec![
+            (PARTITION_KEY, s(incident_pk(&page.incident_id))),
+            (SORT_KEY, s(page_sk(page))),
+            ("state", s(page.state.as_str())),
+            ("attempts", n(page.attempts)),
+            ("at", s(due_text(page.at))),
+            ("body", to_body(page)?),
+        ];
+        if page.state == PageState::Pending {
+            item.push((DUE_PARTITION, s(DUE_SHARD)));
+            item.push((DUE_SORT, s(due_text(page.due_at))));
+        }
+        Ok(item)
+    }
+
+    /// Everything due at `now`, oldest first, at most `limit` items. Reads the sparse
+    /// index only: open incidents that are not due cost nothing.
+    pub async fn due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueItem>, StoreError> {
+        let mut due = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("#shard = :shard AND #due <= :now")
+                .expression_attribute_names("#shard", DUE_PARTITION)
+                .expression_attribute_names("#due", DUE_SORT)
+                .expression_attribute_values(":shard", s(DUE_SHARD))
+                .expression_attribute_values(":now", s(due_text(now)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in output.items() {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+                let (Some(pk), Some(sk)) = (text(PARTITION_KEY), text(SORT_KEY)) else {
+                    continue;
+                };
+                let Some(incident_id) = pk.strip_prefix("INC#") else {
+                    continue;
+                };
+                if sk == INCIDENT_SORT_KEY {
+                    if let Some(dedup_key) = text("dedup_key") {
+                        due.push(DueItem::Incident {
+                            incident_id: incident_id.to_string(),
+                            dedup_key: dedup_key.to_string(),
+                        });
+                    }
+                } else if let Some(page_key) = sk.strip_prefix(PAGE_PREFIX) {
+                    due.push(DueItem::Page {
+                        incident_id: incident_id.to_string(),
+                        page_key: page_key.to_string(),
+                    });
+                }
+                if due.len() >= limit {
+                    return Ok(due);
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(due),
+            }
+        }
+    }
+
+    /// One page, strongly consistent.
+    pub async fn page(
+        &self,
+        incident_id: &str,
+        page_key: &str,
+    ) -> Result<Option<Page>, StoreError> {
+        self.read_body(incident_pk(incident_id), format!("{PAGE_PREFIX}{page_key}"))
+            .await
+    }
+
+    /// Claims a page, as read, for sending at `now`: `false` when another ticker claimed
+    /// it less than `lease` ago, or it is no longer the pending page that was read.
+    pub async fn claim_page(
+        &self,
+        page: &Page,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut claimed = page.clone();
+        claimed.state = PageState::Sending;
+        claimed.at = now;
+        let mut put = self.client.put_item().table_name(&self.table);
+        for (name, value) in self.page_item(&claimed)? {
+            put = put.item(name, value);
+        }
+        let put = put
+            .condition_expression(
+                "(#state = :pending AND attempts = :attempts) OR (#state = :sending AND #at < :stale)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":pending", s(PageState::Pending.as_str()))
+            .expression_attribute_values(":sending", s(PageState::Sending.as_str()))
+            .expression_attribute_values(":attempts", n(page.attempts))
+            .expression_attribute_values(":stale", s(due_text(now - lease)));
+        written(put.send().await)
+    }
+
+    /// Records how a claimed page ended: sent, cancelled, failed, or pending again with
+    /// its next attempt's time.
+    pub async fn settle_page(&self, page: &Page) -> Result<(), StoreError> {
+        let mut put = self.client.put_item().table_name(&self.table);
+        for (name, value) in self.page_item(page)? {
+            put = put.item(name, value);
+        }
+        put.send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// Every page of the incident.
+    pub async fn pages(&self, incident_id: &str) -> Result<Vec<Page>, StoreError> {
+        self.items_of(incident_id, PAGE_PREFIX).await
     }
 }

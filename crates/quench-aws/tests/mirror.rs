@@ -75,6 +75,9 @@ fn incident(status: IncidentStatus, mirrors: MirrorIds) -> IncidentRecord {
             tags: BTreeMap::new(),
         },
         mirrors,
+        paging: None,
+        alarms_checked_at: None,
+        due_at: None,
         version: 1,
     }
 }
@@ -89,6 +92,7 @@ fn event(kind: TimelineKind, state: AlarmState, at: &str) -> TimelineEvent {
         series: ALARM_ARN.to_string(),
         state,
         summary: format!("{ALARM_NAME} is {state}: {REASON}"),
+        mention: None,
     }
 }
 

@@ -76,6 +76,7 @@ fn commit() -> Commit {
         head: next,
         incident: None,
         timeline: None,
+        pages: Vec::new(),
     }
 }
 

@@ -206,6 +206,9 @@ pub struct NoticeEvent {
     pub kind: TimelineKind,
     pub at: DateTime<Utc>,
     pub summary: String,
+    /// A chat page's member id, mentioned where the channel supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mention: Option<String>,
 }
 
 /// `+`-free, URL-safe enough for the fragment parts the consoles use.
@@ -262,6 +265,7 @@ impl Notice {
                 kind: event.kind,
                 at: event.at,
                 summary: event.summary.clone(),
+                mention: event.mention.as_ref().map(|m| m.user.clone()),
             },
             links: Links {
                 alarm: format!(

@@ -13,7 +13,9 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::chat::ChatConfig;
 use crate::duration::Span;
+use crate::escalation::{Contact, EscalationPolicy};
 use crate::glob::Glob;
+use crate::oncall::Schedule;
 use crate::runbook::Runbook;
 
 /// The whole configuration file.
@@ -36,6 +38,15 @@ pub struct Config {
     /// Chat channels plans post to.
     #[serde(default, skip_serializing_if = "ChatConfig::is_empty")]
     pub chat: ChatConfig,
+    /// People who can be paged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contacts: BTreeMap<String, Contact>,
+    /// On-call rotations by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schedules: BTreeMap<String, Schedule>,
+    /// Who is paged, in what order, when automation does not fix an incident.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub escalation_policies: BTreeMap<String, EscalationPolicy>,
 }
 
 /// What Quench does for the incidents of one kind of alarm.
@@ -69,6 +80,17 @@ pub struct Plan {
     /// Chat channels (names from `chat.channels`) that follow this plan's incidents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chat: Vec<String>,
+    /// The escalation policy (from `escalation_policies`) that pages people when the
+    /// incident escalates. Without one, an escalation is recorded and told in chat only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<String>,
+    /// An acknowledged incident still open this long after the acknowledgement is paged
+    /// again, from the stage that was acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledge_timeout: Option<Span>,
+    /// An incident still open this long after it opened is closed by the ticker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_after: Option<Span>,
 }
 
 fn default_flap_window() -> Span {
@@ -449,6 +471,18 @@ impl Config {
             }
         }
         self.chat.validate(&mut errors);
+        crate::escalation::validate(self, &mut errors);
+        for (name, schedule) in &self.schedules {
+            if !valid_name(name) {
+                errors.push(field(
+                    format!("schedules.{name}"),
+                    "schedule names use letters, digits, `-` and `_` only (at most 64)",
+                ));
+            }
+            if let Err(error) = schedule.validate(name, &|c| self.contacts.contains_key(c)) {
+                errors.push(error);
+            }
+        }
         for (index, route) in self.routes.iter().enumerate() {
             if !self.plans.contains_key(&route.plan) {
                 errors.push(field(

@@ -13,7 +13,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::{AlarmChange, AlarmState};
-use crate::config::{InsufficientData, ResolveOnOk};
+use crate::config::{Config, InsufficientData, Plan, ResolveOnOk};
+use crate::escalation::{self, AckEffect, ChatIdentity, Page, Paging, PagingState};
 use crate::routing::Routed;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,8 +97,58 @@ pub struct IncidentRecord {
     pub trigger: Trigger,
     #[serde(default)]
     pub mirrors: MirrorIds,
+    /// Where the incident is in its escalation policy, once escalated under a plan
+    /// that has one; cleared on reopen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Paging>,
+    /// When the ticker last read the alarms to find a recovery Quench never heard of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms_checked_at: Option<DateTime<Utc>>,
+    /// When the ticker must next look at the incident (the next page, a recovery
+    /// check, the stale limit); `None` once resolved. The store indexes it sparsely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
     /// Bumped on every change to the record.
     pub version: u64,
+}
+
+/// How often the ticker re-reads the alarms of an open incident whose plan resolves on
+/// OK, in case the OK was lost.
+pub const RECOVERY_CHECK_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// How long after a pending resolution was due the ticker completes it itself; the state
+/// machine's wait normally does it first.
+pub const PENDING_RESOLVE_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+impl IncidentRecord {
+    /// Recomputes [`IncidentRecord::due_at`] after a change, under the incident's plan.
+    pub fn reschedule(&mut self, plan: Option<&Plan>) {
+        if !self.status.is_active() {
+            self.due_at = None;
+            if let Some(paging) = &mut self.paging {
+                paging.next_at = None;
+                if matches!(
+                    paging.state,
+                    PagingState::Waiting | PagingState::Acknowledged
+                ) {
+                    paging.state = PagingState::Stopped;
+                }
+            }
+            return;
+        }
+        let paging = self.paging.as_ref().and_then(|p| p.next_at);
+        let recovery = plan
+            .filter(|p| p.resolve_on_ok != ResolveOnOk::Never)
+            .map(|_| self.alarms_checked_at.unwrap_or(self.created_at) + RECOVERY_CHECK_EVERY);
+        let stale = plan
+            .and_then(|p| p.stale_after)
+            .map(|limit| self.created_at + limit.to_chrono());
+        let pending = self.resolve_due_at.map(|due| due + PENDING_RESOLVE_GRACE);
+        self.due_at = [paging, recovery, stale, pending]
+            .into_iter()
+            .flatten()
+            .min();
+    }
 }
 
 /// The newest applied state of one alarm series.
@@ -152,6 +203,13 @@ pub enum TimelineKind {
     ChatFailed,
     /// Someone took the incident on.
     Acknowledged,
+    /// The escalation policy paged a stage (or gave up): who, and why now.
+    Paging,
+    /// One page reached a contact's channel. Sent to chat only when it is a chat page
+    /// (it carries the mention).
+    Paged,
+    /// A page failed every attempt. Never itself sent to chat.
+    PageFailed,
 }
 
 impl TimelineKind {
@@ -167,6 +225,9 @@ impl TimelineKind {
             Self::Escalated => "escalated",
             Self::ChatFailed => "chat_failed",
             Self::Acknowledged => "acknowledged",
+            Self::Paging => "paging",
+            Self::Paged => "paged",
+            Self::PageFailed => "page_failed",
         }
     }
 }
@@ -182,6 +243,9 @@ pub struct TimelineEvent {
     pub series: String,
     pub state: AlarmState,
     pub summary: String,
+    /// A chat page: who to mention, on which channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mention: Option<ChatIdentity>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,6 +323,8 @@ pub struct Commit {
     /// The incident item to write, when the incident changed.
     pub incident: Option<IncidentRecord>,
     pub timeline: Option<TimelineEvent>,
+    /// Pages to create (each only if not there yet).
+    pub pages: Vec<Page>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -288,7 +354,7 @@ pub fn incident_id(dedup_key: &str, opened_at: DateTime<Utc>) -> String {
     )
 }
 
-fn bounded(text: &str) -> String {
+pub(crate) fn bounded(text: &str) -> String {
     match text.char_indices().nth(MAX_SUMMARY_CHARS) {
         Some((cut, _)) => format!("{}…[truncated]", &text[..cut]),
         None => text.to_string(),
@@ -316,6 +382,7 @@ fn timeline_event(
         series,
         state: change.state,
         summary: bounded(&summary),
+        mention: None,
     }
 }
 
@@ -355,6 +422,9 @@ fn new_incident(routed: &Routed<'_>, change: &AlarmChange, dedup_key: &str) -> I
             tags: change.tags.clone(),
         },
         mirrors: MirrorIds::default(),
+        paging: None,
+        alarms_checked_at: None,
+        due_at: None,
         version: 1,
     }
 }
@@ -454,6 +524,7 @@ pub fn decide(
             incident.resolved_at = None;
             incident.acknowledged_at = None;
             incident.escalated_at = None;
+            incident.paging = None;
             incident.reopen_count += 1;
             incident.series.insert(series_key.clone());
             incident.version += 1;
@@ -542,11 +613,14 @@ pub fn decide(
                     head: next,
                     incident: None,
                     timeline: None,
+                    pages: Vec::new(),
                 }),
             };
         }
     };
 
+    let mut incident = incident;
+    incident.reschedule(Some(routed.plan));
     let timeline = timeline_event(&incident.id, timeline_kind, change, summary);
     let mut out = decision(kind, Some(&incident.id));
     out.resolve_due_at = incident.resolve_due_at;
@@ -558,6 +632,7 @@ pub fn decide(
             head: next,
             incident: Some(incident),
             timeline: Some(timeline),
+            pages: Vec::new(),
         }),
     }
 }
@@ -616,6 +691,7 @@ pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTim
     resolved.status = IncidentStatus::Resolved;
     resolved.resolved_at = Some(due);
     resolved.resolve_due_at = None;
+    resolved.reschedule(None);
     resolved.version += 1;
     let timeline = TimelineEvent {
         incident_id: resolved.id.clone(),
@@ -630,6 +706,7 @@ pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTim
         series: String::new(),
         state: AlarmState::Ok,
         summary: "every alarm stayed OK through the stable period".to_string(),
+        mention: None,
     };
     let mut next = head.clone();
     next.version += 1;
@@ -641,6 +718,7 @@ pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTim
             head: next,
             incident: Some(resolved),
             timeline: Some(timeline),
+            pages: Vec::new(),
         }),
     }
 }
@@ -673,6 +751,7 @@ pub fn attach_mirror_ids(
         head: next,
         incident: Some(updated),
         timeline: None,
+        pages: Vec::new(),
     })
 }
 
@@ -704,7 +783,12 @@ pub struct Operation {
 /// escalate of the same incident changes nothing and says why, so the state machine may
 /// retry it freely. An operation naming an incident the key no longer holds (a later
 /// incident replaced it) is ignored rather than applied to the wrong one.
-pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> Outcome {
+pub fn operate(
+    head: &DedupHead,
+    operation: &Operation,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Outcome {
     let decision = |kind, reason| decision_on(head, &operation.incident_id, kind, reason);
     let ignored = |reason| ignored_on(head, &operation.incident_id, reason);
     let Some(incident) = head
@@ -714,7 +798,10 @@ pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> O
     else {
         return ignored(IgnoreReason::NothingOpen);
     };
+    let plan = config.plans.get(&incident.plan);
     let mut updated = incident.clone();
+    let mut pages = Vec::new();
+    let mut note = None;
     let (kind, timeline_kind, verb) = match operation.action {
         OperationKind::Resolve => {
             updated.status = IncidentStatus::Resolved;
@@ -727,6 +814,13 @@ pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> O
                 return ignored(IgnoreReason::AlreadyEscalated);
             }
             updated.escalated_at = Some(now);
+            if let Some(policy) = plan.and_then(|p| p.escalation.as_deref()) {
+                let (paging, first) =
+                    escalation::start(config, policy, &updated.id, updated.reopen_count, now);
+                note = Some(format!("paging {}", paging.engaged.join(", ")));
+                updated.paging = Some(paging);
+                pages = first;
+            }
             (
                 DecisionKind::Escalated,
                 TimelineKind::Escalated,
@@ -737,8 +831,29 @@ pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> O
             if incident.status == IncidentStatus::Acknowledged {
                 return ignored(IgnoreReason::AlreadyAcknowledged);
             }
-            updated.status = IncidentStatus::Acknowledged;
-            updated.acknowledged_at = Some(now);
+            let timeout = plan.and_then(|p| p.acknowledge_timeout);
+            let effect = match &mut updated.paging {
+                Some(paging) => {
+                    if paging.acknowledged_by.contains(&operation.by) {
+                        return ignored(IgnoreReason::AlreadyAcknowledged);
+                    }
+                    escalation::acknowledge(config, paging, &operation.by, timeout, now)
+                }
+                None => AckEffect::Stopped,
+            };
+            match effect {
+                AckEffect::Stopped => {
+                    updated.status = IncidentStatus::Acknowledged;
+                    if updated.acknowledged_at.is_none() {
+                        updated.acknowledged_at = Some(now);
+                    }
+                }
+                AckEffect::Waiting { missing } => {
+                    note = Some(format!(
+                        "this stage needs everyone it paged: {missing} more to acknowledge"
+                    ));
+                }
+            }
             (
                 DecisionKind::Acknowledged,
                 TimelineKind::Acknowledged,
@@ -746,13 +861,17 @@ pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> O
             )
         }
     };
+    updated.reschedule(plan);
     updated.version += 1;
     let alarming = head.series.values().any(|s| s.alarming);
-    let summary = if operation.reason.is_empty() {
+    let mut summary = if operation.reason.is_empty() {
         format!("{verb} by {}", operation.by)
     } else {
         format!("{verb} by {}: {}", operation.by, operation.reason)
     };
+    if let Some(note) = note {
+        summary = format!("{summary}; {note}");
+    }
     let timeline = TimelineEvent {
         incident_id: updated.id.clone(),
         // The incident's version in the key: one event per change, however often the
@@ -773,6 +892,7 @@ pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> O
             AlarmState::Ok
         },
         summary: bounded(&summary),
+        mention: None,
     };
     let mut next = head.clone();
     next.version += 1;
@@ -784,6 +904,7 @@ pub fn operate(head: &DedupHead, operation: &Operation, now: DateTime<Utc>) -> O
             head: next,
             incident: Some(updated),
             timeline: Some(timeline),
+            pages,
         }),
     }
 }

@@ -12,6 +12,7 @@ use crate::incident::{
     MirrorIds, Operation, Outcome,
 };
 use crate::routing::RoutingError;
+use crate::ticker::{tick, AlarmReading};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,11 +86,27 @@ pub async fn apply_pending_resolve<S: IncidentStore + Sync>(
 /// Resolves or escalates an incident on someone's word (a runbook, a person).
 pub async fn apply_operation<S: IncidentStore + Sync>(
     store: &S,
+    config: &Config,
     operation: &Operation,
     now: DateTime<Utc>,
 ) -> Result<(Decision, Option<Commit>), ApplyError> {
     decide_on_head(store, &operation.dedup_key, |head| {
-        operate(head, operation, now)
+        operate(head, operation, config, now)
+    })
+    .await
+}
+
+/// Does what is due for one incident on the ticker's word (see [`crate::ticker::tick`]).
+pub async fn apply_tick<S: IncidentStore + Sync>(
+    store: &S,
+    config: &Config,
+    dedup_key: &str,
+    incident_id: &str,
+    readings: &[AlarmReading],
+    now: DateTime<Utc>,
+) -> Result<(Decision, Option<Commit>), ApplyError> {
+    decide_on_head(store, dedup_key, |head| {
+        tick(head, incident_id, config, readings, now)
     })
     .await
 }

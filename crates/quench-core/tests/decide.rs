@@ -20,6 +20,11 @@ struct MemoryStore {
     timelines: BTreeMap<String, Vec<TimelineEvent>>,
 }
 
+/// A config whose plans page nobody: operations then only record.
+fn without_paging() -> Config {
+    Config::parse("version: 1\nplans: { p: { impact: 3 } }").expect("config")
+}
+
 impl MemoryStore {
     fn apply(&mut self, commit: Commit) -> bool {
         let current = self.heads.get(&commit.head.dedup_key).map(|h| h.version);
@@ -44,7 +49,7 @@ impl MemoryStore {
     fn operate(&mut self, operation: &Operation, now: DateTime<Utc>) -> (DecisionKind, bool) {
         let empty = DedupHead::empty(&operation.dedup_key);
         let head = self.heads.get(&operation.dedup_key).unwrap_or(&empty);
-        let outcome = operate(head, operation, now);
+        let outcome = operate(head, operation, &without_paging(), now);
         let kind = outcome.decision.decision;
         match outcome.commit {
             Some(commit) => {
@@ -629,6 +634,7 @@ fn an_operation_on_a_resolved_or_replaced_incident_changes_nothing() {
     let outcome = operate(
         &DedupHead::empty(&unknown_key.dedup_key),
         &unknown_key,
+        &without_paging(),
         at(5),
     );
     assert_eq!(

@@ -454,6 +454,7 @@ where
             // Steps do not change the alarm; the incident runs its runbook in ALARM.
             state: AlarmState::Alarm,
             summary: summary(text),
+            mention: None,
         };
         self.store().append_timeline(&event).await?;
         Ok(())

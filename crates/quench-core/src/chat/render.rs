@@ -222,8 +222,11 @@ impl<'a> Message<'a> {
             TimelineKind::Attached => ("🔗", "Alarm attached"),
             TimelineKind::Recovered => ("🟢", "Alarm recovered"),
             TimelineKind::ResolvePending => ("⏳", "Resolution pending"),
+            TimelineKind::Paging => ("📟", "Paging"),
+            TimelineKind::Paged => ("📟", "Paged"),
             // The notifier never sends these, but rendering stays total.
             TimelineKind::ChatFailed => ("⚠️", "Chat delivery failed"),
+            TimelineKind::PageFailed => ("⚠️", "Page failed"),
         };
         let runbook = (
             "Runbook",
@@ -285,11 +288,25 @@ impl<'a> Message<'a> {
                 let duration = lasted(notice);
                 message.facts = vec![("Duration", duration), impact];
             }
+            TimelineKind::Paged => {
+                message.facts = vec![impact];
+                message.facts.extend(
+                    notice
+                        .event
+                        .mention
+                        .as_ref()
+                        .map(|user| ("Contact", user.clone())),
+                );
+                let step = "Acknowledge to stop the escalation";
+                message.next_steps.push(step.to_string());
+            }
             TimelineKind::Attached
             | TimelineKind::Acknowledged
             | TimelineKind::Recovered
             | TimelineKind::ResolvePending
-            | TimelineKind::ChatFailed => {}
+            | TimelineKind::Paging
+            | TimelineKind::ChatFailed
+            | TimelineKind::PageFailed => {}
         }
         message
     }
@@ -401,6 +418,19 @@ fn mrkdwn(text: String) -> Value {
     json!({ "type": "mrkdwn", "text": text, "verbatim": true })
 }
 
+/// `<@U…>` for a member id Slack would recognise; anything else is not mentioned (and
+/// so cannot inject markup).
+fn slack_mention(notice: &Notice) -> Option<String> {
+    let user = notice.event.mention.as_deref()?;
+    let valid = user.len() >= 3
+        && user.len() <= 32
+        && user.starts_with(['U', 'W'])
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    valid.then(|| format!("<@{user}>"))
+}
+
 fn slack(message: &Message, bot: bool) -> Value {
     let notice = message.notice;
     let headline = message.headline(slack_escape, SLACK_HEADER_LIMIT);
@@ -408,6 +438,10 @@ fn slack(message: &Message, bot: bool) -> Value {
         "type": "header",
         "text": { "type": "plain_text", "text": headline, "emoji": true },
     })];
+    let mention = slack_mention(notice);
+    if let Some(mention) = &mention {
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("{mention} you are paged") } }));
+    }
     let fields: Vec<Value> = message
         .facts
         .iter()
@@ -436,6 +470,9 @@ fn slack(message: &Message, bot: bool) -> Value {
     }));
     // The fallback is what notifications show.
     let mut fallback = message.headline(slack_escape, TITLE_LIMIT);
+    if let Some(mention) = mention {
+        fallback = format!("{mention} {fallback}");
+    }
     if let Some(summary) = message.summary() {
         fallback.push('\n');
         fallback.push_str(&slack_escape(summary));

@@ -1,0 +1,405 @@
+//! The escalation ticker: run every minute by EventBridge Scheduler.
+//!
+//! Each tick reads the sparse `due` index, and nothing else, for what is due now:
+//! - an incident: its due work is decided on the head's version ([`apply_tick`]): the
+//!   next stage of its escalation policy, a re-page after an expired acknowledgement,
+//!   the plan's stale limit, an overdue pending resolution, or a recovery check that
+//!   re-reads its alarms (DescribeAlarms) in case the OK never reached Quench. Two
+//!   tickers racing on one incident both decide; one conditional write wins, the other
+//!   re-decides and finds nothing due. The pages a stage creates are written in the
+//!   same transaction.
+//! - a page: claimed with a lease (so a concurrent ticker skips it), sent by email or
+//!   SMS through SNS or to chat with a mention through the chat notifier, and settled.
+//!   A failed page is tried again on a later tick with backoff, without touching the
+//!   other pages of its wave; after [`MAX_PAGE_ATTEMPTS`] it is recorded as failed.
+//!
+//! A page whose incident was acknowledged, resolved or reopened before it was due is
+//! cancelled, so a resolve cancels every pending page.
+//!
+//! [`MAX_PAGE_ATTEMPTS`]: quench_core::escalation::MAX_PAGE_ATTEMPTS
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use lambda_runtime::LambdaEvent;
+use quench_aws::handler::{optional_env, required_env};
+pub use quench_aws::handler::{HandlerError, InitError};
+use quench_aws::metrics::{self, Unit};
+use quench_aws::paging::{alarm_readings, Pager};
+use quench_aws::sdk::{load_config, sdk_config};
+use quench_aws::store::{DueItem, DynamoStore};
+use quench_core::config::Config;
+use quench_core::escalation::{page_retry_at, Page, PageState, Via};
+use quench_core::incident::{DecisionKind, IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::store::{apply_tick, ApplyError, IncidentStore};
+use quench_core::ticker::{alarms_to_check, page_wanted, AlarmReading};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// At most this many due items per tick, so a backlog cannot run a tick past its
+/// timeout; the rest are due on the next tick.
+pub const MAX_DUE_PER_TICK: usize = 500;
+
+/// What one tick did, for the logs and the tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Items the due index returned.
+    pub due: u32,
+    /// Incidents whose escalation moved on (a stage paged, a re-page, exhausted).
+    pub escalations: u32,
+    pub resolved: u32,
+    pub pages_sent: u32,
+    /// Failed this tick and scheduled again.
+    pub pages_retrying: u32,
+    /// Failed every attempt.
+    pub pages_failed: u32,
+    pub pages_cancelled: u32,
+    /// Claimed by another ticker or already handled.
+    pub pages_skipped: u32,
+    /// Items that hit an error; they stay due and are tried on the next tick.
+    pub errors: u32,
+}
+
+pub struct Handler {
+    pub config: Config,
+    pub store: DynamoStore,
+    pub pager: Pager,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Chat pages go through the chat notifier, in process.
+    pub chat: Option<chat_notifier::LambdaHandler>,
+    /// A page claimed longer ago than this belongs to a ticker that died; it is taken
+    /// over.
+    pub lease: chrono::Duration,
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Handler {
+    /// One tick at `now`.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Report, HandlerError> {
+        let due = self.store.due(now, MAX_DUE_PER_TICK).await?;
+        let mut report = Report {
+            due: u32::try_from(due.len()).unwrap_or(u32::MAX),
+            ..Report::default()
+        };
+        let mut pages: Vec<(String, String)> = Vec::new();
+        for item in due {
+            match item {
+                DueItem::Incident {
+                    incident_id,
+                    dedup_key,
+                } => match self
+                    .incident(&dedup_key, &incident_id, now, &mut report)
+                    .await
+                {
+                    Ok(created) => pages.extend(
+                        created
+                            .into_iter()
+                            .filter(|p| p.due_at <= now)
+                            .map(|p| (p.incident_id.clone(), p.key())),
+                    ),
+                    Err(error) => {
+                        report.errors += 1;
+                        tracing::warn!(%incident_id, %error, "due incident left for the next tick");
+                    }
+                },
+                DueItem::Page {
+                    incident_id,
+                    page_key,
+                } => pages.push((incident_id, page_key)),
+            }
+        }
+        // A page created this tick may also be in the index result already.
+        pages.sort();
+        pages.dedup();
+        for (incident_id, page_key) in pages {
+            if let Err(error) = self.page(&incident_id, &page_key, now, &mut report).await {
+                report.errors += 1;
+                tracing::warn!(%incident_id, %page_key, %error, "page left for the next tick");
+            }
+        }
+        tracing::info!(?report, "tick done");
+        Ok(report)
+    }
+
+    /// Does what is due for one incident; returns the pages it created.
+    async fn incident(
+        &self,
+        dedup_key: &str,
+        incident_id: &str,
+        now: DateTime<Utc>,
+        report: &mut Report,
+    ) -> Result<Vec<Page>, ApplyError> {
+        let readings = match self.store.load_head(dedup_key).await? {
+            Some(head) => {
+                self.readings(&alarms_to_check(&head, &self.config, now))
+                    .await
+            }
+            None => Vec::new(),
+        };
+        let (decision, commit) = apply_tick(
+            &self.store,
+            &self.config,
+            dedup_key,
+            incident_id,
+            &readings,
+            now,
+        )
+        .await?;
+        let Some(commit) = commit else {
+            return Ok(Vec::new());
+        };
+        match decision.decision {
+            DecisionKind::Resolved => {
+                report.resolved += 1;
+                if let Some(incident) = &commit.incident {
+                    metrics::incident_metrics(DecisionKind::Resolved, incident, now);
+                }
+            }
+            DecisionKind::Escalated => report.escalations += 1,
+            _ => {}
+        }
+        Ok(commit.pages)
+    }
+
+    /// Alarm states for a recovery check; a failed read is logged and skipped (the
+    /// check comes round again).
+    async fn readings(&self, names: &[String]) -> Vec<AlarmReading> {
+        if names.is_empty() {
+            return Vec::new();
+        }
+        match alarm_readings(&self.cloudwatch, names).await {
+            Ok(readings) => readings,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read alarms for a recovery check");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn page(
+        &self,
+        incident_id: &str,
+        page_key: &str,
+        now: DateTime<Utc>,
+        report: &mut Report,
+    ) -> Result<(), HandlerError> {
+        let Some(mut page) = self.store.page(incident_id, page_key).await? else {
+            report.pages_skipped += 1;
+            return Ok(());
+        };
+        let abandoned = page.state == PageState::Sending && page.at < now - self.lease;
+        if !(page.state == PageState::Pending || abandoned) || page.due_at > now {
+            report.pages_skipped += 1;
+            return Ok(());
+        }
+        if !self.store.claim_page(&page, now, self.lease).await? {
+            report.pages_skipped += 1;
+            return Ok(());
+        }
+        let incident = self.store.incident(incident_id).await?;
+        page.at = now;
+        let Some(incident) = incident.filter(|i| page_wanted(i, &page)) else {
+            page.state = PageState::Cancelled;
+            self.store.settle_page(&page).await?;
+            report.pages_cancelled += 1;
+            return Ok(());
+        };
+        match self.send(&incident, &page, now).await {
+            Ok(()) => {
+                page.state = PageState::Sent;
+                page.attempts += 1;
+                page.last_error = None;
+                self.store.settle_page(&page).await?;
+                report.pages_sent += 1;
+                metrics::emit(
+                    now,
+                    &[("Plan", &incident.plan), ("Via", page.via.as_str())],
+                    &[("PagesSent", 1.0, Unit::Count)],
+                );
+            }
+            Err(error) => {
+                page.attempts += 1;
+                page.last_error = Some(error.clone());
+                match page_retry_at(&page, now) {
+                    Some(retry_at) => {
+                        page.state = PageState::Pending;
+                        page.due_at = retry_at;
+                        report.pages_retrying += 1;
+                    }
+                    None => {
+                        page.state = PageState::Failed;
+                        report.pages_failed += 1;
+                        let summary = format!(
+                            "could not page {} by {} after {} attempts: {error}",
+                            page.contact,
+                            page.via.as_str(),
+                            page.attempts
+                        );
+                        self.store
+                            .append_timeline(&page_event(
+                                &incident,
+                                &page,
+                                TimelineKind::PageFailed,
+                                summary,
+                                now,
+                            ))
+                            .await?;
+                        metrics::emit(
+                            now,
+                            &[("Plan", &incident.plan), ("Via", page.via.as_str())],
+                            &[("PagesFailed", 1.0, Unit::Count)],
+                        );
+                    }
+                }
+                tracing::warn!(%incident_id, page = %page.key(), %error, "page failed");
+                self.store.settle_page(&page).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one page; the error text is kept on the page.
+    async fn send(
+        &self,
+        incident: &IncidentRecord,
+        page: &Page,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let contact = self
+            .config
+            .contacts
+            .get(&page.contact)
+            .ok_or_else(|| format!("contact `{}` is no longer in the config", page.contact))?;
+        let who = contact.name.as_deref().unwrap_or(&page.contact);
+        let title = format!("[Quench] P{} {}", incident.impact, incident.title);
+        let text = format!(
+            "{who}, you are paged for incident {} ({}, stage {} of round {}): {}. \
+             Alarm {} since {}. Acknowledge to stop the escalation.",
+            incident.id,
+            incident.plan,
+            page.stage + 1,
+            page.round + 1,
+            incident.title,
+            incident.trigger.alarm_name,
+            when(incident.created_at)
+        );
+        let summary = format!(
+            "paged {who} by {} (stage {}, round {})",
+            page.via.as_str(),
+            page.stage + 1,
+            page.round + 1
+        );
+        match page.via {
+            Via::Email => {
+                self.pager
+                    .email(&page.contact, &title, &text)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Via::Sms => {
+                let phone = contact.phone.as_deref().ok_or("the contact has no phone")?;
+                let sms = format!(
+                    "Quench P{}: {} ({}). You are paged; acknowledge to stop escalation.",
+                    incident.impact, incident.title, incident.id
+                );
+                self.pager
+                    .sms(phone, &sms)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Via::Chat => {
+                let identity = contact
+                    .chat
+                    .clone()
+                    .ok_or("the contact has no chat identity")?;
+                let mut event = page_event(incident, page, TimelineKind::Paged, summary, now);
+                event.mention = Some(identity);
+                self.store
+                    .append_timeline(&event)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let chat = self
+                    .chat
+                    .as_ref()
+                    .ok_or("chat is not set up for the ticker")?;
+                let request = chat_notifier::Request {
+                    incident_id: incident.id.clone(),
+                };
+                // The event is recorded: if delivery fails now, the chat notifier's
+                // next catch-up of this incident delivers it or dead-letters it.
+                if let Err(error) = chat.handle(&request, now).await {
+                    tracing::warn!(incident_id = %incident.id, %error, "chat page left for the next catch-up");
+                }
+                return Ok(());
+            }
+        }
+        self.store
+            .append_timeline(&page_event(
+                incident,
+                page,
+                TimelineKind::Paged,
+                summary,
+                now,
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// The timeline event of a page; keyed by the page, so a retried settle writes it once.
+fn page_event(
+    incident: &IncidentRecord,
+    page: &Page,
+    kind: TimelineKind,
+    summary: String,
+    now: DateTime<Utc>,
+) -> TimelineEvent {
+    TimelineEvent {
+        incident_id: incident.id.clone(),
+        event_key: format!(
+            "{}#{}#{}",
+            page.due_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            kind.as_str(),
+            page.key()
+        ),
+        at: now,
+        kind,
+        alarm_name: incident.trigger.alarm_name.clone(),
+        series: String::new(),
+        state: quench_core::alarm::AlarmState::Alarm,
+        summary,
+        mention: None,
+    }
+}
+
+/// Everything built once per cold start: `QUENCH_TABLE` (required),
+/// `QUENCH_PAGES_TOPIC` (the pages SNS topic ARN), and the chat notifier's environment.
+pub async fn init_from_env() -> Result<Handler, InitError> {
+    let table = required_env("QUENCH_TABLE")?;
+    let sdk = sdk_config().await;
+    let config = load_config(&sdk).await?;
+    Ok(Handler {
+        config,
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
+        pager: Pager::new(
+            aws_sdk_sns::Client::new(&sdk),
+            optional_env("QUENCH_PAGES_TOPIC"),
+        ),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        chat: Some(chat_notifier::init_from_env().await?),
+        lease: chrono::Duration::minutes(2),
+    })
+}
+
+/// The Lambda entry point. The scheduler's event carries nothing the tick needs: the
+/// clock is the function's own, so an invocation cannot ask for pages early.
+pub async fn invoke(
+    handler: Arc<Handler>,
+    _event: LambdaEvent<Box<RawValue>>,
+) -> Result<Report, HandlerError> {
+    handler.tick(Utc::now()).await
+}

@@ -1,0 +1,282 @@
+//! What the escalation ticker does to one incident that is due: close it when stale,
+//! complete an overdue pending resolution, resolve it when its alarms recovered without
+//! Quench hearing of it, and walk its escalation policy. Pure: the alarm readings are
+//! passed in, and the store applies the result on the head's version like every other
+//! decision, so two tickers racing on one incident page it once.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::alarm::AlarmState;
+use crate::config::{Config, ResolveOnOk};
+use crate::escalation::{self, Advance, Page, PagingState};
+use crate::incident::{
+    bounded, confirm_pending_resolve, Commit, Decision, DecisionKind, DedupHead, IgnoreReason,
+    IncidentRecord, IncidentStatus, Outcome, TimelineEvent, TimelineKind, PENDING_RESOLVE_GRACE,
+    RECOVERY_CHECK_EVERY,
+};
+
+/// An alarm's state as CloudWatch reports it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmReading {
+    pub alarm_name: String,
+    pub state: AlarmState,
+    /// When it entered that state.
+    pub since: DateTime<Utc>,
+}
+
+/// The alarm named by a series key (`<alarm ARN>` or `<alarm ARN>#<contributor>`).
+/// Contributor series have no state of their own in DescribeAlarms, so they are `None`.
+fn alarm_name_of(series_key: &str) -> Option<&str> {
+    let (_, name) = series_key.split_once(":alarm:")?;
+    (!name.contains('#')).then_some(name)
+}
+
+/// The alarms to read for a recovery check, when one is due: the head still thinks
+/// some series alarms and the plan resolves on OK. Empty: no check.
+pub fn alarms_to_check(head: &DedupHead, config: &Config, now: DateTime<Utc>) -> Vec<String> {
+    let Some(incident) = head.incident.as_ref().filter(|i| i.status.is_active()) else {
+        return Vec::new();
+    };
+    let resolves_on_ok = config
+        .plans
+        .get(&incident.plan)
+        .is_some_and(|p| p.resolve_on_ok != ResolveOnOk::Never);
+    let due = incident.alarms_checked_at.unwrap_or(incident.created_at) + RECOVERY_CHECK_EVERY;
+    if !resolves_on_ok || due > now {
+        return Vec::new();
+    }
+    let alarming: Vec<&str> = head
+        .series
+        .iter()
+        .filter(|(_, s)| s.alarming)
+        .map(|(key, _)| key.as_str())
+        .collect();
+    if alarming.is_empty() {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = Vec::new();
+    for key in alarming {
+        // One unreadable series (a contributor) makes the whole check moot.
+        let Some(name) = alarm_name_of(key) else {
+            return Vec::new();
+        };
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+fn event(
+    incident: &IncidentRecord,
+    kind: TimelineKind,
+    at: DateTime<Utc>,
+    tag: &str,
+    summary: String,
+) -> TimelineEvent {
+    TimelineEvent {
+        incident_id: incident.id.clone(),
+        event_key: format!(
+            "{}#{}#{tag}",
+            at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            kind.as_str()
+        ),
+        at,
+        kind,
+        alarm_name: incident.trigger.alarm_name.clone(),
+        series: String::new(),
+        state: if kind == TimelineKind::Resolved {
+            AlarmState::Ok
+        } else {
+            AlarmState::Alarm
+        },
+        summary: bounded(&summary),
+        mention: None,
+    }
+}
+
+/// Decides what is due for `incident_id` at `now`. `readings` are the states of
+/// [`alarms_to_check`]'s alarms (empty when none was due or they could not be read).
+pub fn tick(
+    head: &DedupHead,
+    incident_id: &str,
+    config: &Config,
+    readings: &[AlarmReading],
+    now: DateTime<Utc>,
+) -> Outcome {
+    let ignored = |reason| Outcome {
+        decision: Decision {
+            decision: DecisionKind::Ignored,
+            incident_id: Some(incident_id.to_string()),
+            plan: head
+                .incident
+                .as_ref()
+                .map(|i| i.plan.clone())
+                .unwrap_or_default(),
+            dedup_key: head.dedup_key.clone(),
+            ignored_because: Some(reason),
+            resolve_due_at: None,
+        },
+        commit: None,
+    };
+    let Some(incident) = head
+        .incident
+        .as_ref()
+        .filter(|i| i.id == incident_id && i.status.is_active())
+    else {
+        return ignored(IgnoreReason::NothingOpen);
+    };
+    let plan = config.plans.get(&incident.plan);
+    let mut next_head = head.clone();
+    let mut updated = incident.clone();
+    let mut pages: Vec<Page> = Vec::new();
+
+    let resolved_because = if let Some(limit) = plan
+        .and_then(|p| p.stale_after)
+        .filter(|limit| incident.created_at + limit.to_chrono() <= now)
+    {
+        Some(format!(
+            "closed by the ticker: open longer than the plan's stale limit of {limit}"
+        ))
+    } else if incident
+        .resolve_due_at
+        .is_some_and(|due| due + PENDING_RESOLVE_GRACE <= now)
+    {
+        // The state machine's wait should have done this; do it in its place.
+        return confirm_pending_resolve(head, incident_id, now);
+    } else {
+        recovered(&mut next_head, plan.map(|p| p.resolve_on_ok), readings, now)
+    };
+
+    let (kind, timeline) = if let Some(summary) = resolved_because {
+        updated.status = IncidentStatus::Resolved;
+        updated.resolved_at = Some(now);
+        updated.resolve_due_at = None;
+        let timeline = event(&updated, TimelineKind::Resolved, now, "ticker", summary);
+        (DecisionKind::Resolved, Some(timeline))
+    } else {
+        let episode = updated.reopen_count;
+        let id = updated.id.clone();
+        let acknowledged = updated.status == IncidentStatus::Acknowledged;
+        match updated.paging.as_mut().and_then(|paging| {
+            escalation::advance(config, paging, &id, episode, now).map(|a| (a, paging.clone()))
+        }) {
+            Some(((advance, wave), paging)) => {
+                pages = wave;
+                let stage = format!("stage {} of round {}", paging.stage + 1, paging.round + 1);
+                let summary = match advance {
+                    Advance::NextStage => format!(
+                        "nobody acknowledged in time: paging {stage}: {}",
+                        paging.engaged.join(", ")
+                    ),
+                    Advance::Repaged => format!(
+                        "still unresolved after the acknowledgement timeout: paging {stage} again: {}",
+                        paging.engaged.join(", ")
+                    ),
+                    Advance::Exhausted => format!(
+                        "escalation policy `{}` exhausted: nobody acknowledged",
+                        paging.policy
+                    ),
+                };
+                if advance == Advance::Repaged && acknowledged {
+                    updated.status = IncidentStatus::Open;
+                }
+                let tag = format!("w{}", paging.wave);
+                let timeline = event(&updated, TimelineKind::Paging, now, &tag, summary);
+                (DecisionKind::Escalated, Some(timeline))
+            }
+            None => (DecisionKind::Ignored, None),
+        }
+    };
+    // A check that was due counts as done even with nothing to read, or the incident
+    // would stay due every tick.
+    if incident.alarms_checked_at.unwrap_or(incident.created_at) + RECOVERY_CHECK_EVERY <= now {
+        updated.alarms_checked_at = Some(now);
+    }
+    updated.reschedule(plan);
+    if timeline.is_none() && updated == *incident && next_head.series == head.series {
+        return ignored(IgnoreReason::NotYetDue);
+    }
+    updated.version += 1;
+    next_head.version += 1;
+    next_head.incident = Some(updated.clone());
+    Outcome {
+        decision: Decision {
+            decision: kind,
+            incident_id: Some(incident_id.to_string()),
+            plan: updated.plan.clone(),
+            dedup_key: head.dedup_key.clone(),
+            ignored_because: None,
+            resolve_due_at: None,
+        },
+        commit: Some(Commit {
+            expected_version: Some(head.version),
+            head: next_head,
+            incident: Some(updated),
+            timeline,
+            pages,
+        }),
+    }
+}
+
+/// Whether the readings show every alarming series recovered for long enough; if so
+/// the head learns the OKs (so the lost change, should it arrive, is stale) and the
+/// reason to resolve is returned.
+fn recovered(
+    head: &mut DedupHead,
+    resolve_on_ok: Option<ResolveOnOk>,
+    readings: &[AlarmReading],
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let stable = match resolve_on_ok? {
+        ResolveOnOk::Immediately => chrono::TimeDelta::zero(),
+        ResolveOnOk::After(span) => span.to_chrono(),
+        ResolveOnOk::Never => return None,
+    };
+    if readings.is_empty() {
+        return None;
+    }
+    let mut learned = Vec::new();
+    for (key, series) in head.series.iter().filter(|(_, s)| s.alarming) {
+        let reading = readings
+            .iter()
+            .find(|r| alarm_name_of(key) == Some(r.alarm_name.as_str()))?;
+        if reading.state != AlarmState::Ok
+            || reading.since + stable > now
+            || reading.since <= series.at
+        {
+            return None;
+        }
+        learned.push((key.clone(), reading.clone()));
+    }
+    let mut told = Vec::new();
+    for (key, reading) in learned {
+        if let Some(series) = head.series.get_mut(&key) {
+            series.state = AlarmState::Ok;
+            series.alarming = false;
+            series.at = reading.since;
+        }
+        told.push(format!(
+            "{} has been OK since {}",
+            reading.alarm_name,
+            reading.since.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ));
+    }
+    Some(format!(
+        "resolved by the ticker: {}; the change to OK never reached Quench",
+        told.join(", ")
+    ))
+}
+
+/// Whether a page is still wanted when its time comes: the incident is the same
+/// episode, still open and unacknowledged in the same wave, and its contact has not
+/// acknowledged.
+pub fn page_wanted(incident: &IncidentRecord, page: &Page) -> bool {
+    incident.status == IncidentStatus::Open
+        && incident.reopen_count == page.episode
+        && incident.paging.as_ref().is_some_and(|p| {
+            p.wave == page.wave
+                && p.state == PagingState::Waiting
+                && !p.acknowledged_by.contains(&page.contact)
+        })
+}
