@@ -28,7 +28,7 @@ demo: setup
 BENCH_BIN := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
 bench: setup
 	cargo build --release -p alarm-to-incident -p quench-bench
-	$(BENCH_BIN)/quench-bench --handler $(BENCH_BIN)/alarm-to-incident --hello $(BENCH_BIN)/hello-lambda
+	$(BENCH_BIN)/quench-bench --handler $(BENCH_BIN)/alarm-to-incident --hello $(BENCH_BIN)/hello-lambda $(addprefix --only ,$(ONLY))
 
 lint: setup tools/node_modules/.installed
 	cfn-lint infra/template.yaml

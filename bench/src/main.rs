@@ -6,7 +6,9 @@
 
 mod chat;
 mod lifecycle;
+mod oncall;
 mod stub;
+mod ticker;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -27,7 +29,7 @@ use quench_e2e::{counted_dynamodb, create_table, sample_event, CallCounter, Moto
 
 use crate::stub::{RuntimeApi, Seen};
 
-const USAGE: &str = "usage: quench-bench --handler PATH --hello PATH [--runs N] [--iterations N]";
+const USAGE: &str = "usage: quench-bench --handler PATH --hello PATH [--runs N] [--iterations N] [--only SECTION]...\n(--handler and --hello are needed by the init section only)";
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 const RSS_EVENT: &str = "cpu-high-alarm.json";
 /// Every sample that is an alarm change (wrong-type.json is not).
@@ -74,6 +76,26 @@ struct Args {
     hello: PathBuf,
     runs: usize,
     iterations: usize,
+    /// `--only NAME`: just these sections.
+    only: Vec<String>,
+}
+
+/// Sections by name, for `--only`.
+const SECTIONS: [&str; 8] = [
+    "init",
+    "throughput",
+    "calls",
+    "lifecycles",
+    "chat",
+    "delivery",
+    "ticker",
+    "oncall",
+];
+
+impl Args {
+    fn wants(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
 }
 
 impl Args {
@@ -82,6 +104,7 @@ impl Args {
         let mut hello = None;
         let mut runs = 20;
         let mut iterations = 200_000;
+        let mut only = Vec::new();
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
             let mut value = || {
@@ -99,6 +122,16 @@ impl Args {
                 "--hello" => hello = Some(PathBuf::from(value()?)),
                 "--runs" => runs = number(value()?)?,
                 "--iterations" => iterations = number(value()?)?,
+                "--only" => {
+                    let section = value()?;
+                    if !SECTIONS.contains(&section.as_str()) {
+                        return Err(BenchError::Usage(format!(
+                            "--only {section}: sections are {}",
+                            SECTIONS.join(", ")
+                        )));
+                    }
+                    only.push(section);
+                }
                 other => return Err(BenchError::Usage(format!("unknown argument `{other}`"))),
             }
         }
@@ -113,11 +146,19 @@ impl Args {
                 )))
             }
         };
+        // The binaries are needed only by the init section.
+        let needs_binaries = only.is_empty() || only.iter().any(|s| s == "init");
+        let (handler, hello) = if needs_binaries {
+            (existing(handler, "--handler")?, existing(hello, "--hello")?)
+        } else {
+            (handler.unwrap_or_default(), hello.unwrap_or_default())
+        };
         Ok(Args {
-            handler: existing(handler, "--handler")?,
-            hello: existing(hello, "--hello")?,
+            handler,
+            hello,
             runs,
             iterations,
+            only,
         })
     }
 }
@@ -681,17 +722,34 @@ fn run() -> Result<(), BenchError> {
         let client = counted_dynamodb(&moto.sdk_config().await, &CallCounter::default());
         create_table(&client, table).await
     })?;
-    let handler = Subject::new("alarm-to-incident", &args.handler, &moto, table);
-    let hello = Subject::new("hello-lambda", &args.hello, &moto, table);
-
-    bench_cold_init(&handler, &hello, args.runs)?;
-    bench_size(&handler, &hello)?;
-    bench_rss(&handler, &hello)?;
-    bench_throughput(args.iterations)?;
-    runtime.block_on(bench_calls(&moto))?;
-    runtime.block_on(lifecycle::bench_lifecycles())?;
-    chat::bench_render()?;
-    runtime.block_on(chat::bench_delivery(&moto))?;
+    if args.wants("init") {
+        let handler = Subject::new("alarm-to-incident", &args.handler, &moto, table);
+        let hello = Subject::new("hello-lambda", &args.hello, &moto, table);
+        bench_cold_init(&handler, &hello, args.runs)?;
+        bench_size(&handler, &hello)?;
+        bench_rss(&handler, &hello)?;
+    }
+    if args.wants("throughput") {
+        bench_throughput(args.iterations)?;
+    }
+    if args.wants("calls") {
+        runtime.block_on(bench_calls(&moto))?;
+    }
+    if args.wants("lifecycles") {
+        runtime.block_on(lifecycle::bench_lifecycles())?;
+    }
+    if args.wants("chat") {
+        chat::bench_render()?;
+    }
+    if args.wants("delivery") {
+        runtime.block_on(chat::bench_delivery(&moto))?;
+    }
+    if args.wants("ticker") {
+        runtime.block_on(ticker::bench_ticker(&moto))?;
+    }
+    if args.wants("oncall") {
+        oncall::run()?;
+    }
     Ok(())
 }
 

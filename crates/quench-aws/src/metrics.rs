@@ -53,13 +53,17 @@ pub fn record(
     Value::Object(root)
 }
 
-/// Writes the record as one line on stdout, where Lambda's EMF support reads it.
+/// Writes the record as one line on stdout, where Lambda's EMF support reads it; only
+/// inside a Lambda function.
 #[allow(
     clippy::print_stdout,
     reason = "EMF is read from the function's stdout"
 )]
 pub fn emit(at: DateTime<Utc>, dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
-    println!("{}", record(at, dimensions, metrics));
+    // Elsewhere (tests, benchmarks, commands) stdout is not a metrics pipe.
+    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        println!("{}", record(at, dimensions, metrics));
+    }
 }
 
 /// The incident figures of a decision that was written: opened, resolved (with time to

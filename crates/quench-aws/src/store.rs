@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use quench_core::actions::StepClaim;
 use quench_core::chat::{Delivery, DeliveryState};
@@ -184,14 +184,17 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn head_write(&self, commit: &Commit) -> Result<TransactWriteItem, StoreError> {
-        let head = &commit.head;
-        let item = vec![
+    fn head_item(head: &DedupHead) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
+        Ok(vec![
             (PARTITION_KEY, s(head_pk(&head.dedup_key))),
             (SORT_KEY, s(HEAD_SORT_KEY)),
             ("version", n(head.version)),
             ("body", to_body(head)?),
-        ];
+        ])
+    }
+
+    fn head_write(&self, commit: &Commit) -> Result<TransactWriteItem, StoreError> {
+        let item = Self::head_item(&commit.head)?;
         let condition = match commit.expected_version {
             None => ("attribute_not_exists(PK)", vec![]),
             Some(version) => ("version = :expected", vec![(":expected", n(version))]),
@@ -199,7 +202,9 @@ impl DynamoStore {
         self.put(item, Some(condition))
     }
 
-    fn incident_write(&self, incident: &IncidentRecord) -> Result<TransactWriteItem, StoreError> {
+    fn incident_item(
+        incident: &IncidentRecord,
+    ) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
         let mut item = vec![
             (PARTITION_KEY, s(incident_pk(&incident.id))),
             (SORT_KEY, s(INCIDENT_SORT_KEY)),
@@ -218,8 +223,61 @@ impl DynamoStore {
             item.push((DUE_PARTITION, s(DUE_SHARD)));
             item.push((DUE_SORT, s(due_text(due_at))));
         }
+        Ok(item)
+    }
+
+    fn incident_write(&self, incident: &IncidentRecord) -> Result<TransactWriteItem, StoreError> {
         // The head's condition already serialises writers of this incident.
-        self.put(item, None)
+        self.put(Self::incident_item(incident)?, None)
+    }
+
+    /// Writes heads and their incidents in bulk (BatchWriteItem), unconditionally: for
+    /// loading incidents into an empty table (a migration, a benchmark), never for
+    /// live decisions, which go through [`IncidentStore::apply`].
+    pub async fn import(&self, heads: &[DedupHead]) -> Result<(), StoreError> {
+        let mut requests = Vec::new();
+        for head in heads {
+            let mut items = vec![Self::head_item(head)?];
+            if let Some(incident) = &head.incident {
+                items.push(Self::incident_item(incident)?);
+            }
+            for item in items {
+                let put = PutRequest::builder()
+                    .set_item(Some(
+                        item.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                    ))
+                    .build()
+                    .map_err(|e| StoreError::Failed(format!("cannot build put: {e}")))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..8u32 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(&self.table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(format!(
+                    "{} items left unprocessed after 8 attempts",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn timeline_write(&self, event: &TimelineEvent) -> Result<TransactWriteItem, StoreError> {

@@ -479,9 +479,7 @@ impl Config {
                     "schedule names use letters, digits, `-` and `_` only (at most 64)",
                 ));
             }
-            if let Err(error) = schedule.validate(name, &|c| self.contacts.contains_key(c)) {
-                errors.push(error);
-            }
+            schedule.check(name, &|c| self.contacts.contains_key(c), &mut errors);
         }
         for (index, route) in self.routes.iter().enumerate() {
             if !self.plans.contains_key(&route.plan) {

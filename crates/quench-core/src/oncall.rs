@@ -2083,7 +2083,7 @@ overrides:
     #[test]
     fn far_instants_and_huge_lengths_do_not_panic() {
         let schedule = Schedule::new(
-            Pacific_or_utc(),
+            chrono_tz::Pacific::Apia,
             vec![
                 rotation(
                     "a",
@@ -2128,11 +2128,6 @@ overrides:
             DateTime::<Utc>::MIN_UTC,
             DateTime::<Utc>::MIN_UTC + chrono::Duration::days(2),
         );
-    }
-
-    #[allow(non_snake_case)]
-    fn Pacific_or_utc() -> Tz {
-        chrono_tz::Pacific::Apia
     }
 
     // -----------------------------------------------------------------------------------

@@ -1,11 +1,16 @@
 //! `quench-config validate FILE...` checks config files; `quench-config schema` prints
-//! the JSON Schema generated from the config types.
+//! the JSON Schema generated from the config types; `quench-config oncall FILE SCHEDULE
+//! [DAYS]` prints who a schedule has on call from now for DAYS days (default 7).
 
 use std::process::ExitCode;
 
+use chrono::{DateTime, Duration, Utc};
 use quench_core::config::Config;
 
-const USAGE: &str = "usage: quench-config validate FILE... | quench-config schema";
+const USAGE: &str = "usage: quench-config validate FILE... | quench-config schema | \
+                     quench-config oncall FILE SCHEDULE [DAYS]";
+/// DAYS is at most this: a longer listing is a mistake, not a question.
+const MAX_DAYS: i64 = 3660;
 
 #[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 fn main() -> ExitCode {
@@ -51,9 +56,81 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some((command, [file, schedule, rest @ ..])) if command == "oncall" && rest.len() <= 1 => {
+            let days = match rest.first().map(|d| d.parse::<i64>()) {
+                None => 7,
+                Some(Ok(days)) if (1..=MAX_DAYS).contains(&days) => days,
+                Some(_) => {
+                    eprintln!("DAYS is a whole number of days from 1 to {MAX_DAYS}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            match oncall(file, schedule, days, Utc::now()) {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
+}
+
+/// The lines `oncall` prints: a heading, then one line per shift from `now` for `days`
+/// days, in the schedule's zone.
+fn oncall(file: &str, name: &str, days: i64, now: DateTime<Utc>) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let config = Config::parse(&text).map_err(|e| format!("{file}: {e}"))?;
+    let schedule = config.schedules.get(name).ok_or_else(|| {
+        let known: Vec<&str> = config.schedules.keys().map(String::as_str).collect();
+        if known.is_empty() {
+            format!("{file}: no schedule is named `{name}`: the file has no schedules")
+        } else {
+            format!(
+                "{file}: no schedule is named `{name}` (schedules: {})",
+                known.join(", ")
+            )
+        }
+    })?;
+    let zone = schedule.time_zone();
+    let until = now + Duration::days(days);
+    let shifts = schedule.shifts(now, until);
+    let local = |at: DateTime<Utc>| {
+        let at = at.with_timezone(&zone);
+        // Zones without an abbreviation print their offset (`+03`) as one already.
+        let name = at.format("%Z").to_string();
+        if name.starts_with(['+', '-']) {
+            at.format("%a %Y-%m-%d %H:%M %:z").to_string()
+        } else {
+            at.format("%a %Y-%m-%d %H:%M %Z").to_string()
+        }
+    };
+    let mut lines = vec![format!(
+        "schedule `{name}` ({}), {days} day{} from {}:",
+        zone.name(),
+        if days == 1 { "" } else { "s" },
+        local(now)
+    )];
+    for shift in shifts {
+        let who = if shift.on_call.is_empty() {
+            "nobody".to_string()
+        } else {
+            shift.on_call.join(", ")
+        };
+        lines.push(format!(
+            "  {} – {}  {who}",
+            local(shift.start),
+            local(shift.end)
+        ));
+    }
+    Ok(lines)
 }
