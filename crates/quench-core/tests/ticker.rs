@@ -1,0 +1,256 @@
+//! The ticker's decision for one due incident: stale limits, overdue pending
+//! resolutions, lost recoveries, and when a page is still wanted.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, MetricRef};
+use quench_core::config::Config;
+use quench_core::incident::{
+    decide, operate, DecisionKind, DedupHead, IgnoreReason, IncidentStatus, Operation,
+    OperationKind, TimelineKind,
+};
+use quench_core::ticker::{alarms_to_check, page_wanted, tick, AlarmReading};
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap() + Duration::minutes(minutes)
+}
+
+const NAME: &str = "web-1-cpu";
+
+fn change(state: AlarmState, when: DateTime<Utc>, contributor: bool) -> AlarmChange {
+    AlarmChange {
+        source: AlarmSource::EventBridge,
+        kind: AlarmKind::Metric,
+        alarm_arn: format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{NAME}"),
+        alarm_name: NAME.into(),
+        account: "123456789012".into(),
+        region: "eu-west-1".into(),
+        state,
+        previous_state: None,
+        state_at: when,
+        reason: format!("{state}"),
+        description: None,
+        metrics: vec![MetricRef {
+            namespace: "AWS/EC2".into(),
+            name: "CPUUtilization".into(),
+            dimensions: BTreeMap::new(),
+        }],
+        threshold: Some(90.0),
+        comparison: None,
+        alarm_rule: None,
+        tags: BTreeMap::new(),
+        contributor: contributor.then(|| quench_core::alarm::Contributor {
+            id: "c-1".into(),
+            attributes: BTreeMap::new(),
+        }),
+    }
+}
+
+fn config(plan: &str) -> Config {
+    let text = format!(
+        r#"
+version: 1
+default_plan: p
+plans:
+  p: {{ impact: 2, {plan} }}
+contacts:
+  alice: {{ email: alice@example.com }}
+escalation_policies:
+  front: {{ stages: [{{ targets: [{{ contact: alice }}], timeout: 10m }}] }}
+"#
+    );
+    Config::parse(&text).expect("config")
+}
+
+/// The head after `changes`, each applied in turn.
+fn head_after(config: &Config, changes: &[AlarmChange]) -> DedupHead {
+    let mut head: Option<DedupHead> = None;
+    for change in changes {
+        let routed = config.route(change).expect("routed");
+        let key = routed.dedup_key(change);
+        if let Some(commit) = decide(head.as_ref(), change, &routed, &key).commit {
+            head = Some(commit.head);
+        }
+    }
+    head.expect("an incident")
+}
+
+fn id(head: &DedupHead) -> String {
+    head.incident.as_ref().expect("incident").id.clone()
+}
+
+#[test]
+fn a_stale_incident_is_closed_and_a_fresh_one_is_not() {
+    let config = config("resolve_on_ok: never, stale_after: 1h");
+    let head = head_after(&config, &[change(AlarmState::Alarm, at(0), false)]);
+    assert_eq!(head.incident.as_ref().and_then(|i| i.due_at), Some(at(60)));
+    let early = tick(&head, &id(&head), &config, &[], at(59));
+    assert_eq!(
+        early.decision.ignored_because,
+        Some(IgnoreReason::NotYetDue)
+    );
+    let due = tick(&head, &id(&head), &config, &[], at(60));
+    assert_eq!(due.decision.decision, DecisionKind::Resolved);
+    let commit = due.commit.expect("written");
+    let incident = commit.incident.expect("incident");
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    assert_eq!(
+        incident.due_at, None,
+        "a resolved incident leaves the index"
+    );
+    assert!(commit
+        .timeline
+        .expect("event")
+        .summary
+        .contains("stale limit of 1h"));
+}
+
+#[test]
+fn an_overdue_pending_resolution_is_completed() {
+    let config = config("resolve_on_ok: after 5m");
+    let head = head_after(
+        &config,
+        &[
+            change(AlarmState::Alarm, at(0), false),
+            change(AlarmState::Ok, at(3), false),
+        ],
+    );
+    // Due at 3 + 5 minutes, completed by the ticker 2 minutes of grace later.
+    assert_eq!(head.incident.as_ref().and_then(|i| i.due_at), Some(at(10)));
+    let outcome = tick(&head, &id(&head), &config, &[], at(10));
+    assert_eq!(outcome.decision.decision, DecisionKind::Resolved);
+    let incident = outcome.commit.expect("written").incident.expect("incident");
+    assert_eq!(incident.resolved_at, Some(at(8)));
+}
+
+#[test]
+fn a_lost_recovery_resolves_once_the_alarm_was_ok_for_the_stable_period() {
+    let config = config("resolve_on_ok: after 5m");
+    let head = head_after(&config, &[change(AlarmState::Alarm, at(0), false)]);
+    assert_eq!(alarms_to_check(&head, &config, at(9)), Vec::<String>::new());
+    assert_eq!(
+        alarms_to_check(&head, &config, at(10)),
+        vec![NAME.to_string()]
+    );
+    let ok_since = |minute| AlarmReading {
+        alarm_name: NAME.into(),
+        state: AlarmState::Ok,
+        since: at(minute),
+    };
+
+    // OK for 3 minutes only: not yet; the check is recorded and the next is 10 minutes on.
+    let early = tick(&head, &id(&head), &config, &[ok_since(7)], at(10));
+    let commit = early.commit.expect("the check is recorded");
+    let checked = commit.incident.expect("incident");
+    assert_eq!(checked.status, IncidentStatus::Open);
+    assert_eq!(checked.due_at, Some(at(20)));
+    assert!(commit.timeline.is_none());
+
+    let outcome = tick(&head, &id(&head), &config, &[ok_since(7)], at(12));
+    assert_eq!(outcome.decision.decision, DecisionKind::Resolved);
+    let commit = outcome.commit.expect("written");
+    let learned = commit.head.series.values().next().expect("series");
+    assert_eq!(
+        (learned.state, learned.alarming, learned.at),
+        (AlarmState::Ok, false, at(7))
+    );
+    let event = commit.timeline.expect("event");
+    assert_eq!(event.kind, TimelineKind::Resolved);
+    assert!(
+        event.summary.contains("never reached Quench"),
+        "{}",
+        event.summary
+    );
+
+    // An OK older than the ALARM Quench knows, or a reading still in ALARM, resolves nothing.
+    let older = tick(
+        &head,
+        &id(&head),
+        &config,
+        &[AlarmReading {
+            since: at(-5),
+            ..ok_since(0)
+        }],
+        at(12),
+    );
+    assert_ne!(older.decision.decision, DecisionKind::Resolved);
+    let alarming = AlarmReading {
+        state: AlarmState::Alarm,
+        ..ok_since(0)
+    };
+    assert_ne!(
+        tick(&head, &id(&head), &config, &[alarming], at(12))
+            .decision
+            .decision,
+        DecisionKind::Resolved
+    );
+}
+
+#[test]
+fn recovery_checks_skip_plans_that_never_resolve_on_ok_and_contributor_series() {
+    let never = config("resolve_on_ok: never");
+    let head = head_after(&never, &[change(AlarmState::Alarm, at(0), false)]);
+    assert!(alarms_to_check(&head, &never, at(60)).is_empty());
+    assert_eq!(head.incident.as_ref().and_then(|i| i.due_at), None);
+
+    let config = config("resolve_on_ok: immediately");
+    let head = head_after(&config, &[change(AlarmState::Alarm, at(0), true)]);
+    assert!(
+        alarms_to_check(&head, &config, at(60)).is_empty(),
+        "a contributor has no state of its own"
+    );
+    // The check that was due is recorded even with nothing to read, so it is not due again at once.
+    let outcome = tick(&head, &id(&head), &config, &[], at(60));
+    let incident = outcome
+        .commit
+        .expect("recorded")
+        .incident
+        .expect("incident");
+    assert_eq!(incident.due_at, Some(at(70)));
+}
+
+#[test]
+fn a_page_is_wanted_only_while_its_wave_waits_for_an_acknowledgement() {
+    let config = config("resolve_on_ok: never, escalation: front");
+    let head = head_after(&config, &[change(AlarmState::Alarm, at(0), false)]);
+    let operation = |action| Operation {
+        action,
+        dedup_key: head.dedup_key.clone(),
+        incident_id: id(&head),
+        by: "alice".into(),
+        reason: String::new(),
+    };
+    let escalated = operate(&head, &operation(OperationKind::Escalate), &config, at(1))
+        .commit
+        .expect("escalated");
+    assert_eq!(escalated.pages.len(), 1);
+    let page = &escalated.pages[0];
+    let incident = escalated.incident.as_ref().expect("incident");
+    assert!(page_wanted(incident, page));
+
+    let acked = operate(
+        &escalated.head,
+        &operation(OperationKind::Acknowledge),
+        &config,
+        at(2),
+    )
+    .commit
+    .expect("acknowledged");
+    assert!(!page_wanted(
+        acked.incident.as_ref().expect("incident"),
+        page
+    ));
+
+    let resolved = operate(
+        &escalated.head,
+        &operation(OperationKind::Resolve),
+        &config,
+        at(2),
+    )
+    .commit
+    .expect("resolved");
+    let resolved = resolved.incident.expect("incident");
+    assert!(!page_wanted(&resolved, page));
+    assert_eq!(resolved.due_at, None);
+}
