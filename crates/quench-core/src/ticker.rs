@@ -190,7 +190,10 @@ pub fn tick(
     };
     // A check that was due counts as done even with nothing to read, or the incident
     // would stay due every tick.
-    if incident.alarms_checked_at.unwrap_or(incident.created_at) + RECOVERY_CHECK_EVERY <= now {
+    let checks_alarms = plan.is_some_and(|p| p.resolve_on_ok != ResolveOnOk::Never);
+    if checks_alarms
+        && incident.alarms_checked_at.unwrap_or(incident.created_at) + RECOVERY_CHECK_EVERY <= now
+    {
         updated.alarms_checked_at = Some(now);
     }
     updated.reschedule(plan);
