@@ -17,7 +17,7 @@ use quench_aws::paging::Pager;
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::escalation::PageState;
-use quench_core::incident::{DecisionKind, IncidentStatus, TimelineKind};
+use quench_core::incident::{DecisionKind, IncidentStatus, OperationKind, TimelineKind};
 use quench_e2e::incident_response::{drain_queue, ChatStandIns};
 use quench_e2e::sink::Sink;
 use quench_e2e::{create_table, sample_event, Moto};
@@ -327,9 +327,20 @@ async fn an_acknowledgement_stops_escalation_until_its_timeout_pages_again() {
     stack.tick(minutes(10)).await;
     assert_eq!(stack.emails().await, vec!["alice", "carol"]);
 
+    // By incident id alone, as the `quench-op` command does.
     let acked = stack
-        .operate("acknowledge", &incident, "carol", minutes(12))
-        .await;
+        .alarms
+        .operate_by_id(
+            OperationKind::Acknowledge,
+            &incident.0,
+            "carol",
+            "on it",
+            minutes(12),
+        )
+        .await
+        .expect("acknowledged")
+        .decision
+        .decision;
     assert_eq!(acked, DecisionKind::Acknowledged);
     assert_eq!(
         stack.status(&incident.0).await,

@@ -28,7 +28,7 @@ use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventError};
 use quench_core::config::Config;
-use quench_core::incident::{Commit, Decision, DecisionKind, Operation};
+use quench_core::incident::{Commit, Decision, DecisionKind, Operation, OperationKind};
 use quench_core::mirror::IncidentMirror;
 use quench_core::routing::RoutingError;
 use quench_core::store::{
@@ -288,6 +288,35 @@ where
             }
         }
         failures
+    }
+}
+
+impl<M: IncidentMirror + Sync> Handler<DynamoStore, M> {
+    /// An operation on an incident known by its id alone, for front ends that have
+    /// nothing else (the `quench-op` command, chat buttons): the dedup key is read from
+    /// the incident, and the operation takes the same path as an `operation` request.
+    pub async fn operate_by_id(
+        &self,
+        action: OperationKind,
+        incident_id: &str,
+        by: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Response, HandlerError> {
+        let incident = self
+            .store
+            .incident(incident_id)
+            .await
+            .map_err(ApplyError::from)?
+            .ok_or_else(|| HandlerError::InvalidRequest(format!("no incident `{incident_id}`")))?;
+        let operation = Operation {
+            action,
+            dedup_key: incident.dedup_key,
+            incident_id: incident_id.to_string(),
+            by: by.to_string(),
+            reason: reason.to_string(),
+        };
+        self.operate(&operation, now).await
     }
 }
 

@@ -1,0 +1,113 @@
+//! `quench-op acknowledge|escalate|resolve INCIDENT_ID --by WHO [--reason TEXT]`: the
+//! incident operations from a terminal, through the same handler code as the Lambda
+//! (same validation, same conditional write, same metrics). Reads the environment the
+//! function reads (`QUENCH_TABLE`, the config) and the caller's AWS credentials.
+
+use std::process::ExitCode;
+
+use alarm_to_incident::init_from_env;
+use chrono::Utc;
+use quench_core::incident::OperationKind;
+
+const USAGE: &str =
+    "usage: quench-op acknowledge|escalate|resolve INCIDENT_ID --by WHO [--reason TEXT]";
+
+struct Args {
+    action: OperationKind,
+    incident_id: String,
+    by: String,
+    reason: String,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let [action, incident_id, rest @ ..] = args else {
+        return Err("an action and an incident id are needed".into());
+    };
+    let action = match action.as_str() {
+        "acknowledge" | "ack" => OperationKind::Acknowledge,
+        "escalate" => OperationKind::Escalate,
+        "resolve" => OperationKind::Resolve,
+        other => return Err(format!("`{other}` is not acknowledge, escalate or resolve")),
+    };
+    let (mut by, mut reason) = (None, String::new());
+    let mut rest = rest.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--by" => by = Some(value.clone()),
+            "--reason" => reason.clone_from(value),
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(Args {
+        action,
+        incident_id: incident_id.clone(),
+        by: by.ok_or("--by is needed: say who acts")?,
+        reason,
+    })
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse(&args) {
+        Ok(args) => args,
+        Err(problem) => {
+            eprintln!("quench-op: {problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let handler = match init_from_env().await {
+        Ok(handler) => handler,
+        Err(e) => {
+            eprintln!("quench-op: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = handler
+        .operate_by_id(
+            args.action,
+            &args.incident_id,
+            &args.by,
+            &args.reason,
+            Utc::now(),
+        )
+        .await;
+    match result.map(|response| serde_json::to_string_pretty(&response)) {
+        Ok(Ok(text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("quench-op: cannot print the response: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("quench-op: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn an_acknowledgement_needs_who() {
+        let parsed = parse(&args("ack inc-1 --by alice --reason looking")).expect("valid");
+        assert_eq!(parsed.action, OperationKind::Acknowledge);
+        assert_eq!(
+            (parsed.by.as_str(), parsed.reason.as_str()),
+            ("alice", "looking")
+        );
+        assert!(parse(&args("resolve inc-1")).is_err_and(|e| e.contains("--by")));
+        assert!(parse(&args("silence inc-1 --by a")).is_err_and(|e| e.contains("silence")));
+        assert!(parse(&args("resolve inc-1 --by")).is_err_and(|e| e.contains("needs a value")));
+    }
+}
