@@ -70,9 +70,22 @@ fn event(kind: TimelineKind) -> TimelineEvent {
             "2026-11-20T10:12:30.000Z#resolved#v9",
             "every alarm stayed OK through the stable period",
         ),
+        TimelineKind::Paging => (
+            "2026-11-20T10:30:00Z",
+            "2026-11-20T10:30:00.000Z#paging#w2",
+            "nobody acknowledged in time: paging stage 2 of round 1: carol, dave",
+        ),
+        TimelineKind::Paged => (
+            "2026-11-20T10:20:05Z",
+            "2026-11-20T10:20:00.000Z#paged#00#0001#alice#chat",
+            "paged Alice Example by chat (stage 1, round 1)",
+        ),
         other => panic!("no fixture for {other:?}"),
     };
+    let mention =
+        (kind == TimelineKind::Paged).then(|| json!({"channel": "ops-slack", "user": "U0ALICE"}));
     serde_json::from_value(json!({
+        "mention": mention,
         "incident_id": "inc-20261120-0001",
         "event_key": key,
         "at": at,
@@ -95,11 +108,13 @@ fn notice(kind: TimelineKind) -> Notice {
     )
 }
 
-const EVENTS: [TimelineKind; 4] = [
+const EVENTS: [TimelineKind; 6] = [
     TimelineKind::Opened,
     TimelineKind::Step,
     TimelineKind::Escalated,
     TimelineKind::Resolved,
+    TimelineKind::Paging,
+    TimelineKind::Paged,
 ];
 
 fn golden_path(channel: ChannelKind, event: TimelineKind) -> PathBuf {
@@ -313,4 +328,24 @@ fn slack_bot_and_webhook_bodies_differ_only_in_bot_fields() {
     assert!(bot.get("channel").is_none() && bot.get("thread_ts").is_none());
     bot.as_object_mut().expect("object").remove("link_names");
     assert_eq!(bot, hook);
+}
+
+#[test]
+fn a_chat_page_mentions_a_slack_member_id_and_nothing_else() {
+    let mut notice = notice(TimelineKind::Paged);
+    let body = render(ChannelKind::Slack, &notice);
+    assert!(
+        body["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("<@U0ALICE> ")),
+        "{body}"
+    );
+    for hostile in ["!channel", "U0ALICE> <!here", "u0alice", ""] {
+        notice.event.mention = Some(hostile.to_string());
+        let body = render(ChannelKind::Slack, &notice).to_string();
+        assert!(
+            !body.contains("<@") && !body.contains("<!"),
+            "{hostile}: {body}"
+        );
+    }
 }
