@@ -39,6 +39,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use quench_aws::chat::{AwsChat, SendError, Sent};
@@ -564,18 +565,25 @@ pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
     let sdk = sdk_config().await;
     let config = load_config(&sdk).await?;
-    Ok(Handler {
+    Ok(from_parts(&sdk, config, table))
+}
+
+/// The handler over clients of `sdk`, for a function that has its config already (the
+/// escalation ticker sends chat pages through it). Reads `QUENCH_CHAT_DEAD_LETTER_QUEUE`
+/// and `QUENCH_SLACK_API_URL` from the environment.
+pub fn from_parts(sdk: &SdkConfig, config: Config, table: String) -> LambdaHandler {
+    Handler {
         config,
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &table),
         chat: AwsChat::new(
-            &sdk,
+            sdk,
             Duration::from_secs(5),
             optional_env("QUENCH_SLACK_API_URL"),
             optional_env("QUENCH_CHAT_DEAD_LETTER_QUEUE"),
         ),
         table,
         policy: RetryPolicy::default(),
-    })
+    }
 }
 
 /// The Lambda entry point over a shared handler.

@@ -382,6 +382,7 @@ pub async fn init_from_env() -> Result<Handler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
     let sdk = sdk_config().await;
     let config = load_config(&sdk).await?;
+    let chat = chat_notifier::from_parts(&sdk, config.clone(), table.clone());
     Ok(Handler {
         config,
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
@@ -390,7 +391,7 @@ pub async fn init_from_env() -> Result<Handler, InitError> {
             optional_env("QUENCH_PAGES_TOPIC"),
         ),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-        chat: Some(chat_notifier::init_from_env().await?),
+        chat: Some(chat),
         lease: chrono::Duration::minutes(2),
     })
 }

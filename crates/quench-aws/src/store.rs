@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
@@ -30,6 +31,8 @@ use quench_core::chat::{Delivery, DeliveryState};
 use quench_core::escalation::{Page, PageState};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
 use quench_core::store::{IncidentStore, StoreError};
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -58,6 +61,26 @@ fn due_text(at: chrono::DateTime<chrono::Utc>) -> String {
 
 fn page_sk(page: &Page) -> String {
     format!("{PAGE_PREFIX}{}", page.key())
+}
+
+/// What a `due` index item is; `None` for anything else.
+fn due_item(item: &HashMap<String, AttributeValue>) -> Option<DueItem> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    let incident_id = text(PARTITION_KEY)?.strip_prefix("INC#")?.to_string();
+    let sort = text(SORT_KEY)?;
+    if sort == INCIDENT_SORT_KEY {
+        let dedup_key = text("dedup_key")?.to_string();
+        Some(DueItem::Incident {
+            incident_id,
+            dedup_key,
+        })
+    } else {
+        let page_key = sort.strip_prefix(PAGE_PREFIX)?.to_string();
+        Some(DueItem::Page {
+            incident_id,
+            page_key,
+        })
+    }
 }
 
 /// An item the `due` index returned.
@@ -471,23 +494,40 @@ impl DynamoStore {
         incident_id: &str,
         prefix: &str,
     ) -> Result<Vec<T>, StoreError> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(incident_pk(incident_id)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true);
+        self.query_all(request, usize::MAX)
+            .await?
+            .iter()
+            .map(from_body)
+            .collect()
+    }
+
+    /// Every item the query finds, page after page, at most `limit`.
+    async fn query_all(
+        &self,
+        request: QueryFluentBuilder,
+        limit: usize,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(incident_pk(incident_id)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
+            let output = request
+                .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(classify)?;
-            for item in output.items() {
-                items.push(from_body(item)?);
+            items.extend(output.items.unwrap_or_default());
+            if items.len() >= limit {
+                items.truncate(limit);
+                return Ok(items);
             }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -564,53 +604,18 @@ impl DynamoStore {
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<DueItem>, StoreError> {
-        let mut due = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(DUE_INDEX)
-                .key_condition_expression("#shard = :shard AND #due <= :now")
-                .expression_attribute_names("#shard", DUE_PARTITION)
-                .expression_attribute_names("#due", DUE_SORT)
-                .expression_attribute_values(":shard", s(DUE_SHARD))
-                .expression_attribute_values(":now", s(due_text(now)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in output.items() {
-                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
-                let (Some(pk), Some(sk)) = (text(PARTITION_KEY), text(SORT_KEY)) else {
-                    continue;
-                };
-                let Some(incident_id) = pk.strip_prefix("INC#") else {
-                    continue;
-                };
-                if sk == INCIDENT_SORT_KEY {
-                    if let Some(dedup_key) = text("dedup_key") {
-                        due.push(DueItem::Incident {
-                            incident_id: incident_id.to_string(),
-                            dedup_key: dedup_key.to_string(),
-                        });
-                    }
-                } else if let Some(page_key) = sk.strip_prefix(PAGE_PREFIX) {
-                    due.push(DueItem::Page {
-                        incident_id: incident_id.to_string(),
-                        page_key: page_key.to_string(),
-                    });
-                }
-                if due.len() >= limit {
-                    return Ok(due);
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(due),
-            }
-        }
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("#shard = :shard AND #due <= :now")
+            .expression_attribute_names("#shard", DUE_PARTITION)
+            .expression_attribute_names("#due", DUE_SORT)
+            .expression_attribute_values(":shard", s(DUE_SHARD))
+            .expression_attribute_values(":now", s(due_text(now)));
+        let items = self.query_all(request, limit).await?;
+        Ok(items.iter().filter_map(due_item).collect())
     }
 
     /// One page, strongly consistent.

@@ -638,7 +638,7 @@ pub fn decide(
 }
 
 /// A decision about one incident of the head, asked for by id rather than by an alarm.
-fn decision_on(
+pub(crate) fn decision_on(
     head: &DedupHead,
     incident_id: &str,
     kind: DecisionKind,
@@ -658,7 +658,7 @@ fn decision_on(
     }
 }
 
-fn ignored_on(head: &DedupHead, incident_id: &str, reason: IgnoreReason) -> Outcome {
+pub(crate) fn ignored_on(head: &DedupHead, incident_id: &str, reason: IgnoreReason) -> Outcome {
     Outcome {
         decision: decision_on(head, incident_id, DecisionKind::Ignored, Some(reason)),
         commit: None,

@@ -10,9 +10,9 @@ use crate::alarm::AlarmState;
 use crate::config::{Config, ResolveOnOk};
 use crate::escalation::{self, Advance, Page, PagingState};
 use crate::incident::{
-    bounded, confirm_pending_resolve, Commit, Decision, DecisionKind, DedupHead, IgnoreReason,
-    IncidentRecord, IncidentStatus, Outcome, TimelineEvent, TimelineKind, PENDING_RESOLVE_GRACE,
-    RECOVERY_CHECK_EVERY,
+    bounded, confirm_pending_resolve, decision_on, ignored_on, Commit, DecisionKind, DedupHead,
+    IgnoreReason, IncidentRecord, IncidentStatus, Outcome, TimelineEvent, TimelineKind,
+    PENDING_RESOLVE_GRACE, RECOVERY_CHECK_EVERY,
 };
 
 /// An alarm's state as CloudWatch reports it now.
@@ -104,21 +104,7 @@ pub fn tick(
     readings: &[AlarmReading],
     now: DateTime<Utc>,
 ) -> Outcome {
-    let ignored = |reason| Outcome {
-        decision: Decision {
-            decision: DecisionKind::Ignored,
-            incident_id: Some(incident_id.to_string()),
-            plan: head
-                .incident
-                .as_ref()
-                .map(|i| i.plan.clone())
-                .unwrap_or_default(),
-            dedup_key: head.dedup_key.clone(),
-            ignored_because: Some(reason),
-            resolve_due_at: None,
-        },
-        commit: None,
-    };
+    let ignored = |reason| ignored_on(head, incident_id, reason);
     let Some(incident) = head
         .incident
         .as_ref()
@@ -204,14 +190,7 @@ pub fn tick(
     next_head.version += 1;
     next_head.incident = Some(updated.clone());
     Outcome {
-        decision: Decision {
-            decision: kind,
-            incident_id: Some(incident_id.to_string()),
-            plan: updated.plan.clone(),
-            dedup_key: head.dedup_key.clone(),
-            ignored_because: None,
-            resolve_due_at: None,
-        },
+        decision: decision_on(head, incident_id, kind, None),
         commit: Some(Commit {
             expected_version: Some(head.version),
             head: next_head,
