@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::sink::Sink;
 use crate::{
     create_table, free_port, function_arn, sample_event, state_machine_definition, LambdaWatch,
-    Moto, StackError,
+    Moto, StackError, ACCOUNT, REGION,
 };
 
 /// The instance id the sample events name; rewritten to the instance moto launched.
@@ -284,6 +284,43 @@ impl ChatStandIns {
     }
 }
 
+/// The stack's pages topic, with an SQS queue subscribed (not raw, so each message keeps
+/// its `contact` attribute) where a test reads the email pages.
+pub struct PagesStandIn {
+    pub topic_arn: String,
+    pub inbox: String,
+}
+
+impl PagesStandIn {
+    pub async fn create(sdk: &SdkConfig, sqs: &aws_sdk_sqs::Client) -> Result<Self, StackError> {
+        let sns = aws_sdk_sns::Client::new(sdk);
+        let topic_arn = sns
+            .create_topic()
+            .name("quench-pages")
+            .send()
+            .await
+            .map_err(aws)?
+            .topic_arn
+            .ok_or_else(|| StackError::Aws("pages topic has no ARN".into()))?;
+        let inbox = sqs
+            .create_queue()
+            .queue_name("quench-pages-inbox")
+            .send()
+            .await
+            .map_err(aws)?
+            .queue_url
+            .ok_or_else(|| StackError::Aws("pages inbox has no URL".into()))?;
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:quench-pages-inbox"))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(PagesStandIn { topic_arn, inbox })
+    }
+}
+
 /// Every message waiting in `queue`, as JSON, removed from it.
 pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue: &str) -> Result<Vec<Value>, StackError> {
     let mut messages = Vec::new();
@@ -354,6 +391,8 @@ pub struct IncidentResponse {
     /// Receives what is published to the Chatbot topic.
     pub chatbot_inbox: String,
     pub chat_dead_letters: String,
+    /// Receives what is published to the pages topic (email pages).
+    pub pages_inbox: String,
     runs: AtomicUsize,
     _watch: LambdaWatch,
     pub moto: Moto,
@@ -370,7 +409,9 @@ impl IncidentResponse {
         create_table(&dynamodb, table).await?;
         let sink = Sink::start()?;
         let chat = ChatStandIns::create(&sdk, &sink).await?;
+        let pages = PagesStandIn::create(&sdk, &chat.sqs).await?;
         let mut env = moto.function_env(table);
+        env.push(("QUENCH_PAGES_TOPIC".into(), pages.topic_arn.clone()));
         env.push((
             "QUENCH_MAX_WAIT_SECONDS".into(),
             max_wait_seconds.to_string(),
@@ -390,6 +431,10 @@ impl IncidentResponse {
                 ),
                 ("RunbookStepFunctionArn", function_arn("runbook-step")),
                 ("ChatNotifierFunctionArn", function_arn("chat-notifier")),
+                (
+                    "EscalationTickerFunctionArn",
+                    function_arn("escalation-ticker"),
+                ),
             ],
         )?;
         let sfn = aws_sdk_sfn::Client::new(&sdk);
@@ -418,6 +463,7 @@ impl IncidentResponse {
             sqs: chat.sqs,
             chatbot_inbox: chat.chatbot_inbox,
             chat_dead_letters: chat.dead_letters,
+            pages_inbox: pages.inbox,
             runs: AtomicUsize::new(0),
             _watch: watch,
             moto,

@@ -9,12 +9,13 @@ use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sfn::types::ExecutionStatus;
 use quench_aws::chat::webhook_signature;
 use quench_aws::store::DynamoStore;
-use quench_core::incident::{IncidentStatus, TimelineKind};
+use quench_core::incident::{IncidentStatus, TimelineEvent, TimelineKind};
 use quench_e2e::incident_response::{
     drain_queue, seed_alarms, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
 };
 use serde_json::Value;
+use TimelineKind::{Escalated, Opened, Paged, Resolved, Step};
 
 const SLACK: &str = "/slack/api/chat.postMessage";
 
@@ -45,14 +46,28 @@ fn incident_id(execution: &Execution) -> String {
         .to_string()
 }
 
-async fn timeline_kinds(stack: &IncidentResponse, id: &str) -> Vec<TimelineKind> {
+async fn timeline(stack: &IncidentResponse, id: &str) -> Vec<TimelineEvent> {
     DynamoStore::new(stack.dynamodb.clone(), &stack.table)
         .timeline(id)
         .await
         .expect("timeline")
+}
+
+async fn timeline_kinds(stack: &IncidentResponse, id: &str) -> Vec<TimelineKind> {
+    timeline(stack, id).await.iter().map(|e| e.kind).collect()
+}
+
+/// How many of the events a channel of the plan posts: all but the failure records, and
+/// of the pages only the chat pages that mention someone in that channel.
+fn posted_to(events: &[TimelineEvent], channel: &str) -> usize {
+    events
         .iter()
-        .map(|e| e.kind)
-        .collect()
+        .filter(|e| match e.kind {
+            TimelineKind::ChatFailed | TimelineKind::PageFailed => false,
+            TimelineKind::Paged => e.mention.as_ref().is_some_and(|m| m.channel == channel),
+            _ => true,
+        })
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,10 +80,33 @@ async fn each_seed_incident_is_one_conversation_in_each_of_its_channels() {
     let cpu = run(&stack, CPU_HIGH, false, StateValue::Alarm).await;
     run(&stack, CPU_HIGH, true, StateValue::Ok).await;
     let id = incident_id(&cpu);
-    let events = timeline_kinds(&stack, &id).await;
-    assert_eq!(events.len(), 6, "{events:?}");
+    let events = timeline(&stack, &id).await;
+    let kinds: Vec<TimelineKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds[..5],
+        [Opened, Step, Step, Step, Escalated],
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&Resolved), "{kinds:?}");
+    // Whoever the example schedule has on call now was paged; each on-call contact has
+    // a chat identity in ops-slack, so at least one page is a mention there.
+    let chat_pages = events.iter().filter(|e| e.mention.is_some()).count();
+    assert!(chat_pages >= 1, "{kinds:?}");
     let slack = stack.sink.delivered(SLACK);
-    assert_eq!(slack.len(), 6, "one message per timeline event");
+    assert_eq!(
+        slack.len(),
+        posted_to(&events, "ops-slack"),
+        "one message per event"
+    );
+    let mentions = slack
+        .iter()
+        .filter(|m| {
+            m.body["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("<@U0"))
+        })
+        .count();
+    assert_eq!(mentions, chat_pages);
     let opening = &slack[0];
     assert_eq!(opening.body["channel"], "C0INCIDENTS");
     assert!(opening.body.get("thread_ts").is_none());
@@ -100,7 +138,11 @@ async fn each_seed_incident_is_one_conversation_in_each_of_its_channels() {
     let chatbot = drain_queue(&stack.sqs, &stack.chatbot_inbox)
         .await
         .expect("inbox");
-    assert_eq!(chatbot.len(), 6);
+    assert_eq!(chatbot.len(), posted_to(&events, "ops-chatbot"));
+    assert_eq!(
+        chatbot.len(),
+        kinds.len() - kinds.iter().filter(|k| **k == Paged).count()
+    );
     for message in &chatbot {
         assert_eq!(message["version"], "1.0");
         assert_eq!(message["source"], "custom");
@@ -109,7 +151,7 @@ async fn each_seed_incident_is_one_conversation_in_each_of_its_channels() {
 
     // Instance check: Slack, Teams and the signed audit webhook.
     let check = run(&stack, INSTANCE_CHECK, false, StateValue::Ok).await;
-    let check_events = timeline_kinds(&stack, &incident_id(&check)).await.len();
+    let check_events = posted_to(&timeline(&stack, &incident_id(&check)).await, "ops-teams");
     let teams = stack.sink.delivered("/teams");
     assert_eq!(teams.len(), check_events);
     assert_eq!(
@@ -159,7 +201,7 @@ async fn a_sink_that_fails_twice_then_recovers_gets_each_message_once() {
     stack.sink.fail_next("/slack/api", 1, 429, Some(1));
     stack.sink.fail_next("/slack/api", 1, 503, None);
     let cpu = run(&stack, CPU_HIGH, false, StateValue::Alarm).await;
-    let events = timeline_kinds(&stack, &incident_id(&cpu)).await.len();
+    let events = posted_to(&timeline(&stack, &incident_id(&cpu)).await, "ops-slack");
     let slack = stack.sink.delivered(SLACK);
     assert_eq!(slack.len(), events, "exactly one message per event");
     assert_eq!(
@@ -213,9 +255,6 @@ async fn a_sink_down_for_good_dead_letters_and_the_incident_still_resolves() {
         dead.len()
     );
     // The other channels of the plan got everything but the failure records.
-    let delivered = kinds
-        .iter()
-        .filter(|k| **k != TimelineKind::ChatFailed)
-        .count();
+    let delivered = posted_to(&timeline(&stack, &id).await, "ops-teams");
     assert_eq!(stack.sink.delivered("/teams").len(), delivered);
 }

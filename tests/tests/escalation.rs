@@ -18,7 +18,7 @@ use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::escalation::PageState;
 use quench_core::incident::{DecisionKind, IncidentStatus, OperationKind, TimelineKind};
-use quench_e2e::incident_response::{drain_queue, ChatStandIns};
+use quench_e2e::incident_response::{drain_queue, ChatStandIns, PagesStandIn};
 use quench_e2e::sink::Sink;
 use quench_e2e::{create_table, sample_event, Moto};
 use serde_json::{json, Value};
@@ -87,32 +87,9 @@ async fn stack() -> Stack {
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = "quench-paging";
     create_table(&dynamodb, table).await.expect("table");
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name("quench-pages")
-        .send()
+    let pages = PagesStandIn::create(&sdk, &chat.sqs)
         .await
-        .expect("topic")
-        .topic_arn
-        .expect("topic arn");
-    let inbox = chat
-        .sqs
-        .create_queue()
-        .queue_name("pages-inbox")
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("queue url");
-    let inbox_arn = "arn:aws:sqs:eu-west-1:123456789012:pages-inbox";
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(inbox_arn)
-        .send()
-        .await
-        .expect("subscription");
+        .expect("pages topic");
     let config = Config::parse(CONFIG).expect("config");
     let store = DynamoStore::new(dynamodb, table);
     let notifier = chat_notifier::Handler {
@@ -130,7 +107,7 @@ async fn stack() -> Stack {
     let ticker = Ticker {
         config: config.clone(),
         store: store.clone(),
-        pager: Pager::new(sns, Some(topic)),
+        pager: Pager::new(aws_sdk_sns::Client::new(&sdk), Some(pages.topic_arn)),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         chat: Some(notifier),
         lease: Duration::minutes(2),
@@ -148,7 +125,7 @@ async fn stack() -> Stack {
         alarms,
         ticker: Arc::new(ticker),
         store,
-        inbox,
+        inbox: pages.inbox,
     }
 }
 

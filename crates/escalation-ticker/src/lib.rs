@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_runtime::LambdaEvent;
-use quench_aws::handler::{optional_env, required_env};
+use quench_aws::handler::{decode_request, optional_env, required_env};
 pub use quench_aws::handler::{HandlerError, InitError};
 use quench_aws::metrics::{self, Unit};
 use quench_aws::paging::{alarm_readings, Pager};
@@ -33,7 +33,7 @@ use quench_core::escalation::{page_retry_at, Page, PageState, Via};
 use quench_core::incident::{DecisionKind, IncidentRecord, TimelineEvent, TimelineKind};
 use quench_core::store::{apply_tick, ApplyError, IncidentStore};
 use quench_core::ticker::{alarms_to_check, page_wanted, AlarmReading};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// At most this many due items per tick, so a backlog cannot run a tick past its
@@ -76,7 +76,50 @@ fn when(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// `{}` from the scheduler: a tick. `{"incident_id": ...}` from the state machine right
+/// after an escalation: that incident's pages that are due, sent now.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    #[serde(default)]
+    pub incident_id: Option<String>,
+}
+
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024;
+
 impl Handler {
+    pub async fn handle_raw(&self, raw: &str, now: DateTime<Utc>) -> Result<Report, HandlerError> {
+        let request: Request = decode_request(raw, MAX_REQUEST_BYTES)?;
+        match request.incident_id {
+            Some(incident_id) => self.page_now(&incident_id, now).await,
+            None => self.tick(now).await,
+        }
+    }
+
+    /// Sends the incident's pages that are due; the rest wait for the ticks.
+    pub async fn page_now(
+        &self,
+        incident_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Report, HandlerError> {
+        let due: Vec<Page> = self
+            .store
+            .pages(incident_id)
+            .await?
+            .into_iter()
+            .filter(|p| p.state == PageState::Pending && p.due_at <= now)
+            .collect();
+        let mut report = Report {
+            due: u32::try_from(due.len()).unwrap_or(u32::MAX),
+            ..Report::default()
+        };
+        for page in due {
+            self.page(incident_id, &page.key(), now, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
     /// One tick at `now`.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<Report, HandlerError> {
         let due = self.store.due(now, MAX_DUE_PER_TICK).await?;
@@ -396,11 +439,11 @@ pub async fn init_from_env() -> Result<Handler, InitError> {
     })
 }
 
-/// The Lambda entry point. The scheduler's event carries nothing the tick needs: the
-/// clock is the function's own, so an invocation cannot ask for pages early.
+/// The Lambda entry point. The clock is the function's own, so no request can ask for
+/// pages early.
 pub async fn invoke(
     handler: Arc<Handler>,
-    _event: LambdaEvent<Box<RawValue>>,
+    event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Report, HandlerError> {
-    handler.tick(Utc::now()).await
+    handler.handle_raw(event.payload.get(), Utc::now()).await
 }
