@@ -171,7 +171,7 @@ async fn run() -> Result<(), DemoError> {
 
     let store = DynamoStore::new(stack.dynamodb.clone(), TABLE);
     println!("\n== incidents in DynamoDB");
-    for id in incidents {
+    for id in incidents.clone() {
         let Some(incident) = store.incident(&id).await? else {
             continue;
         };
@@ -196,6 +196,7 @@ async fn run() -> Result<(), DemoError> {
             );
         }
     }
+    print_pages(&stack, &store, &incidents).await?;
     print_chat(&stack).await?;
     println!("\nstopping the local stack.");
     Ok(())
@@ -211,6 +212,54 @@ fn first_line(text: &str) -> String {
         line = format!("{line} | {next}");
     }
     line.replace("**", "").replace('\\', "")
+}
+
+#[allow(clippy::print_stdout, reason = "the demo's output is its purpose")]
+async fn print_pages(
+    stack: &IncidentResponse,
+    store: &DynamoStore,
+    incidents: &[String],
+) -> Result<(), DemoError> {
+    println!("\n== paging (escalation policy `web-oncall`, schedule `web-primary` at this hour)");
+    for id in incidents {
+        let pages = store.pages(id).await?;
+        if pages.is_empty() {
+            continue;
+        }
+        println!("{id}:");
+        for page in pages {
+            println!(
+                "   stage {} round {}  {:<6} by {:<5} due {}  {}{}",
+                page.stage + 1,
+                page.round + 1,
+                page.contact,
+                page.via.as_str(),
+                page.due_at.format("%H:%M:%S"),
+                page.state.as_str(),
+                page.last_error
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    let emails = drain_queue(&stack.sqs, &stack.pages_inbox).await?;
+    println!("pages topic ({} emails):", emails.len());
+    for email in &emails {
+        println!(
+            "   to {}: {}",
+            email["MessageAttributes"]["contact"]["Value"]
+                .as_str()
+                .unwrap_or_default(),
+            email["Subject"].as_str().unwrap_or_default()
+        );
+    }
+    let sms = stack.moto.sms_sent()?;
+    println!("SMS ({}):", sms.len());
+    for (phone, text) in &sms {
+        println!("   {phone}: {text}");
+    }
+    println!("(the escalation ticker sends pages when they fall due, every minute, and cancels them if the incident was acknowledged or resolved first)");
+    Ok(())
 }
 
 #[allow(clippy::print_stdout, reason = "the demo's output is its purpose")]
