@@ -371,11 +371,14 @@ impl Handler {
                 let request = chat_notifier::Request {
                     incident_id: incident.id.clone(),
                 };
-                // The event is recorded: if delivery fails now, the chat notifier's
-                // next catch-up of this incident delivers it or dead-letters it.
-                if let Err(error) = chat.handle(&request, now).await {
-                    tracing::warn!(incident_id = %incident.id, %error, "chat page left for the next catch-up");
-                }
+                // A failed catch-up fails the page, so a later tick tries again: the
+                // event is already recorded (its key is the page's, so once), and the
+                // notifier's claims keep what did get through from being posted twice.
+                // A channel that refuses the message for good is the notifier's to
+                // dead-letter.
+                chat.handle(&request, now)
+                    .await
+                    .map_err(|e| format!("chat notifier: {e}"))?;
                 return Ok(());
             }
         }
