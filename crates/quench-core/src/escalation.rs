@@ -831,6 +831,67 @@ escalation_policies:
     }
 
     #[test]
+    fn bad_schedules_are_refused_through_the_config() {
+        let text = r#"
+version: 1
+plans: { p: { impact: 2 } }
+contacts:
+  alice: { email: alice@example.com }
+schedules:
+  office:
+    time_zone: Europe/Berlin
+    rotations:
+      - name: days
+        members: [alice]
+        every: daily
+        start: 2026-01-05T09:00
+        restrictions: [{ days: [mon, tue, wed, thu, fri], from: "09:00", to: "17:00" }]
+  empty:
+    time_zone: Europe/Berlin
+    rotations: [{ name: nobody, members: [], every: weekly, start: 2026-01-05T09:00 }]
+  ghosts:
+    time_zone: Mars/Olympus
+    rotations: [{ name: x, members: [alice], every: daily, start: 2026-01-05T09:00 }]
+"#;
+        let error = Config::parse(text).map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("Mars/Olympus"), "{error}");
+        let text = text.replace("Mars/Olympus", "Europe/Berlin");
+        let error = Config::parse(&text).map(|_| ()).unwrap_err().to_string();
+        assert!(
+            error.contains("schedules.office") && error.contains("nobody is on call"),
+            "{error}"
+        );
+        assert!(
+            error.contains("schedules.empty.rotations[0].members"),
+            "{error}"
+        );
+    }
+
+    proptest::proptest! {
+        /// However irregular the ticks, each wave pages the next (round, stage) in
+        /// policy order, none twice, and the walk ends exhausted after every stage of
+        /// every round was paged once.
+        #[test]
+        fn ticks_at_any_times_walk_the_policy_in_order(gaps in proptest::collection::vec(0_i64..40, 1..60)) {
+            let config = config(TWO_STAGES);
+            let (mut paging, _) = start(&config, "front", "inc-1", 0, t(0));
+            let mut walked = vec![(paging.round, paging.stage)];
+            let mut now = t(0);
+            for gap in gaps {
+                now += chrono::Duration::minutes(gap);
+                if let Some((Advance::NextStage, pages)) = advance(&config, &mut paging, "inc-1", 0, now) {
+                    proptest::prop_assert!(pages.iter().all(|p| (p.round, p.stage) == (paging.round, paging.stage)));
+                    walked.push((paging.round, paging.stage));
+                }
+            }
+            let order = [(0, 0), (0, 1), (1, 0), (1, 1)];
+            proptest::prop_assert_eq!(&walked[..], &order[..walked.len()]);
+            proptest::prop_assert_eq!(paging.state == PagingState::Exhausted, paging.next_at.is_none());
+            proptest::prop_assert_eq!(paging.wave as usize, walked.len());
+        }
+    }
+
+    #[test]
     fn contacts_need_a_way_to_be_paged() {
         let text = r#"
 version: 1
