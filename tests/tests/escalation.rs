@@ -284,6 +284,18 @@ async fn an_unacknowledged_incident_walks_every_stage_then_repeats_then_stops() 
         .map(|e| e.summary.as_str())
         .collect();
     assert_eq!(paging.len(), 4, "{paging:#?}");
+    // The plan's channel heard each stage change from the ticker.
+    let stage_posts = stack
+        .sink
+        .delivered(SLACK)
+        .iter()
+        .filter(|m| {
+            m.body["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("📟 Paging:"))
+        })
+        .count();
+    assert_eq!(stage_posts, 4);
     assert!(paging[3].contains("exhausted"), "{paging:#?}");
     let pages = stack.store.pages(&incident.0).await.expect("pages");
     assert_eq!(pages.len(), 8);

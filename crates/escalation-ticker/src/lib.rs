@@ -194,6 +194,11 @@ impl Handler {
         let Some(commit) = commit else {
             return Ok(Vec::new());
         };
+        if commit.timeline.is_some() {
+            // A stage paged, a policy exhausted, a resolution: the plan's channels hear
+            // of it now. If they cannot, the event waits for the incident's next catch-up.
+            self.catch_up_chat(incident_id, now).await;
+        }
         match decision.decision {
             DecisionKind::Resolved => {
                 report.resolved += 1;
@@ -205,6 +210,18 @@ impl Handler {
             _ => {}
         }
         Ok(commit.pages)
+    }
+
+    async fn catch_up_chat(&self, incident_id: &str, now: DateTime<Utc>) {
+        let Some(chat) = &self.chat else {
+            return;
+        };
+        let request = chat_notifier::Request {
+            incident_id: incident_id.to_string(),
+        };
+        if let Err(error) = chat.handle(&request, now).await {
+            tracing::warn!(%incident_id, %error, "chat left for the incident's next catch-up");
+        }
     }
 
     /// Alarm states for a recovery check; a failed read is logged and skipped (the

@@ -545,7 +545,15 @@ pub fn start(
     episode: u32,
     now: DateTime<Utc>,
 ) -> (Paging, Vec<Page>) {
-    let mut paging = Paging {
+    let mut paging = acknowledged(policy, None, now);
+    let pages = page_wave(config, &mut paging, incident_id, episode, now);
+    (paging, pages)
+}
+
+/// A walk that starts acknowledged (the incident was acknowledged before it escalated):
+/// nothing is paged, and stage 1 is paged at `repage_at`, if any.
+pub fn acknowledged(policy: &str, repage_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Paging {
+    Paging {
         policy: policy.to_string(),
         round: 0,
         stage: 0,
@@ -553,11 +561,9 @@ pub fn start(
         wave_started_at: now,
         engaged: Vec::new(),
         acknowledged_by: BTreeSet::new(),
-        state: PagingState::Waiting,
-        next_at: None,
-    };
-    let pages = page_wave(config, &mut paging, incident_id, episode, now);
-    (paging, pages)
+        state: PagingState::Acknowledged,
+        next_at: repage_at,
+    }
 }
 
 /// What the ticker does when `paging.next_at` has come.

@@ -815,11 +815,24 @@ pub fn operate(
             }
             updated.escalated_at = Some(now);
             if let Some(policy) = plan.and_then(|p| p.escalation.as_deref()) {
-                let (paging, first) =
-                    escalation::start(config, policy, &updated.id, updated.reopen_count, now);
-                note = Some(format!("paging {}", paging.engaged.join(", ")));
-                updated.paging = Some(paging);
-                pages = first;
+                if incident.status == IncidentStatus::Acknowledged {
+                    // Someone owns it already: nobody is paged unless the plan's
+                    // acknowledgement timeout runs out first.
+                    let timeout = plan.and_then(|p| p.acknowledge_timeout);
+                    let since = incident.acknowledged_at.unwrap_or(now);
+                    updated.paging = Some(escalation::acknowledged(
+                        policy,
+                        timeout.map(|t| since + t.to_chrono()),
+                        now,
+                    ));
+                    note = Some("already acknowledged: nobody paged".to_string());
+                } else {
+                    let (paging, first) =
+                        escalation::start(config, policy, &updated.id, updated.reopen_count, now);
+                    note = Some(format!("paging {}", paging.engaged.join(", ")));
+                    updated.paging = Some(paging);
+                    pages = first;
+                }
             }
             (
                 DecisionKind::Escalated,

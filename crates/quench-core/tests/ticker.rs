@@ -254,3 +254,51 @@ fn a_page_is_wanted_only_while_its_wave_waits_for_an_acknowledgement() {
     assert!(!page_wanted(&resolved, page));
     assert_eq!(resolved.due_at, None);
 }
+
+#[test]
+fn an_incident_acknowledged_before_it_escalates_pages_nobody_until_the_timeout() {
+    let config = config("resolve_on_ok: never, escalation: front, acknowledge_timeout: 30m");
+    let head = head_after(&config, &[change(AlarmState::Alarm, at(0), false)]);
+    let operation = |action| Operation {
+        action,
+        dedup_key: head.dedup_key.clone(),
+        incident_id: id(&head),
+        by: "alice".into(),
+        reason: String::new(),
+    };
+    let acked = operate(
+        &head,
+        &operation(OperationKind::Acknowledge),
+        &config,
+        at(1),
+    )
+    .commit
+    .expect("acknowledged");
+    let escalated = operate(
+        &acked.head,
+        &operation(OperationKind::Escalate),
+        &config,
+        at(5),
+    )
+    .commit
+    .expect("escalated");
+    assert!(escalated.pages.is_empty(), "{:?}", escalated.pages);
+    let incident = escalated.incident.as_ref().expect("incident");
+    assert_eq!(incident.status, IncidentStatus::Acknowledged);
+    assert_eq!(
+        incident.due_at,
+        Some(at(31)),
+        "the acknowledgement runs out 30m after it was given"
+    );
+
+    let quiet = tick(&escalated.head, &id(&head), &config, &[], at(30));
+    assert!(quiet.commit.is_none());
+    let repaged = tick(&escalated.head, &id(&head), &config, &[], at(31));
+    assert_eq!(repaged.decision.decision, DecisionKind::Escalated);
+    let commit = repaged.commit.expect("paged");
+    assert_eq!(commit.pages.len(), 1);
+    assert_eq!(
+        commit.incident.expect("incident").status,
+        IncidentStatus::Open
+    );
+}
