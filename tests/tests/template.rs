@@ -70,3 +70,85 @@ fn the_matcher_refuses_what_eventbridge_refuses() {
         &serde_json::json!({"source": "aws.cloudwatch"})
     ));
 }
+
+/// Every resource of the template, by logical id.
+fn resources() -> serde_yaml_ng::Mapping {
+    let text = std::fs::read_to_string(repo_root().join("infra/template.yaml")).expect("template");
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    template["Resources"]
+        .as_mapping()
+        .cloned()
+        .expect("Resources")
+}
+
+/// Whether `name` is referenced (`!Ref name`, or `${name}` in a `!Sub`) anywhere inside.
+fn references(value: &serde_yaml_ng::Value, name: &str) -> bool {
+    use serde_yaml_ng::Value as Y;
+    match value {
+        Y::Tagged(tagged) => match (tagged.tag.to_string().as_str(), &tagged.value) {
+            ("!Ref", Y::String(target)) => target == name,
+            ("!Sub", Y::String(text)) => text.contains(&format!("${{{name}}}")),
+            (_, inner) => references(inner, name),
+        },
+        Y::Mapping(map) => map.values().any(|v| references(v, name)),
+        Y::Sequence(items) => items.iter().any(|v| references(v, name)),
+        _ => false,
+    }
+}
+
+#[test]
+fn every_function_has_a_log_retention_and_an_errors_alarm_and_the_ticker_a_heartbeat() {
+    let resources = resources();
+    let of_type = |kind: &str| -> Vec<(String, serde_yaml_ng::Value)> {
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+            .map(|(id, r)| (id.as_str().unwrap_or_default().to_string(), r.clone()))
+            .collect()
+    };
+    let functions = of_type("AWS::Serverless::Function");
+    assert_eq!(
+        functions.len(),
+        4,
+        "{:?}",
+        functions.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    let log_groups = of_type("AWS::Logs::LogGroup");
+    let alarms = of_type("AWS::CloudWatch::Alarm");
+    for (function, _) in &functions {
+        assert!(
+            log_groups.iter().any(
+                |(_, g)| references(&g["Properties"]["LogGroupName"], function)
+                    && !g["Properties"]["RetentionInDays"].is_null()
+            ),
+            "{function} has no log group with a retention"
+        );
+        assert!(
+            alarms.iter().any(
+                |(_, a)| a["Properties"]["MetricName"].as_str() == Some("Errors")
+                    && references(&a["Properties"]["Dimensions"], function)
+            ),
+            "{function} has no errors alarm"
+        );
+    }
+    let heartbeat = alarms
+        .iter()
+        .find(|(_, a)| a["Properties"]["MetricName"].as_str() == Some("Invocations"))
+        .expect("a heartbeat alarm");
+    let properties = &heartbeat.1["Properties"];
+    assert!(references(
+        &properties["Dimensions"],
+        "EscalationTickerFunction"
+    ));
+    assert_eq!(
+        properties["TreatMissingData"].as_str(),
+        Some("breaching"),
+        "silence is the failure"
+    );
+    for (id, alarm) in &alarms {
+        assert!(
+            references(&alarm["Properties"]["AlarmActions"], "OpsAlertsTopic"),
+            "{id} notifies nobody"
+        );
+    }
+}
