@@ -31,7 +31,7 @@ bench: setup
 	$(BENCH_BIN)/quench-bench --handler $(BENCH_BIN)/alarm-to-incident --hello $(BENCH_BIN)/hello-lambda $(addprefix --only ,$(ONLY))
 
 lint: setup tools/node_modules/.installed
-	cfn-lint infra/template.yaml
+	cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
 	tools/node_modules/.bin/asl-validator $(addprefix --json-path ,$(wildcard infra/statemachines/*.asl.json))
 
 # asl-validator, pinned by tools/package-lock.json.
