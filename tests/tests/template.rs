@@ -152,3 +152,51 @@ fn every_function_has_a_log_retention_and_an_errors_alarm_and_the_ticker_a_heart
         );
     }
 }
+
+fn workflow(name: &str) -> (String, serde_yaml_ng::Value) {
+    let text = std::fs::read_to_string(repo_root().join(".github/workflows").join(name))
+        .expect("workflow");
+    let parsed = serde_yaml_ng::from_str(&text).expect("workflow yaml");
+    (text, parsed)
+}
+
+#[test]
+fn ci_runs_the_readme_test_command_and_deploy_uses_oidc_without_keys() {
+    let (ci, _) = workflow("ci.yml");
+    assert!(
+        ci.contains("bash .ci/run") && ci.contains("make lint"),
+        "{ci}"
+    );
+    let (text, deploy) = workflow("deploy.yml");
+    let job = &deploy["jobs"]["deploy"];
+    assert_eq!(job["permissions"]["id-token"].as_str(), Some("write"));
+    assert_eq!(
+        job["needs"].as_str(),
+        Some("test"),
+        "deploy only what passed"
+    );
+    let steps: Vec<String> = job["steps"]
+        .as_sequence()
+        .expect("steps")
+        .iter()
+        .map(|s| serde_yaml_ng::to_string(s).unwrap_or_default())
+        .collect();
+    let position = |needle: &str| steps.iter().position(|s| s.contains(needle));
+    let validate = position("make validate-config").expect("config validated");
+    let deploy_step = position("sam deploy").expect("sam deploy");
+    assert!(
+        validate < deploy_step,
+        "the config is validated before deploy"
+    );
+    assert!(position("role-to-assume").is_some_and(|p| p < deploy_step));
+    for secret in [
+        "aws-access-key-id",
+        "aws-secret-access-key",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "long-lived key `{secret}` in deploy.yml"
+        );
+    }
+}
