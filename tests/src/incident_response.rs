@@ -232,50 +232,10 @@ impl ChatStandIns {
                 .map_err(aws)?;
         }
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        let queue = |name: &'static str| {
-            let sqs = sqs.clone();
-            async move {
-                sqs.create_queue()
-                    .queue_name(name)
-                    .send()
-                    .await
-                    .map_err(aws)?
-                    .queue_url
-                    .ok_or_else(|| StackError::Aws(format!("queue {name} has no URL")))
-            }
-        };
-        let chatbot_inbox = queue("quench-chatbot-inbox").await?;
-        let dead_letters = queue("quench-chat-dead-letters").await?;
-        let sns = aws_sdk_sns::Client::new(sdk);
-        let topic = sns
-            .create_topic()
-            .name("quench-chatbot")
-            .send()
-            .await
-            .map_err(aws)?
-            .topic_arn
-            .ok_or_else(|| StackError::Aws("topic has no ARN".into()))?;
-        let inbox_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&chatbot_inbox)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(aws)?
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .ok_or_else(|| StackError::Aws("inbox has no ARN".into()))?;
-        sns.subscribe()
-            .topic_arn(topic)
-            .protocol("sqs")
-            .endpoint(inbox_arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .map_err(aws)?;
+        let dead_letters = create_queue(&sqs, "quench-chat-dead-letters").await?;
+        // Raw: Chatbot reads the notification itself, not an SNS envelope.
+        let (_, chatbot_inbox) =
+            topic_with_inbox(sdk, &sqs, "quench-chatbot", "quench-chatbot-inbox", true).await?;
         Ok(ChatStandIns {
             sqs,
             chatbot_inbox,
@@ -293,32 +253,49 @@ pub struct PagesStandIn {
 
 impl PagesStandIn {
     pub async fn create(sdk: &SdkConfig, sqs: &aws_sdk_sqs::Client) -> Result<Self, StackError> {
-        let sns = aws_sdk_sns::Client::new(sdk);
-        let topic_arn = sns
-            .create_topic()
-            .name("quench-pages")
-            .send()
-            .await
-            .map_err(aws)?
-            .topic_arn
-            .ok_or_else(|| StackError::Aws("pages topic has no ARN".into()))?;
-        let inbox = sqs
-            .create_queue()
-            .queue_name("quench-pages-inbox")
-            .send()
-            .await
-            .map_err(aws)?
-            .queue_url
-            .ok_or_else(|| StackError::Aws("pages inbox has no URL".into()))?;
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:quench-pages-inbox"))
-            .send()
-            .await
-            .map_err(aws)?;
+        let (topic_arn, inbox) =
+            topic_with_inbox(sdk, sqs, "quench-pages", "quench-pages-inbox", false).await?;
         Ok(PagesStandIn { topic_arn, inbox })
     }
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, StackError> {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(aws)?
+        .queue_url
+        .ok_or_else(|| StackError::Aws(format!("queue {name} has no URL")))
+}
+
+/// An SNS topic with an SQS queue subscribed to it; returns (topic ARN, queue URL).
+async fn topic_with_inbox(
+    sdk: &SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+    topic: &str,
+    queue: &str,
+    raw: bool,
+) -> Result<(String, String), StackError> {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic_arn = sns
+        .create_topic()
+        .name(topic)
+        .send()
+        .await
+        .map_err(aws)?
+        .topic_arn
+        .ok_or_else(|| StackError::Aws(format!("topic {topic} has no ARN")))?;
+    let inbox = create_queue(sqs, queue).await?;
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"))
+        .attributes("RawMessageDelivery", raw.to_string())
+        .send()
+        .await
+        .map_err(aws)?;
+    Ok((topic_arn, inbox))
 }
 
 /// Every message waiting in `queue`, as JSON, removed from it.

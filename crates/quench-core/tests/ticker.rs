@@ -76,6 +76,17 @@ fn head_after(config: &Config, changes: &[AlarmChange]) -> DedupHead {
     head.expect("an incident")
 }
 
+/// `action` on the head's incident, by alice.
+fn by_alice(head: &DedupHead, action: OperationKind) -> Operation {
+    Operation {
+        action,
+        dedup_key: head.dedup_key.clone(),
+        incident_id: id(head),
+        by: "alice".into(),
+        reason: String::new(),
+    }
+}
+
 fn id(head: &DedupHead) -> String {
     head.incident.as_ref().expect("incident").id.clone()
 }
@@ -214,13 +225,7 @@ fn recovery_checks_skip_plans_that_never_resolve_on_ok_and_contributor_series() 
 fn a_page_is_wanted_only_while_its_wave_waits_for_an_acknowledgement() {
     let config = config("resolve_on_ok: never, escalation: front");
     let head = head_after(&config, &[change(AlarmState::Alarm, at(0), false)]);
-    let operation = |action| Operation {
-        action,
-        dedup_key: head.dedup_key.clone(),
-        incident_id: id(&head),
-        by: "alice".into(),
-        reason: String::new(),
-    };
+    let operation = |action| by_alice(&head, action);
     let escalated = operate(&head, &operation(OperationKind::Escalate), &config, at(1))
         .commit
         .expect("escalated");
@@ -259,13 +264,7 @@ fn a_page_is_wanted_only_while_its_wave_waits_for_an_acknowledgement() {
 fn an_incident_acknowledged_before_it_escalates_pages_nobody_until_the_timeout() {
     let config = config("resolve_on_ok: never, escalation: front, acknowledge_timeout: 30m");
     let head = head_after(&config, &[change(AlarmState::Alarm, at(0), false)]);
-    let operation = |action| Operation {
-        action,
-        dedup_key: head.dedup_key.clone(),
-        incident_id: id(&head),
-        by: "alice".into(),
-        reason: String::new(),
-    };
+    let operation = |action| by_alice(&head, action);
     let acked = operate(
         &head,
         &operation(OperationKind::Acknowledge),
