@@ -1248,6 +1248,16 @@ mod tests {
         }
     }
 
+    /// `a` then `b`, a day each, handing off at `start`'s wall-clock time in `zone`.
+    fn daily_a_then_b(zone: Tz, start: &str) -> Schedule {
+        Schedule::new(
+            zone,
+            vec![rotation("d", &["a", "b"], ShiftLength::days(1), start)],
+            Vec::new(),
+            false,
+        )
+    }
+
     fn window(days: &[Day], from: &str, to: &str) -> Restriction {
         Restriction {
             days: days.to_vec(),
@@ -1388,17 +1398,7 @@ overrides:
 
     #[test]
     fn a_daily_shift_across_a_clock_change_lasts_23_or_25_hours() {
-        let schedule = Schedule::new(
-            Europe::Berlin,
-            vec![rotation(
-                "d",
-                &["a", "b"],
-                ShiftLength::days(1),
-                "2026-03-01T09:00",
-            )],
-            Vec::new(),
-            false,
-        );
+        let schedule = daily_a_then_b(Europe::Berlin, "2026-03-01T09:00");
         let spring = schedule.shifts(utc("2026-03-28T08:00:00Z"), utc("2026-03-30T07:00:00Z"));
         let lengths: Vec<i64> = spring
             .iter()
@@ -1418,17 +1418,7 @@ overrides:
     fn berlin_hand_off_in_the_spring_gap_moves_forward_by_the_gap() {
         // 2026-03-29 02:30 does not exist in Berlin (02:00 CET -> 03:00 CEST): the
         // hand-off is at 03:30 CEST, 01:30 UTC. Shift 28 (a) starts then.
-        let schedule = Schedule::new(
-            Europe::Berlin,
-            vec![rotation(
-                "d",
-                &["a", "b"],
-                ShiftLength::days(1),
-                "2026-03-01T02:30",
-            )],
-            Vec::new(),
-            false,
-        );
+        let schedule = daily_a_then_b(Europe::Berlin, "2026-03-01T02:30");
         expect(
             &schedule,
             &[
@@ -1445,17 +1435,7 @@ overrides:
     #[test]
     fn berlin_hand_off_in_the_repeated_hour_takes_the_first() {
         // 2026-10-25 02:30 happens twice in Berlin (00:30 UTC in CEST, 01:30 UTC in CET).
-        let schedule = Schedule::new(
-            Europe::Berlin,
-            vec![rotation(
-                "d",
-                &["a", "b"],
-                ShiftLength::days(1),
-                "2026-10-01T02:30",
-            )],
-            Vec::new(),
-            false,
-        );
+        let schedule = daily_a_then_b(Europe::Berlin, "2026-10-01T02:30");
         expect(
             &schedule,
             &[
@@ -1471,17 +1451,7 @@ overrides:
     #[test]
     fn new_york_hand_offs_at_0230_in_spring_and_0130_in_autumn() {
         // 2026-03-08 02:30 does not exist (02:00 EST -> 03:00 EDT): 03:30 EDT, 07:30 UTC.
-        let spring = Schedule::new(
-            America::New_York,
-            vec![rotation(
-                "d",
-                &["a", "b"],
-                ShiftLength::days(1),
-                "2026-03-01T02:30",
-            )],
-            Vec::new(),
-            false,
-        );
+        let spring = daily_a_then_b(America::New_York, "2026-03-01T02:30");
         expect(
             &spring,
             &[
@@ -1494,17 +1464,7 @@ overrides:
             ],
         );
         // 2026-11-01 01:30 happens twice (05:30 UTC in EDT, 06:30 UTC in EST).
-        let autumn = Schedule::new(
-            America::New_York,
-            vec![rotation(
-                "d",
-                &["a", "b"],
-                ShiftLength::days(1),
-                "2026-10-01T01:30",
-            )],
-            Vec::new(),
-            false,
-        );
+        let autumn = daily_a_then_b(America::New_York, "2026-10-01T01:30");
         expect(
             &autumn,
             &[
