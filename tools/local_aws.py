@@ -12,7 +12,8 @@
      "count": 4}: the next `count` requests with that X-Amz-Target get that error (HTTP
      400, the JSON protocol's error shape). POST /_quench/faults/served tells how many
      were served.
-   - POST /_quench/calls: the AWS requests served since the last ask (for benchmarks).
+   - POST /_quench/calls: the AWS requests served since the last ask (for benchmarks), each
+     with the caller's `app/` user-agent name (which function made it).
    - POST /_quench/sms: every SMS SNS accepted, as [phone, message] pairs. Faults also
      apply to query-protocol operations, named like `SNS.Publish`.
    - /_quench/agent {"match": "pgrep", "status": "Success", "exit_code": 0,
@@ -215,9 +216,11 @@ def metered(app, scenario):
                     writes, reads = _capacity(operation, json.loads(body or b"{}"), payload)
                 except ValueError:
                     pass
+            agent = environ.get("HTTP_X_AMZ_USER_AGENT", "") + " " + environ.get("HTTP_USER_AGENT", "")
+            caller = next((part[4:] for part in agent.split() if part.startswith("app/")), None)
             with scenario.lock:
                 scenario.calls.append(
-                    {"operation": operation, "status": int(status.split()[0]), "wru": writes, "rru": reads}
+                    {"operation": operation, "status": int(status.split()[0]), "wru": writes, "rru": reads, "app": caller}
                 )
         start_response(status, headers)
         return [payload]

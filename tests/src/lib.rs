@@ -168,6 +168,9 @@ pub struct AwsCall {
     pub wru: u64,
     /// Read request units.
     pub rru: u64,
+    /// The caller's SDK app name (`quench-<function>`), when it set one.
+    #[serde(default)]
+    pub app: Option<String>,
 }
 
 /// moto in server mode on a free port.
@@ -291,6 +294,70 @@ impl Moto {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+}
+
+/// Every resource of infra/template.yaml, by logical id.
+pub fn template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
+    let path = repo_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
+    let template: Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| StackError::Template(e.to_string()))?;
+    template
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .cloned()
+        .ok_or_else(|| StackError::Template("no Resources".into()))
+}
+
+/// The IAM actions the template allows the function built from `binary`: every action
+/// of every statement of its policies.
+pub fn function_actions(binary: &str) -> Result<std::collections::BTreeSet<String>, StackError> {
+    let resources = template_resources()?;
+    let function = resources
+        .values()
+        .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .ok_or_else(|| StackError::Template(format!("no function builds `{binary}`")))?;
+    let mut actions = std::collections::BTreeSet::new();
+    for policy in function["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            match &statement["Action"] {
+                Value::String(action) => {
+                    actions.insert(action.clone());
+                }
+                Value::Sequence(list) => {
+                    actions.extend(list.iter().filter_map(Value::as_str).map(str::to_string));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(actions)
+}
+
+/// The IAM actions an API call needs, for an operation as the local stack names it
+/// (`DynamoDB.GetItem`). A transaction needs the actions of its items: Quench's are puts.
+pub fn iam_actions(operation: &str) -> Vec<String> {
+    let (service, name) = operation.split_once('.').unwrap_or(("?", operation));
+    let prefix = match service {
+        "DynamoDB" => "dynamodb",
+        "SSM" => "ssm",
+        "EC2" => "ec2",
+        "CloudWatch" => "cloudwatch",
+        "SNS" => "sns",
+        "SQS" => "sqs",
+        "SecretsManager" => "secretsmanager",
+        "SSMIncidents" => "ssm-incidents",
+        other => other,
+    };
+    match (prefix, name) {
+        ("dynamodb", "TransactWriteItems") => vec!["dynamodb:PutItem".to_string()],
+        _ => vec![format!("{prefix}:{name}")],
     }
 }
 

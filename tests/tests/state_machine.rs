@@ -3,6 +3,7 @@
 //! instance and its three alarms in moto. Runbook waits are capped so a `sleep: 5m` takes
 //! no time.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::StateValue;
@@ -13,7 +14,10 @@ use quench_e2e::incident_response::{
     seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
 };
-use quench_e2e::{repo_root, sample_event, state_machine_definition, template_properties};
+use quench_e2e::{
+    function_actions, iam_actions, repo_root, sample_event, state_machine_definition,
+    template_properties,
+};
 
 async fn stack(table: &str, max_wait_seconds: u64) -> IncidentResponse {
     IncidentResponse::start(table, max_wait_seconds)
@@ -232,6 +236,37 @@ async fn the_seed_incidents_run_their_runbooks_and_resolve_or_escalate_as_their_
             &vec!["pgrep -c -x -- 'nginx' || true".to_string()],
         ]
     );
+
+    // Least privilege, as far as these runs reach: every AWS call each function made
+    // (told apart by its SDK app name) is an action its role in the template allows.
+    let calls = stack.moto.aws_calls().expect("calls");
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for call in &calls {
+        let Some(function) = call.app.as_deref().and_then(|a| a.strip_prefix("quench-")) else {
+            continue;
+        };
+        seen.entry(function.to_string())
+            .or_default()
+            .extend(iam_actions(&call.operation));
+    }
+    assert_eq!(
+        seen.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "alarm-to-incident",
+            "chat-notifier",
+            "escalation-ticker",
+            "runbook-step"
+        ],
+        "every function called AWS in these runs"
+    );
+    for (function, actions) in &seen {
+        let allowed = function_actions(function).expect("role");
+        let missing: Vec<&String> = actions.iter().filter(|a| !allowed.contains(*a)).collect();
+        assert!(
+            missing.is_empty(),
+            "{function} calls {missing:?}, which its role does not allow"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //! the one every sample alarm event is checked against, so a sample the handler accepts
 //! but the rule would never deliver (or the reverse) fails here, not in production.
 
-use quench_e2e::{repo_root, template_properties};
+use quench_e2e::{repo_root, template_properties, template_resources};
 use serde_json::Value;
 
 /// Samples that must not reach the state machine through the rule: an SNS delivery
@@ -71,14 +71,8 @@ fn the_matcher_refuses_what_eventbridge_refuses() {
     ));
 }
 
-/// Every resource of the template, by logical id.
 fn resources() -> serde_yaml_ng::Mapping {
-    let text = std::fs::read_to_string(repo_root().join("infra/template.yaml")).expect("template");
-    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
-    template["Resources"]
-        .as_mapping()
-        .cloned()
-        .expect("Resources")
+    template_resources().expect("template resources")
 }
 
 /// Whether `name` is referenced (`!Ref name`, or `${name}` in a `!Sub`) anywhere inside.

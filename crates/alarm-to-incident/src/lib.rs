@@ -328,7 +328,7 @@ pub type LambdaHandler = Handler<DynamoStore, AwsMirror>;
 /// bundled file.
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
-    let sdk = sdk_config().await;
+    let sdk = sdk_config("alarm-to-incident").await;
     let config = load_config(&sdk).await?;
     let mirrors_wanted = config.plans.values().any(|p| !p.mirror.is_off());
     let mirror = mirrors_wanted.then(|| {

@@ -563,7 +563,7 @@ pub type LambdaHandler = Handler<DynamoStore, AwsChat>;
 /// every function loads it.
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
-    let sdk = sdk_config().await;
+    let sdk = sdk_config("chat-notifier").await;
     let config = load_config(&sdk).await?;
     Ok(from_parts(&sdk, config, table))
 }

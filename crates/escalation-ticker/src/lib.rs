@@ -443,7 +443,7 @@ fn page_event(
 /// `QUENCH_PAGES_TOPIC` (the pages SNS topic ARN), and the chat notifier's environment.
 pub async fn init_from_env() -> Result<Handler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
-    let sdk = sdk_config().await;
+    let sdk = sdk_config("escalation-ticker").await;
     let config = load_config(&sdk).await?;
     let chat = chat_notifier::from_parts(&sdk, config.clone(), table.clone());
     Ok(Handler {

@@ -27,7 +27,10 @@ use base64::Engine as _;
 ///
 /// Every client built from this config, and aws-config's own credential and region
 /// providers, share one HTTPS client and so one connection pool: see [`https_client`].
-pub async fn sdk_config() -> SdkConfig {
+///
+/// `function` names the caller in every request's user agent (`app/quench-<function>`),
+/// so CloudTrail, and the local stack's request log, tell which function made a call.
+pub async fn sdk_config(function: &str) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
         .retry_config(
@@ -42,6 +45,9 @@ pub async fn sdk_config() -> SdkConfig {
     // environment providers directly: the result is the one the chains would return, without
     // building the providers behind them. Anywhere else (SnapStart's container credentials,
     // a developer's profile), the default chains run as before.
+    if let Ok(app) = aws_config::AppName::new(format!("quench-{function}")) {
+        loader = loader.app_name(app);
+    }
     if let Some(region) = EnvironmentVariableRegionProvider::new().region().await {
         loader = loader.region(region);
     }

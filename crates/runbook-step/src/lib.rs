@@ -1045,7 +1045,7 @@ pub fn max_wait_from_env() -> Result<Option<u64>, InitError> {
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
     let max_wait_seconds = max_wait_from_env()?;
-    let sdk = sdk_config().await;
+    let sdk = sdk_config("runbook-step").await;
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let config = load_config(&sdk).await?;
     Ok(Handler {
