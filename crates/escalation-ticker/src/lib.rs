@@ -194,10 +194,12 @@ impl Handler {
         let Some(commit) = commit else {
             return Ok(Vec::new());
         };
-        if commit.timeline.is_some() {
+        if commit.timeline.is_some() && self.chat.is_some() {
             // A stage paged, a policy exhausted, a resolution: the plan's channels hear
             // of it now. If they cannot, the event waits for the incident's next catch-up.
-            self.catch_up_chat(incident_id, now).await;
+            if let Err(error) = self.catch_up_chat(incident_id, now).await {
+                tracing::warn!(%incident_id, %error, "chat left for the incident's next catch-up");
+            }
         }
         match decision.decision {
             DecisionKind::Resolved => {
@@ -212,16 +214,19 @@ impl Handler {
         Ok(commit.pages)
     }
 
-    async fn catch_up_chat(&self, incident_id: &str, now: DateTime<Utc>) {
-        let Some(chat) = &self.chat else {
-            return;
-        };
+    /// Brings the incident's chat threads up to date through the chat notifier.
+    async fn catch_up_chat(&self, incident_id: &str, now: DateTime<Utc>) -> Result<(), String> {
+        let chat = self
+            .chat
+            .as_ref()
+            .ok_or("chat is not set up for the ticker")?;
         let request = chat_notifier::Request {
             incident_id: incident_id.to_string(),
         };
-        if let Err(error) = chat.handle(&request, now).await {
-            tracing::warn!(%incident_id, %error, "chat left for the incident's next catch-up");
-        }
+        chat.handle(&request, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     /// Alarm states for a recovery check; a failed read is logged and skipped (the
@@ -352,6 +357,7 @@ impl Handler {
             page.stage + 1,
             page.round + 1
         );
+        let mut event = page_event(incident, page, TimelineKind::Paged, summary, now);
         match page.via {
             Via::Email => {
                 self.pager
@@ -370,50 +376,31 @@ impl Handler {
                     .await
                     .map_err(|e| e.to_string())?;
             }
+            // A chat page is the event itself, carrying the mention, posted below.
             Via::Chat => {
-                let identity = contact
-                    .chat
-                    .clone()
-                    .ok_or("the contact has no chat identity")?;
-                let mut event = page_event(incident, page, TimelineKind::Paged, summary, now);
-                event.mention = Some(identity);
-                self.store
-                    .append_timeline(&event)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let chat = self
-                    .chat
-                    .as_ref()
-                    .ok_or("chat is not set up for the ticker")?;
-                let request = chat_notifier::Request {
-                    incident_id: incident.id.clone(),
-                };
-                // A failed catch-up fails the page, so a later tick tries again: the
-                // event is already recorded (its key is the page's, so once), and the
-                // notifier's claims keep what did get through from being posted twice.
-                // A channel that refuses the message for good is the notifier's to
-                // dead-letter.
-                chat.handle(&request, now)
-                    .await
-                    .map_err(|e| format!("chat notifier: {e}"))?;
-                return Ok(());
+                let identity = contact.chat.clone();
+                event.mention = Some(identity.ok_or("the contact has no chat identity")?);
             }
         }
         self.store
-            .append_timeline(&page_event(
-                incident,
-                page,
-                TimelineKind::Paged,
-                summary,
-                now,
-            ))
+            .append_timeline(&event)
             .await
             .map_err(|e| e.to_string())?;
+        if page.via == Via::Chat {
+            // A failed catch-up fails the page, so a later tick tries again: the event
+            // is already recorded (keyed by the page, so once), and the notifier's
+            // claims keep what did get through from being posted twice. A channel that
+            // refuses the message for good is the notifier's to dead-letter.
+            self.catch_up_chat(&incident.id, now)
+                .await
+                .map_err(|e| format!("chat notifier: {e}"))?;
+        }
         Ok(())
     }
 }
 
-/// The timeline event of a page; keyed by the page, so a retried settle writes it once.
+/// The timeline event of a page, keyed by the page alone: a page retried later (its
+/// `due_at` moved on) still records one event, and its chat message is posted once.
 fn page_event(
     incident: &IncidentRecord,
     page: &Page,
@@ -423,12 +410,7 @@ fn page_event(
 ) -> TimelineEvent {
     TimelineEvent {
         incident_id: incident.id.clone(),
-        event_key: format!(
-            "{}#{}#{}",
-            page.due_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            kind.as_str(),
-            page.key()
-        ),
+        event_key: format!("{}#{}", kind.as_str(), page.key()),
         at: now,
         kind,
         alarm_name: incident.trigger.alarm_name.clone(),
