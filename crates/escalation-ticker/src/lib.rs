@@ -18,6 +18,7 @@
 //!
 //! [`MAX_PAGE_ATTEMPTS`]: quench_core::escalation::MAX_PAGE_ATTEMPTS
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -30,7 +31,7 @@ use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::{DueItem, DynamoStore};
 use quench_core::config::Config;
 use quench_core::escalation::{page_retry_at, Page, PageState, Via};
-use quench_core::incident::{DecisionKind, IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::incident::{Commit, DecisionKind, IncidentRecord, TimelineEvent, TimelineKind};
 use quench_core::store::{apply_tick, ApplyError, IncidentStore};
 use quench_core::ticker::{alarms_to_check, page_wanted, AlarmReading};
 use serde::{Deserialize, Serialize};
@@ -113,10 +114,8 @@ impl Handler {
             due: u32::try_from(due.len()).unwrap_or(u32::MAX),
             ..Report::default()
         };
-        for page in due {
-            self.page(incident_id, &page.key(), now, &mut report)
-                .await?;
-        }
+        self.send_pages(due, BTreeMap::new(), now, &mut report)
+            .await;
         Ok(report)
     }
 
@@ -127,7 +126,9 @@ impl Handler {
             due: u32::try_from(due.len()).unwrap_or(u32::MAX),
             ..Report::default()
         };
-        let mut pages: Vec<(String, String)> = Vec::new();
+        let mut pages: Vec<Page> = Vec::new();
+        // Incidents this tick wrote: their pages need no second read of them.
+        let mut written = BTreeMap::new();
         for item in due {
             match item {
                 DueItem::Incident {
@@ -137,12 +138,13 @@ impl Handler {
                     .incident(&dedup_key, &incident_id, now, &mut report)
                     .await
                 {
-                    Ok(created) => pages.extend(
-                        created
-                            .into_iter()
-                            .filter(|p| p.due_at <= now)
-                            .map(|p| (p.incident_id.clone(), p.key())),
-                    ),
+                    Ok(Some(commit)) => {
+                        pages.extend(commit.pages.into_iter().filter(|p| p.due_at <= now));
+                        if let Some(incident) = commit.incident {
+                            written.insert(incident.id.clone(), incident);
+                        }
+                    }
+                    Ok(None) => {}
                     Err(error) => {
                         report.errors += 1;
                         tracing::warn!(%incident_id, %error, "due incident left for the next tick");
@@ -151,48 +153,39 @@ impl Handler {
                 DueItem::Page {
                     incident_id,
                     page_key,
-                } => pages.push((incident_id, page_key)),
+                } => match self.store.page(&incident_id, &page_key).await {
+                    Ok(Some(page)) => pages.push(page),
+                    Ok(None) => report.pages_skipped += 1,
+                    Err(error) => {
+                        report.errors += 1;
+                        tracing::warn!(%incident_id, %page_key, %error, "page left for the next tick");
+                    }
+                },
             }
         }
-        // A page created this tick may also be in the index result already.
-        pages.sort();
-        pages.dedup();
-        for (incident_id, page_key) in pages {
-            if let Err(error) = self.page(&incident_id, &page_key, now, &mut report).await {
-                report.errors += 1;
-                tracing::warn!(%incident_id, %page_key, %error, "page left for the next tick");
-            }
-        }
+        self.send_pages(pages, written, now, &mut report).await;
         tracing::info!(?report, "tick done");
         Ok(report)
     }
 
-    /// Does what is due for one incident; returns the pages it created.
+    /// Does what is due for one incident; returns what it wrote, if anything.
     async fn incident(
         &self,
         dedup_key: &str,
         incident_id: &str,
         now: DateTime<Utc>,
         report: &mut Report,
-    ) -> Result<Vec<Page>, ApplyError> {
-        let readings = match self.store.load_head(dedup_key).await? {
-            Some(head) => {
-                self.readings(&alarms_to_check(&head, &self.config, now))
-                    .await
-            }
-            None => Vec::new(),
+    ) -> Result<Option<Commit>, ApplyError> {
+        let Some(head) = self.store.load_head(dedup_key).await? else {
+            return Ok(None);
         };
-        let (decision, commit) = apply_tick(
-            &self.store,
-            &self.config,
-            dedup_key,
-            incident_id,
-            &readings,
-            now,
-        )
-        .await?;
+        let readings = self
+            .readings(&alarms_to_check(&head, &self.config, now))
+            .await;
+        let (decision, commit) =
+            apply_tick(&self.store, &self.config, head, incident_id, &readings, now).await?;
         let Some(commit) = commit else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         if commit.timeline.is_some() && self.chat.is_some() {
             // A stage paged, a policy exhausted, a resolution: the plan's channels hear
@@ -211,7 +204,42 @@ impl Handler {
             DecisionKind::Escalated => report.escalations += 1,
             _ => {}
         }
-        Ok(commit.pages)
+        Ok(Some(commit))
+    }
+
+    /// Sends pages, reading each incident once (or not at all when this tick wrote it).
+    /// A page whose incident changes after that read is in the same place as one whose
+    /// incident changes just after it was sent. One page's failure stops no other.
+    async fn send_pages(
+        &self,
+        mut pages: Vec<Page>,
+        mut incidents: BTreeMap<String, IncidentRecord>,
+        now: DateTime<Utc>,
+        report: &mut Report,
+    ) {
+        pages.sort_by_key(|p| (p.incident_id.clone(), p.key()));
+        pages.dedup_by_key(|p| (p.incident_id.clone(), p.key()));
+        for page in pages {
+            if !incidents.contains_key(&page.incident_id) {
+                match self.store.incident(&page.incident_id).await {
+                    Ok(Some(incident)) => {
+                        incidents.insert(incident.id.clone(), incident);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        report.errors += 1;
+                        tracing::warn!(incident_id = %page.incident_id, %error, "page left for the next tick");
+                        continue;
+                    }
+                }
+            }
+            let incident = incidents.get(&page.incident_id);
+            let (incident_id, key) = (page.incident_id.clone(), page.key());
+            if let Err(error) = self.page(incident, page, now, report).await {
+                report.errors += 1;
+                tracing::warn!(%incident_id, page = %key, %error, "page left for the next tick");
+            }
+        }
     }
 
     /// Brings the incident's chat threads up to date through the chat notifier.
@@ -246,15 +274,11 @@ impl Handler {
 
     async fn page(
         &self,
-        incident_id: &str,
-        page_key: &str,
+        incident: Option<&IncidentRecord>,
+        mut page: Page,
         now: DateTime<Utc>,
         report: &mut Report,
     ) -> Result<(), HandlerError> {
-        let Some(mut page) = self.store.page(incident_id, page_key).await? else {
-            report.pages_skipped += 1;
-            return Ok(());
-        };
         let abandoned = page.state == PageState::Sending && page.at < now - self.lease;
         if !(page.state == PageState::Pending || abandoned) || page.due_at > now {
             report.pages_skipped += 1;
@@ -264,7 +288,6 @@ impl Handler {
             report.pages_skipped += 1;
             return Ok(());
         }
-        let incident = self.store.incident(incident_id).await?;
         page.at = now;
         let Some(incident) = incident.filter(|i| page_wanted(i, &page)) else {
             page.state = PageState::Cancelled;
@@ -272,18 +295,14 @@ impl Handler {
             report.pages_cancelled += 1;
             return Ok(());
         };
-        match self.send(&incident, &page, now).await {
+        match self.send(incident, &page, now).await {
             Ok(()) => {
                 page.state = PageState::Sent;
                 page.attempts += 1;
                 page.last_error = None;
                 self.store.settle_page(&page).await?;
                 report.pages_sent += 1;
-                metrics::emit(
-                    now,
-                    &[("Plan", &incident.plan), ("Via", page.via.as_str())],
-                    &[("PagesSent", 1.0, Unit::Count)],
-                );
+                page_metric("PagesSent", incident, &page, now);
             }
             Err(error) => {
                 page.attempts += 1;
@@ -305,21 +324,17 @@ impl Handler {
                         );
                         self.store
                             .append_timeline(&page_event(
-                                &incident,
+                                incident,
                                 &page,
                                 TimelineKind::PageFailed,
                                 summary,
                                 now,
                             ))
                             .await?;
-                        metrics::emit(
-                            now,
-                            &[("Plan", &incident.plan), ("Via", page.via.as_str())],
-                            &[("PagesFailed", 1.0, Unit::Count)],
-                        );
+                        page_metric("PagesFailed", incident, &page, now);
                     }
                 }
-                tracing::warn!(%incident_id, page = %page.key(), %error, "page failed");
+                tracing::warn!(incident_id = %incident.id, page = %page.key(), %error, "page failed");
                 self.store.settle_page(&page).await?;
             }
         }
@@ -397,6 +412,12 @@ impl Handler {
         }
         Ok(())
     }
+}
+
+/// One page sent or given up, by plan and channel.
+fn page_metric(name: &str, incident: &IncidentRecord, page: &Page, now: DateTime<Utc>) {
+    let dimensions = [("Plan", incident.plan.as_str()), ("Via", page.via.as_str())];
+    metrics::emit(now, &dimensions, &[(name, 1.0, Unit::Count)]);
 }
 
 /// The timeline event of a page, keyed by the page alone: a page retried later (its

@@ -63,7 +63,7 @@ pub async fn apply_change<S: IncidentStore + Sync>(
 ) -> Result<(Decision, Option<Commit>), ApplyError> {
     let routed = config.route(change)?;
     let dedup_key = routed.dedup_key(change);
-    decide_and_apply(store, &dedup_key, |head| {
+    decide_and_apply(store, &dedup_key, None, |head| {
         let outcome = decide(head, change, &routed, &dedup_key);
         (outcome.decision, outcome.commit)
     })
@@ -77,7 +77,7 @@ pub async fn apply_pending_resolve<S: IncidentStore + Sync>(
     incident_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(Decision, Option<Commit>), ApplyError> {
-    decide_on_head(store, dedup_key, |head| {
+    decide_on_head(store, dedup_key, None, |head| {
         confirm_pending_resolve(head, incident_id, now)
     })
     .await
@@ -90,22 +90,25 @@ pub async fn apply_operation<S: IncidentStore + Sync>(
     operation: &Operation,
     now: DateTime<Utc>,
 ) -> Result<(Decision, Option<Commit>), ApplyError> {
-    decide_on_head(store, &operation.dedup_key, |head| {
+    decide_on_head(store, &operation.dedup_key, None, |head| {
         operate(head, operation, config, now)
     })
     .await
 }
 
 /// Does what is due for one incident on the ticker's word (see [`crate::ticker::tick`]).
+/// `head` is the head the ticker just read (to know which alarms to read): the first
+/// decision is made on it rather than on a second read of the same item.
 pub async fn apply_tick<S: IncidentStore + Sync>(
     store: &S,
     config: &Config,
-    dedup_key: &str,
+    head: DedupHead,
     incident_id: &str,
     readings: &[AlarmReading],
     now: DateTime<Utc>,
 ) -> Result<(Decision, Option<Commit>), ApplyError> {
-    decide_on_head(store, dedup_key, |head| {
+    let dedup_key = head.dedup_key.clone();
+    decide_on_head(store, &dedup_key, Some(head), |head| {
         tick(head, incident_id, config, readings, now)
     })
     .await
@@ -118,7 +121,7 @@ pub async fn store_mirror_ids<S: IncidentStore + Sync>(
     incident_id: &str,
     learned: &MirrorIds,
 ) -> Result<bool, ApplyError> {
-    let ((), commit) = decide_and_apply(store, dedup_key, |head| {
+    let ((), commit) = decide_and_apply(store, dedup_key, None, |head| {
         (
             (),
             head.and_then(|h| attach_mirror_ids(h, incident_id, learned)),
@@ -133,13 +136,14 @@ pub async fn store_mirror_ids<S: IncidentStore + Sync>(
 async fn decide_on_head<S, F>(
     store: &S,
     dedup_key: &str,
+    read: Option<DedupHead>,
     decide: F,
 ) -> Result<(Decision, Option<Commit>), ApplyError>
 where
     S: IncidentStore + Sync,
     F: Fn(&DedupHead) -> Outcome,
 {
-    decide_and_apply(store, dedup_key, |head| {
+    decide_and_apply(store, dedup_key, read, |head| {
         let outcome = match head {
             Some(head) => decide(head),
             None => decide(&DedupHead::empty(dedup_key)),
@@ -150,10 +154,12 @@ where
 }
 
 /// Reads the head, decides, and writes on the condition that the head has not moved;
-/// a lost race decides again on the fresh head.
+/// a lost race decides again on the fresh head. `read` is a head the caller read just
+/// now, decided on first instead of reading it again.
 async fn decide_and_apply<S, T, F>(
     store: &S,
     dedup_key: &str,
+    mut read: Option<DedupHead>,
     decide: F,
 ) -> Result<(T, Option<Commit>), ApplyError>
 where
@@ -161,7 +167,10 @@ where
     F: Fn(Option<&DedupHead>) -> (T, Option<Commit>),
 {
     for _ in 0..MAX_DECIDE_ATTEMPTS {
-        let head = store.load_head(dedup_key).await?;
+        let head = match read.take() {
+            Some(head) => Some(head),
+            None => store.load_head(dedup_key).await?,
+        };
         let (result, commit) = decide(head.as_ref());
         let Some(commit) = commit else {
             return Ok((result, None));
