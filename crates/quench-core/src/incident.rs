@@ -121,6 +121,13 @@ pub const RECOVERY_CHECK_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1
 pub const PENDING_RESOLVE_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 impl IncidentRecord {
+    /// When the ticker next reads the incident's alarms for a recovery Quench did not
+    /// hear of; `None` under a plan that never resolves on OK.
+    pub fn next_alarm_check(&self, plan: Option<&Plan>) -> Option<DateTime<Utc>> {
+        plan.filter(|p| p.resolve_on_ok != ResolveOnOk::Never)
+            .map(|_| self.alarms_checked_at.unwrap_or(self.created_at) + RECOVERY_CHECK_EVERY)
+    }
+
     /// Recomputes [`IncidentRecord::due_at`] after a change, under the incident's plan.
     pub fn reschedule(&mut self, plan: Option<&Plan>) {
         if !self.status.is_active() {
@@ -137,9 +144,7 @@ impl IncidentRecord {
             return;
         }
         let paging = self.paging.as_ref().and_then(|p| p.next_at);
-        let recovery = plan
-            .filter(|p| p.resolve_on_ok != ResolveOnOk::Never)
-            .map(|_| self.alarms_checked_at.unwrap_or(self.created_at) + RECOVERY_CHECK_EVERY);
+        let recovery = self.next_alarm_check(plan);
         let stale = plan
             .and_then(|p| p.stale_after)
             .map(|limit| self.created_at + limit.to_chrono());

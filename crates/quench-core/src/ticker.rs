@@ -12,7 +12,7 @@ use crate::escalation::{self, Advance, Page, PagingState};
 use crate::incident::{
     bounded, confirm_pending_resolve, decision_on, ignored_on, Commit, DecisionKind, DedupHead,
     IgnoreReason, IncidentRecord, IncidentStatus, Outcome, TimelineEvent, TimelineKind,
-    PENDING_RESOLVE_GRACE, RECOVERY_CHECK_EVERY,
+    PENDING_RESOLVE_GRACE,
 };
 
 /// An alarm's state as CloudWatch reports it now.
@@ -37,12 +37,8 @@ pub fn alarms_to_check(head: &DedupHead, config: &Config, now: DateTime<Utc>) ->
     let Some(incident) = head.incident.as_ref().filter(|i| i.status.is_active()) else {
         return Vec::new();
     };
-    let resolves_on_ok = config
-        .plans
-        .get(&incident.plan)
-        .is_some_and(|p| p.resolve_on_ok != ResolveOnOk::Never);
-    let due = incident.alarms_checked_at.unwrap_or(incident.created_at) + RECOVERY_CHECK_EVERY;
-    if !resolves_on_ok || due > now {
+    let plan = config.plans.get(&incident.plan);
+    if incident.next_alarm_check(plan).is_none_or(|due| due > now) {
         return Vec::new();
     }
     let alarming: Vec<&str> = head
@@ -176,9 +172,9 @@ pub fn tick(
     };
     // A check that was due counts as done even with nothing to read, or the incident
     // would stay due every tick.
-    let checks_alarms = plan.is_some_and(|p| p.resolve_on_ok != ResolveOnOk::Never);
-    if checks_alarms
-        && incident.alarms_checked_at.unwrap_or(incident.created_at) + RECOVERY_CHECK_EVERY <= now
+    if incident
+        .next_alarm_check(plan)
+        .is_some_and(|due| due <= now)
     {
         updated.alarms_checked_at = Some(now);
     }
