@@ -670,6 +670,54 @@ pub(crate) fn ignored_on(head: &DedupHead, incident_id: &str, reason: IgnoreReas
     }
 }
 
+/// An event about the incident itself rather than one alarm change (a confirmation, an
+/// operation, the ticker's work), keyed by its time, kind and `tag`.
+pub(crate) fn incident_event(
+    incident: &IncidentRecord,
+    kind: TimelineKind,
+    at: DateTime<Utc>,
+    tag: &str,
+    state: AlarmState,
+    summary: &str,
+) -> TimelineEvent {
+    TimelineEvent {
+        incident_id: incident.id.clone(),
+        event_key: format!(
+            "{}#{}#{tag}",
+            at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            kind.as_str()
+        ),
+        at,
+        kind,
+        alarm_name: incident.trigger.alarm_name.clone(),
+        series: String::new(),
+        state,
+        summary: bounded(summary),
+        mention: None,
+    }
+}
+
+/// The commit of a change to the head's incident: `next` (the head with whatever else
+/// changed) one version on and holding `incident`, on the condition that `head` has not
+/// moved.
+pub(crate) fn incident_commit(
+    head: &DedupHead,
+    mut next: DedupHead,
+    incident: IncidentRecord,
+    timeline: Option<TimelineEvent>,
+    pages: Vec<Page>,
+) -> Commit {
+    next.version = head.version + 1;
+    next.incident = Some(incident.clone());
+    Commit {
+        expected_version: Some(head.version),
+        head: next,
+        incident: Some(incident),
+        timeline,
+        pages,
+    }
+}
+
 /// Completes a resolution that waited out the plan's stable period, if the incident is
 /// still pending, nothing alarms again, and the time has come.
 pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTime<Utc>) -> Outcome {
@@ -698,33 +746,23 @@ pub fn confirm_pending_resolve(head: &DedupHead, incident_id: &str, now: DateTim
     resolved.resolve_due_at = None;
     resolved.reschedule(None);
     resolved.version += 1;
-    let timeline = TimelineEvent {
-        incident_id: resolved.id.clone(),
-        event_key: format!(
-            "{}#{}#confirmed",
-            due.to_rfc3339_opts(SecondsFormat::Millis, true),
-            TimelineKind::Resolved.as_str()
-        ),
-        at: due,
-        kind: TimelineKind::Resolved,
-        alarm_name: resolved.trigger.alarm_name.clone(),
-        series: String::new(),
-        state: AlarmState::Ok,
-        summary: "every alarm stayed OK through the stable period".to_string(),
-        mention: None,
-    };
-    let mut next = head.clone();
-    next.version += 1;
-    next.incident = Some(resolved.clone());
+    let timeline = incident_event(
+        &resolved,
+        TimelineKind::Resolved,
+        due,
+        "confirmed",
+        AlarmState::Ok,
+        "every alarm stayed OK through the stable period",
+    );
     Outcome {
         decision: base(DecisionKind::Resolved, None),
-        commit: Some(Commit {
-            expected_version: Some(head.version),
-            head: next,
-            incident: Some(resolved),
-            timeline: Some(timeline),
-            pages: Vec::new(),
-        }),
+        commit: Some(incident_commit(
+            head,
+            head.clone(),
+            resolved,
+            Some(timeline),
+            Vec::new(),
+        )),
     }
 }
 
@@ -748,16 +786,13 @@ pub fn attach_mirror_ids(
         return None;
     }
     updated.version += 1;
-    let mut next = head.clone();
-    next.version += 1;
-    next.incident = Some(updated.clone());
-    Some(Commit {
-        expected_version: Some(head.version),
-        head: next,
-        incident: Some(updated),
-        timeline: None,
-        pages: Vec::new(),
-    })
+    Some(incident_commit(
+        head,
+        head.clone(),
+        updated,
+        None,
+        Vec::new(),
+    ))
 }
 
 /// What someone (a runbook, a person, a ticker) does to an incident directly, rather
@@ -890,39 +925,23 @@ pub fn operate(
     if let Some(note) = note {
         summary = format!("{summary}; {note}");
     }
-    let timeline = TimelineEvent {
-        incident_id: updated.id.clone(),
-        // The incident's version in the key: one event per change, however often the
-        // same change is retried.
-        event_key: format!(
-            "{}#{}#v{}",
-            now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            timeline_kind.as_str(),
-            updated.version
-        ),
-        at: now,
-        kind: timeline_kind,
-        alarm_name: updated.trigger.alarm_name.clone(),
-        series: String::new(),
-        state: if alarming {
-            AlarmState::Alarm
-        } else {
-            AlarmState::Ok
-        },
-        summary: bounded(&summary),
-        mention: None,
+    let state = if alarming {
+        AlarmState::Alarm
+    } else {
+        AlarmState::Ok
     };
-    let mut next = head.clone();
-    next.version += 1;
-    next.incident = Some(updated.clone());
+    // The incident's version in the key: one event per change, however often the same
+    // change is retried.
+    let tag = format!("v{}", updated.version);
+    let timeline = incident_event(&updated, timeline_kind, now, &tag, state, &summary);
     Outcome {
         decision: decision(kind, None),
-        commit: Some(Commit {
-            expected_version: Some(head.version),
-            head: next,
-            incident: Some(updated),
-            timeline: Some(timeline),
+        commit: Some(incident_commit(
+            head,
+            head.clone(),
+            updated,
+            Some(timeline),
             pages,
-        }),
+        )),
     }
 }

@@ -10,9 +10,9 @@ use crate::alarm::AlarmState;
 use crate::config::{Config, ResolveOnOk};
 use crate::escalation::{self, Advance, Page, PagingState};
 use crate::incident::{
-    bounded, confirm_pending_resolve, decision_on, ignored_on, Commit, DecisionKind, DedupHead,
-    IgnoreReason, IncidentRecord, IncidentStatus, Outcome, TimelineEvent, TimelineKind,
-    PENDING_RESOLVE_GRACE,
+    confirm_pending_resolve, decision_on, ignored_on, incident_commit, incident_event,
+    DecisionKind, DedupHead, IgnoreReason, IncidentRecord, IncidentStatus, Outcome, TimelineEvent,
+    TimelineKind, PENDING_RESOLVE_GRACE,
 };
 
 /// An alarm's state as CloudWatch reports it now.
@@ -63,32 +63,20 @@ pub fn alarms_to_check(head: &DedupHead, config: &Config, now: DateTime<Utc>) ->
     names
 }
 
+/// An event of the ticker's: a resolution reads OK, anything else ALARM.
 fn event(
     incident: &IncidentRecord,
     kind: TimelineKind,
     at: DateTime<Utc>,
     tag: &str,
-    summary: String,
+    summary: &str,
 ) -> TimelineEvent {
-    TimelineEvent {
-        incident_id: incident.id.clone(),
-        event_key: format!(
-            "{}#{}#{tag}",
-            at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            kind.as_str()
-        ),
-        at,
-        kind,
-        alarm_name: incident.trigger.alarm_name.clone(),
-        series: String::new(),
-        state: if kind == TimelineKind::Resolved {
-            AlarmState::Ok
-        } else {
-            AlarmState::Alarm
-        },
-        summary: bounded(&summary),
-        mention: None,
-    }
+    let state = if kind == TimelineKind::Resolved {
+        AlarmState::Ok
+    } else {
+        AlarmState::Alarm
+    };
+    incident_event(incident, kind, at, tag, state, summary)
 }
 
 /// Decides what is due for `incident_id` at `now`. `readings` are the states of
@@ -134,40 +122,40 @@ pub fn tick(
         updated.status = IncidentStatus::Resolved;
         updated.resolved_at = Some(now);
         updated.resolve_due_at = None;
-        let timeline = event(&updated, TimelineKind::Resolved, now, "ticker", summary);
+        let timeline = event(&updated, TimelineKind::Resolved, now, "ticker", &summary);
         (DecisionKind::Resolved, Some(timeline))
     } else {
-        let episode = updated.reopen_count;
-        let id = updated.id.clone();
-        let acknowledged = updated.status == IncidentStatus::Acknowledged;
-        match updated.paging.as_mut().and_then(|paging| {
-            escalation::advance(config, paging, &id, episode, now).map(|a| (a, paging.clone()))
-        }) {
-            Some(((advance, wave), paging)) => {
+        let (id, episode) = (updated.id.clone(), updated.reopen_count);
+        let advanced = updated
+            .paging
+            .as_mut()
+            .and_then(|paging| escalation::advance(config, paging, &id, episode, now));
+        match (advanced, &updated.paging) {
+            (Some((advance, wave)), Some(paging)) => {
                 pages = wave;
                 let stage = format!("stage {} of round {}", paging.stage + 1, paging.round + 1);
+                let who = paging.engaged.join(", ");
                 let summary = match advance {
-                    Advance::NextStage => format!(
-                        "nobody acknowledged in time: paging {stage}: {}",
-                        paging.engaged.join(", ")
-                    ),
+                    Advance::NextStage => {
+                        format!("nobody acknowledged in time: paging {stage}: {who}")
+                    }
                     Advance::Repaged => format!(
-                        "still unresolved after the acknowledgement timeout: paging {stage} again: {}",
-                        paging.engaged.join(", ")
+                        "still unresolved after the acknowledgement timeout: paging {stage} again: {who}"
                     ),
                     Advance::Exhausted => format!(
                         "escalation policy `{}` exhausted: nobody acknowledged",
                         paging.policy
                     ),
                 };
-                if advance == Advance::Repaged && acknowledged {
+                let tag = format!("w{}", paging.wave);
+                // Only an acknowledgement that ran out re-pages: it is open again.
+                if advance == Advance::Repaged {
                     updated.status = IncidentStatus::Open;
                 }
-                let tag = format!("w{}", paging.wave);
-                let timeline = event(&updated, TimelineKind::Paging, now, &tag, summary);
+                let timeline = event(&updated, TimelineKind::Paging, now, &tag, &summary);
                 (DecisionKind::Escalated, Some(timeline))
             }
-            None => (DecisionKind::Ignored, None),
+            _ => (DecisionKind::Ignored, None),
         }
     };
     // A check that was due counts as done even with nothing to read, or the incident
@@ -183,17 +171,9 @@ pub fn tick(
         return ignored(IgnoreReason::NotYetDue);
     }
     updated.version += 1;
-    next_head.version += 1;
-    next_head.incident = Some(updated.clone());
     Outcome {
         decision: decision_on(head, incident_id, kind, None),
-        commit: Some(Commit {
-            expected_version: Some(head.version),
-            head: next_head,
-            incident: Some(updated),
-            timeline,
-            pages,
-        }),
+        commit: Some(incident_commit(head, next_head, updated, timeline, pages)),
     }
 }
 
