@@ -28,6 +28,7 @@ Binds 127.0.0.1 only.
 """
 
 import argparse
+import contextlib
 import io
 import json
 import threading
@@ -245,20 +246,17 @@ def scripted(moto_app, scenario):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target:
             return _query_fault(moto_app, scenario, environ, start_response, length)
-        if target.startswith("DynamoDB_"):
-            # moto's threaded server does not lock its DynamoDB backend, so two
-            # conditional writes racing can both pass their condition; DynamoDB itself
-            # never lets them. One at a time keeps the emulator's writes atomic.
-            with DYNAMODB_LOCK:
-                return _listed(moto_app, environ, start_response, scenario, target)
         code = scenario.take_fault(target)
         if code:
             return _json_response(start_response, "400 Bad Request", {"__type": code, "message": "injected by the test"})
-        if target not in ("AmazonSSM.SendCommand", "AmazonSSM.GetCommandInvocation"):
-            return moto_app(environ, start_response)
         body = environ["wsgi.input"].read(length) if length else b""
-        status, headers, payload = _call(moto_app, environ, body)
-        if not status.startswith("200"):
+        # moto's threaded server does not lock its DynamoDB backend, so two conditional
+        # writes racing can both pass their condition; DynamoDB itself never lets them.
+        # One at a time keeps the emulator's writes atomic.
+        with DYNAMODB_LOCK if target.startswith("DynamoDB_") else contextlib.nullcontext():
+            status, headers, payload = _call(moto_app, environ, body)
+        scripted_ssm = target in ("AmazonSSM.SendCommand", "AmazonSSM.GetCommandInvocation")
+        if not scripted_ssm or not status.startswith("200"):
             start_response(status, headers)
             return [payload]
         if target == "AmazonSSM.SendCommand":
@@ -311,27 +309,13 @@ def _light_table_snapshots():
     Table.__deepcopy__ = snapshot
 
 
-def _listed(moto_app, environ, start_response, scenario, target):
-    """A DynamoDB request, faults applied, answered in full before the lock is released."""
-    code = scenario.take_fault(target)
-    if code:
-        return _json_response(start_response, "400 Bad Request", {"__type": code, "message": "injected by the test"})
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    status, headers, payload = _call(moto_app, environ, body)
-    start_response(status, headers)
-    return [payload]
-
-
 def _query_fault(moto_app, scenario, environ, start_response, length):
     """Faults for the query protocol (SNS, SQS, EC2): the target is `SNS.Publish`; the
     error is the protocol's XML shape."""
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
-    operation = None
-    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        form = urllib.parse.parse_qs(body.decode(errors="replace"))
-        operation = f"{QUERY_SERVICES.get(form.get('Version', [''])[0], 'Query')}.{form.get('Action', ['?'])[0]}"
+    form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+    operation = _operation(environ, environ.get("PATH_INFO", ""), body) if form else None
     code = scenario.take_fault(operation) if operation else None
     if not code:
         return moto_app(environ, start_response)

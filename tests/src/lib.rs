@@ -368,15 +368,9 @@ pub fn table_definition() -> Result<Value, StackError> {
 
 /// A resource's Properties from infra/template.yaml.
 pub fn template_properties(resource: &str) -> Result<Value, StackError> {
-    let path = repo_root().join("infra/template.yaml");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
-    let template: Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| StackError::Template(e.to_string()))?;
-    template
-        .get("Resources")
-        .and_then(|r| r.get(resource))
-        .and_then(|t| t.get("Properties"))
+    template_resources()?
+        .get(resource)
+        .and_then(|r| r.get("Properties"))
         .cloned()
         .ok_or_else(|| StackError::Template(format!("no Resources.{resource}.Properties")))
 }

@@ -46,7 +46,8 @@ const TIMELINE_PREFIX: &str = "TL#";
 const STEP_PREFIX: &str = "STEP#";
 const CHAT_PREFIX: &str = "CHAT#";
 const PAGE_PREFIX: &str = "PAGE#";
-/// The sparse index of due items, and its keys; infra/template.yaml must agree.
+/// The sparse index of due items, and its keys, as infra/template.yaml defines them (the
+/// end-to-end tests create their table from the template and query it).
 pub const DUE_INDEX: &str = "due";
 pub const DUE_PARTITION: &str = "due_shard";
 pub const DUE_SORT: &str = "due_at";
@@ -639,11 +640,8 @@ impl DynamoStore {
         let mut claimed = page.clone();
         claimed.state = PageState::Sending;
         claimed.at = now;
-        let mut put = self.client.put_item().table_name(&self.table);
-        for (name, value) in self.page_item(&claimed)? {
-            put = put.item(name, value);
-        }
-        let put = put
+        let put = self
+            .page_put(&claimed)?
             .condition_expression(
                 "(#state = :pending AND attempts = :attempts) OR (#state = :sending AND #at < :stale)",
             )
@@ -659,12 +657,18 @@ impl DynamoStore {
     /// Records how a claimed page ended: sent, cancelled, failed, or pending again with
     /// its next attempt's time.
     pub async fn settle_page(&self, page: &Page) -> Result<(), StoreError> {
-        let mut put = self.client.put_item().table_name(&self.table);
-        for (name, value) in self.page_item(page)? {
-            put = put.item(name, value);
-        }
-        put.send().await.map_err(classify)?;
+        self.page_put(page)?.send().await.map_err(classify)?;
         Ok(())
+    }
+
+    /// The page as one PutItem; the transaction of the decision that paged writes the
+    /// same attributes.
+    fn page_put(&self, page: &Page) -> Result<PutItemFluentBuilder, StoreError> {
+        let put = self.client.put_item().table_name(&self.table);
+        Ok(self
+            .page_item(page)?
+            .into_iter()
+            .fold(put, |put, (name, value)| put.item(name, value)))
     }
 
     /// Every page of the incident.

@@ -14,7 +14,7 @@
 //! the ticker that wins the conditional write on the incident is the only one that
 //! creates them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -652,9 +652,6 @@ pub fn acknowledge(
     paging.next_at = acknowledge_timeout.map(|t| now + t.to_chrono());
     AckEffect::Stopped
 }
-
-/// Contacts by name, for the ticker's sending.
-pub type Contacts = BTreeMap<String, Contact>;
 
 #[cfg(test)]
 mod tests {
