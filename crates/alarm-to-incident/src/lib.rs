@@ -19,9 +19,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use quench_aws::handler::required_env;
-pub use quench_aws::handler::InitError;
+pub use quench_aws::handler::{HandlerError, InitError};
 use quench_aws::metrics;
 use quench_aws::mirror::AwsMirror;
 use quench_aws::sdk::{load_config, sdk_config};
@@ -30,60 +30,13 @@ use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventErr
 use quench_core::config::Config;
 use quench_core::incident::{Commit, Decision, DecisionKind, Operation, OperationKind};
 use quench_core::mirror::IncidentMirror;
-use quench_core::routing::RoutingError;
 use quench_core::store::{
-    apply_change, apply_operation, apply_pending_resolve, store_mirror_ids, ApplyError,
-    IncidentStore, StoreError,
+    apply_change, apply_operation, apply_pending_resolve, store_mirror_ids, IncidentStore,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub use quench_aws::sdk::BUNDLED_CONFIG;
-
-/// Stable error names the state machine's Retry and Catch match on.
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error(transparent)]
-    InvalidEvent(#[from] EventError),
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    #[error(transparent)]
-    Unroutable(#[from] RoutingError),
-    #[error("{0}")]
-    Retryable(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl HandlerError {
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Self::InvalidEvent(_) | Self::InvalidRequest(_) => "InvalidEvent",
-            Self::Unroutable(_) => "UnroutableAlarm",
-            Self::Retryable(_) => "Retryable",
-            Self::Internal(_) => "InternalError",
-        }
-    }
-}
-
-impl From<ApplyError> for HandlerError {
-    fn from(error: ApplyError) -> Self {
-        match error {
-            ApplyError::Routing(e) => Self::Unroutable(e),
-            ApplyError::Store(StoreError::Failed(m)) => Self::Internal(m),
-            other => Self::Retryable(other.to_string()),
-        }
-    }
-}
-
-impl From<HandlerError> for Diagnostic {
-    fn from(error: HandlerError) -> Self {
-        Diagnostic {
-            error_type: error.error_type().to_string(),
-            error_message: error.to_string(),
-        }
-    }
-}
 
 /// Sent by the state machine once a `resolve_pending` decision's time has come.
 #[derive(Debug, Deserialize)]
@@ -303,12 +256,10 @@ impl<M: IncidentMirror + Sync> Handler<DynamoStore, M> {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Response, HandlerError> {
-        let incident = self
-            .store
-            .incident(incident_id)
-            .await
-            .map_err(ApplyError::from)?
-            .ok_or_else(|| HandlerError::InvalidRequest(format!("no incident `{incident_id}`")))?;
+        let incident =
+            self.store.incident(incident_id).await?.ok_or_else(|| {
+                HandlerError::InvalidRequest(format!("no incident `{incident_id}`"))
+            })?;
         let operation = Operation {
             action,
             dedup_key: incident.dedup_key,

@@ -2,17 +2,24 @@
 //! Retry and Catch match on, and reading the environment at a cold start.
 
 use lambda_runtime::Diagnostic;
-use quench_core::store::StoreError;
+use quench_core::alarm::EventError;
+use quench_core::routing::RoutingError;
+use quench_core::store::{ApplyError, StoreError};
 
 use crate::sdk::ConfigLoadError;
 
 /// The errors of a handler whose input comes from the state machine. `error_type` is
-/// the stable name: `InvalidEvent` (do not retry), `Retryable` (retry with backoff; the
-/// handlers are idempotent), `InternalError`.
+/// the stable name: `InvalidEvent` (do not retry), `UnroutableAlarm` (no plan takes the
+/// alarm), `Retryable` (retry with backoff; the handlers are idempotent),
+/// `InternalError`.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
+    #[error(transparent)]
+    InvalidEvent(#[from] EventError),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error(transparent)]
+    Unroutable(#[from] RoutingError),
     #[error("{0}")]
     Retryable(String),
     #[error("{0}")]
@@ -22,7 +29,8 @@ pub enum HandlerError {
 impl HandlerError {
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) => "InvalidEvent",
+            Self::InvalidEvent(_) | Self::InvalidRequest(_) => "InvalidEvent",
+            Self::Unroutable(_) => "UnroutableAlarm",
             Self::Retryable(_) => "Retryable",
             Self::Internal(_) => "InternalError",
         }
@@ -33,6 +41,16 @@ impl From<StoreError> for HandlerError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Failed(m) => Self::Internal(m),
+            other => Self::Retryable(other.to_string()),
+        }
+    }
+}
+
+impl From<ApplyError> for HandlerError {
+    fn from(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Routing(e) => Self::Unroutable(e),
+            ApplyError::Store(e) => e.into(),
             other => Self::Retryable(other.to_string()),
         }
     }
