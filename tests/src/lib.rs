@@ -311,33 +311,80 @@ pub fn template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
         .ok_or_else(|| StackError::Template("no Resources".into()))
 }
 
-/// The IAM actions the template allows the function built from `binary`: every action
-/// of every statement of its policies.
-pub fn function_actions(binary: &str) -> Result<std::collections::BTreeSet<String>, StackError> {
+/// Every IAM statement the template may give the function built from `binary`: its
+/// inline statements and those of the managed policies it names, both branches of each
+/// `!If` taken (a condition only ever removes statements).
+pub fn function_statements(binary: &str) -> Result<Vec<Value>, StackError> {
     let resources = template_resources()?;
     let function = resources
         .values()
         .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
         .ok_or_else(|| StackError::Template(format!("no function builds `{binary}`")))?;
-    let mut actions = std::collections::BTreeSet::new();
+    let mut statements = Vec::new();
     for policy in function["Properties"]["Policies"]
         .as_sequence()
         .into_iter()
         .flatten()
+        .flat_map(if_branches)
     {
-        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
-            match &statement["Action"] {
-                Value::String(action) => {
-                    actions.insert(action.clone());
-                }
-                Value::Sequence(list) => {
-                    actions.extend(list.iter().filter_map(Value::as_str).map(str::to_string));
-                }
-                _ => {}
+        let document = match &policy {
+            Value::Tagged(tagged) if tagged.tag == "Ref" => {
+                let name = tagged.value.as_str().unwrap_or_default();
+                let policy = resources.get(name).ok_or_else(|| {
+                    StackError::Template(format!("{binary}'s policy `{name}` is not a resource"))
+                })?;
+                policy["Properties"]["PolicyDocument"].clone()
             }
-        }
+            inline => inline.clone(),
+        };
+        statements.extend(
+            document["Statement"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .flat_map(if_branches),
+        );
     }
-    Ok(actions)
+    Ok(statements)
+}
+
+/// The values `!If [condition, a, b]` may take (`AWS::NoValue` dropped); any other value
+/// is itself.
+fn if_branches(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "If" => tagged
+            .value
+            .as_sequence()
+            .map(|parts| parts.iter().skip(1).flat_map(if_branches).collect())
+            .unwrap_or_default(),
+        Value::Tagged(tagged)
+            if tagged.tag == "Ref" && tagged.value.as_str() == Some("AWS::NoValue") =>
+        {
+            vec![]
+        }
+        other => vec![other.clone()],
+    }
+}
+
+/// The actions of one IAM statement.
+pub fn statement_actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(action) => vec![action.clone()],
+        Value::Sequence(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// The IAM actions the template allows the function built from `binary`.
+pub fn function_actions(binary: &str) -> Result<std::collections::BTreeSet<String>, StackError> {
+    Ok(function_statements(binary)?
+        .iter()
+        .flat_map(statement_actions)
+        .collect())
 }
 
 /// The IAM actions an API call needs, for an operation as the local stack names it

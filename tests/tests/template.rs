@@ -2,7 +2,9 @@
 //! the one every sample alarm event is checked against, so a sample the handler accepts
 //! but the rule would never deliver (or the reverse) fails here, not in production.
 
-use quench_e2e::{repo_root, template_properties, template_resources};
+use quench_e2e::{
+    function_statements, repo_root, statement_actions, template_properties, template_resources,
+};
 use serde_json::Value;
 
 /// Samples that must not reach the state machine through the rule: an SNS delivery
@@ -191,6 +193,131 @@ fn ci_runs_the_readme_test_command_and_deploy_uses_oidc_without_keys() {
         assert!(
             !text.contains(secret),
             "long-lived key `{secret}` in deploy.yml"
+        );
+    }
+}
+
+/// Actions IAM cannot scope to a resource: a statement may grant these on `*`.
+const NO_RESOURCE_LEVEL: [&str; 5] = [
+    "ssm:GetCommandInvocation",
+    "ssm:CreateOpsItem",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeInstances",
+    "cloudwatch:GetMetricData",
+];
+
+/// Every statement of every role in the template: the functions' (managed policies
+/// included) and the automation role's.
+fn all_statements() -> Vec<(String, serde_yaml_ng::Value)> {
+    let mut statements = Vec::new();
+    for binary in FUNCTIONS {
+        for statement in function_statements(binary).expect("statements") {
+            statements.push((binary.to_string(), statement));
+        }
+    }
+    let automation = template_properties("AutomationRole").expect("automation role");
+    for policy in automation["Policies"].as_sequence().expect("policies") {
+        for statement in policy["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .expect("statements")
+        {
+            statements.push(("AutomationRole".to_string(), statement.clone()));
+        }
+    }
+    statements
+}
+
+const FUNCTIONS: [&str; 4] = [
+    "alarm-to-incident",
+    "runbook-step",
+    "chat-notifier",
+    "escalation-ticker",
+];
+
+#[test]
+fn every_role_grants_named_actions_on_named_resources() {
+    let statements = all_statements();
+    assert!(statements.len() > 20, "{} statements", statements.len());
+    for (role, statement) in &statements {
+        let actions = statement_actions(statement);
+        assert!(!actions.is_empty(), "{role}: a statement without actions");
+        for action in &actions {
+            assert!(!action.contains('*'), "{role}: wildcard action `{action}`");
+        }
+        let on_everything = statement["Resource"].as_str() == Some("*");
+        let conditioned = statement.get("Condition").is_some();
+        if on_everything && !conditioned {
+            for action in &actions {
+                assert!(
+                    NO_RESOURCE_LEVEL.contains(&action.as_str()),
+                    "{role}: `{action}` on every resource; name the resource or a condition"
+                );
+            }
+        }
+        // A NotResource grant is the SMS publish alone: everything that is not a topic.
+        if let Some(not) = statement.get("NotResource") {
+            assert_eq!(actions, ["sns:Publish"], "{role}: {not:?}");
+        }
+    }
+    // Remediation reaches only instances tagged for it, in every role that remediates.
+    for (role, statement) in &statements {
+        let actions = statement_actions(statement);
+        if actions.iter().any(|a| {
+            a == "ec2:RebootInstances" || a == "ec2:StopInstances" || a == "ec2:StartInstances"
+        }) || (actions == ["ssm:SendCommand"]
+            && serde_yaml_ng::to_string(&statement["Resource"])
+                .unwrap_or_default()
+                .contains(":instance/"))
+        {
+            let condition = serde_yaml_ng::to_string(&statement["Condition"]).unwrap_or_default();
+            assert!(
+                condition.contains("quench:remediate"),
+                "{role}: {actions:?} without the tag condition"
+            );
+        }
+    }
+    // iam:PassRole only for the automation role, only to SSM.
+    let pass_role: Vec<_> = statements
+        .iter()
+        .filter(|(_, s)| statement_actions(s).contains(&"iam:PassRole".to_string()))
+        .collect();
+    assert_eq!(pass_role.len(), 1, "{pass_role:?}");
+    let (role, statement) = pass_role[0];
+    assert_eq!(role, "runbook-step");
+    assert!(
+        serde_yaml_ng::to_string(&statement["Resource"])
+            .unwrap_or_default()
+            .contains("AutomationRole"),
+        "{statement:?}"
+    );
+    assert!(
+        serde_yaml_ng::to_string(&statement["Condition"])
+            .unwrap_or_default()
+            .contains("ssm.amazonaws.com"),
+        "{statement:?}"
+    );
+}
+
+/// The template's config-derived parameters default to what the bundled config needs, so
+/// a config change that reaches a new document, topic or secret fails here until the
+/// defaults follow (the pipeline passes the real values; see deploy.yml).
+#[test]
+fn deploy_parameter_defaults_are_what_the_bundled_config_needs() {
+    let text = std::fs::read_to_string(repo_root().join("infra/quench.yaml")).expect("config");
+    let config = quench_core::config::Config::parse(&text).expect("bundled config");
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo_root().join("infra/template.yaml")).expect("template"),
+    )
+    .expect("template yaml");
+    let derived = quench_core::deploy::deploy_parameters(&config, "aws");
+    assert_eq!(derived.len(), 6);
+    for parameter in derived {
+        let declared = &template["Parameters"][parameter.name];
+        assert_eq!(
+            declared["Default"].as_str(),
+            Some(parameter.value().as_str()),
+            "Parameters.{}.Default",
+            parameter.name
         );
     }
 }

@@ -39,7 +39,12 @@ pub struct AwsActions {
     ssm: aws_sdk_ssm::Client,
     ec2: aws_sdk_ec2::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    /// The role SSM Automation documents run as, unless a step names its own.
+    automation_role: Option<String>,
 }
+
+/// The document parameter through which SSM Automation takes the role to run as.
+const AUTOMATION_ROLE_PARAMETER: &str = "AutomationAssumeRole";
 
 impl AwsActions {
     pub fn new(
@@ -51,7 +56,15 @@ impl AwsActions {
             ssm,
             ec2,
             cloudwatch,
+            automation_role: None,
         }
+    }
+
+    /// Automation documents run as `role` (passed as `AutomationAssumeRole`) instead of
+    /// with the caller's permissions, unless a step sets that parameter itself.
+    pub fn with_automation_role(mut self, role: Option<String>) -> Self {
+        self.automation_role = role;
+        self
     }
 }
 
@@ -221,11 +234,17 @@ impl ActionRunner for AwsActions {
         parameters: &BTreeMap<String, Vec<String>>,
         client_token: &str,
     ) -> Result<String, ActionError> {
+        let mut parameters = to_hash_map(parameters);
+        if let Some(role) = &self.automation_role {
+            parameters
+                .entry(AUTOMATION_ROLE_PARAMETER.to_string())
+                .or_insert_with(|| vec![role.clone()]);
+        }
         let output = self
             .ssm
             .start_automation_execution()
             .document_name(document)
-            .set_parameters(Some(to_hash_map(parameters)))
+            .set_parameters(Some(parameters))
             .client_token(client_token)
             .send()
             .await
@@ -640,6 +659,49 @@ mod tests {
         );
         assert!(done.stdout.ends_with(TRUNCATION_MARKER));
         assert!(!done.stdout.chars().any(|c| c.is_control() && c != '\n'));
+    }
+
+    #[tokio::test]
+    async fn automation_runs_as_the_automation_role_unless_the_step_names_one() {
+        const STACK_ROLE: &str = "arn:aws:iam::111122223333:role/quench-automation";
+        const STEP_ROLE: &str = "arn:aws:iam::111122223333:role/custom";
+        let role_is = |expected: &'static str| {
+            move |r: &aws_sdk_ssm::operation::start_automation_execution::StartAutomationExecutionInput| {
+                r.parameters().and_then(|p| p.get(AUTOMATION_ROLE_PARAMETER))
+                    == Some(&vec![expected.to_string()])
+            }
+        };
+        let stack_role = mock!(aws_sdk_ssm::Client::start_automation_execution)
+            .match_requests(role_is(STACK_ROLE))
+            .then_output(|| {
+                StartAutomationExecutionOutput::builder()
+                    .automation_execution_id("exec-stack")
+                    .build()
+            });
+        let step_role = mock!(aws_sdk_ssm::Client::start_automation_execution)
+            .match_requests(role_is(STEP_ROLE))
+            .then_output(|| {
+                StartAutomationExecutionOutput::builder()
+                    .automation_execution_id("exec-step")
+                    .build()
+            });
+        let actions =
+            with_ssm(&[&stack_role, &step_role]).with_automation_role(Some(STACK_ROLE.into()));
+        let plain = BTreeMap::from([("InstanceId".to_string(), vec!["i-1".to_string()])]);
+        let mut own = plain.clone();
+        own.insert(AUTOMATION_ROLE_PARAMETER.into(), vec![STEP_ROLE.into()]);
+        assert_eq!(
+            actions
+                .start_automation("AWS-RestartEC2Instance", &plain, "t1")
+                .await,
+            Ok("exec-stack".to_string())
+        );
+        assert_eq!(
+            actions
+                .start_automation("AWS-RestartEC2Instance", &own, "t2")
+                .await,
+            Ok("exec-step".to_string())
+        );
     }
 
     #[tokio::test]

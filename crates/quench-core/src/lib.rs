@@ -4,6 +4,7 @@ pub mod actions;
 pub mod alarm;
 pub mod chat;
 pub mod config;
+pub mod deploy;
 pub mod duration;
 pub mod escalation;
 pub mod glob;

@@ -1040,7 +1040,8 @@ pub fn max_wait_from_env() -> Result<Option<u64>, InitError> {
 }
 
 /// Reads the environment once: `QUENCH_TABLE` (required), `QUENCH_MAX_WAIT_SECONDS`
-/// (optional); the config from the SSM parameter `QUENCH_CONFIG_PARAMETER`, else the
+/// (optional), `QUENCH_AUTOMATION_ROLE_ARN` (optional: the role Automation documents
+/// run as); the config from the SSM parameter `QUENCH_CONFIG_PARAMETER`, else the
 /// file `QUENCH_CONFIG_FILE`, else the bundled file.
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
@@ -1055,6 +1056,11 @@ pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
             ssm,
             aws_sdk_ec2::Client::new(&sdk),
             aws_sdk_cloudwatch::Client::new(&sdk),
+        )
+        .with_automation_role(
+            std::env::var("QUENCH_AUTOMATION_ROLE_ARN")
+                .ok()
+                .filter(|role| !role.is_empty()),
         ),
         max_wait_seconds,
     })

@@ -1,14 +1,18 @@
 //! `quench-config validate FILE...` checks config files; `quench-config schema` prints
 //! the JSON Schema generated from the config types; `quench-config oncall FILE SCHEDULE
-//! [DAYS]` prints who a schedule has on call from now for DAYS days (default 7).
+//! [DAYS]` prints who a schedule has on call from now for DAYS days (default 7);
+//! `quench-config deploy-parameters FILE [PARTITION]` prints the template parameters
+//! (`Name=value`, one per line) that scope the stack's roles to what FILE uses.
 
 use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, Utc};
 use quench_core::config::Config;
+use quench_core::deploy::deploy_parameters;
 
 const USAGE: &str = "usage: quench-config validate FILE... | quench-config schema | \
-                     quench-config oncall FILE SCHEDULE [DAYS]";
+                     quench-config oncall FILE SCHEDULE [DAYS] | \
+                     quench-config deploy-parameters FILE [PARTITION]";
 /// DAYS is at most this: a longer listing is a mistake, not a question.
 const MAX_DAYS: i64 = 3660;
 
@@ -26,9 +30,14 @@ fn main() -> ExitCode {
                     }
                     Ok(text) => match Config::parse(&text) {
                         Ok(config) => println!(
-                            "{file}: valid ({} plans, {} routes, default plan: {})",
+                            "{file}: valid ({} plans, {} routes, {} runbooks, {} contacts, \
+                             {} schedules, {} escalation policies, default plan: {})",
                             config.plans.len(),
                             config.routes.len(),
+                            config.runbooks.len(),
+                            config.contacts.len(),
+                            config.schedules.len(),
+                            config.escalation_policies.len(),
                             config.default_plan.as_deref().unwrap_or("none")
                         ),
                         Err(e) => {
@@ -69,6 +78,24 @@ fn main() -> ExitCode {
                 Ok(lines) => {
                     for line in lines {
                         println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some((command, [file, rest @ ..])) if command == "deploy-parameters" && rest.len() <= 1 => {
+            let partition = rest.first().map_or("aws", String::as_str);
+            let config = std::fs::read_to_string(file)
+                .map_err(|e| format!("{file}: cannot read: {e}"))
+                .and_then(|text| Config::parse(&text).map_err(|e| format!("{file}: {e}")));
+            match config {
+                Ok(config) => {
+                    for parameter in deploy_parameters(&config, partition) {
+                        println!("{}={}", parameter.name, parameter.value());
                     }
                     ExitCode::SUCCESS
                 }
