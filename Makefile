@@ -6,7 +6,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test demo lint bench schema validate-config fmt clippy fuzz clean
+.PHONY: setup setup-sam test demo lint bench build deploy deploy-parameters schema validate-config fmt clippy fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -23,12 +23,17 @@ test: setup
 demo: setup
 	cargo run -q -p quench-e2e --bin quench-demo
 
-# Release figures for alarm-to-incident: cold init vs a hello-world lambda_runtime
-# function, binary size, peak RSS, decision throughput, AWS calls per transition.
-BENCH_BIN := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
+# Release figures (see bench/src/main.rs). The init section measures the functions as
+# deployed: cargo lambda's release build, binary and zip, beside a hello-world function;
+# it is built only when that section runs.
+LAMBDA_BINS := alarm-to-incident runbook-step chat-notifier escalation-ticker hello-lambda
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BENCH_NEEDS_LAMBDAS := $(if $(ONLY),$(filter init,$(ONLY)),all)
 bench: setup
-	cargo build --release -p alarm-to-incident -p quench-bench
-	$(BENCH_BIN)/quench-bench --handler $(BENCH_BIN)/alarm-to-incident --hello $(BENCH_BIN)/hello-lambda $(addprefix --only ,$(ONLY))
+	$(if $(BENCH_NEEDS_LAMBDAS),cargo lambda build --release $(addprefix --bin ,$(LAMBDA_BINS)))
+	$(if $(BENCH_NEEDS_LAMBDAS),cargo lambda build --release --output-format zip $(addprefix --bin ,$(LAMBDA_BINS)))
+	cargo build --release -p quench-bench
+	$(TARGET_DIR)/release/quench-bench --lambdas $(TARGET_DIR)/lambda $(addprefix --only ,$(ONLY))
 
 lint: setup tools/node_modules/.installed
 	cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
@@ -45,8 +50,46 @@ schema:
 validate-config:
 	cargo run -q -p quench-core --bin quench-config -- validate infra/quench.yaml
 
+# SAM CLI in its own virtualenv, pinned by tools/sam-requirements.txt and
+# tools/sam-constraints.txt (its boto3 pins differ from moto's).
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+setup-sam: $(SAM_VENV)/.installed
+
+$(SAM_VENV)/.installed: tools/sam-requirements.txt tools/sam-constraints.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --disable-pip-version-check -q -r tools/sam-requirements.txt -c tools/sam-constraints.txt
+	touch $@
+
+# The deployable artifacts: every function through cargo lambda (release, with zig),
+# into .aws-sam/build. ARCH=x86_64 builds here; arm64 needs the aarch64 Rust target,
+# which the deploy workflow installs.
+ARCH ?= arm64
+build: setup setup-sam
+	SAM_CLI_TELEMETRY=0 $(SAM) build --template-file infra/template.yaml --beta-features \
+		--parameter-overrides Architecture=$(ARCH)
+
+# The template parameters that scope the roles to what infra/quench.yaml uses.
+deploy-parameters:
+	@cargo run -q -p quench-core --bin quench-config -- deploy-parameters infra/quench.yaml $(PARTITION)
+
+# Needs credentials for the target account. STACK names the stack; PARAMS adds
+# overrides, e.g. PARAMS='OperatorEmail=leads@example.com ConfigParameterName=/quench/config';
+# DEPLOY_FLAGS adds sam deploy flags (the workflow's --no-confirm-changeset and tags).
+# A config that fails to derive its parameters stops the deploy; `set -f` keeps the ARN
+# patterns' `*` and `?` from meeting the shell's globbing.
+STACK ?= quench
+PARTITION ?= aws
+DEPLOY_FLAGS ?=
+deploy: validate-config build
+	set -euf; \
+	scoped=$$(cargo run -q -p quench-core --bin quench-config -- deploy-parameters infra/quench.yaml $(PARTITION)); \
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy --stack-name $(STACK) --resolve-s3 \
+		--capabilities CAPABILITY_IAM --no-fail-on-empty-changeset $(DEPLOY_FLAGS) \
+		--parameter-overrides Architecture=$(ARCH) $$scoped $(PARAMS)
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam
 
 # Fuzz quench-core's untrusted-input parsers (fuzz/fuzz_targets/), FUZZ_SECONDS per target.
 # cargo-fuzz passes nightly-only flags (-Zsanitizer=address, ...); RUSTC_BOOTSTRAP=1 lets

@@ -1,5 +1,6 @@
-//! `make bench`: what alarm-to-incident costs. Cold init against a stub Runtime API,
-//! binary size, peak RSS of one real invocation, core decision throughput, the AWS
+//! `make bench`: what Quench costs. Each function's cold init against a stub Runtime
+//! API and its release zip size (the artifacts cargo lambda builds for deploy), beside a
+//! hello-world function; alarm-to-incident's peak RSS of one real invocation, core decision throughput, the AWS
 //! calls each alarm transition makes, and what whole incident lifecycles through the
 //! state machine cost. Everything runs on 127.0.0.1; nothing is asserted,
 //! the figures are printed next to their targets.
@@ -29,7 +30,15 @@ use quench_e2e::{counted_dynamodb, create_table, sample_event, CallCounter, Moto
 
 use crate::stub::{RuntimeApi, Seen};
 
-const USAGE: &str = "usage: quench-bench --handler PATH --hello PATH [--runs N] [--iterations N] [--only SECTION]...\n(--handler and --hello are needed by the init section only)";
+const USAGE: &str = "usage: quench-bench --lambdas DIR [--runs N] [--iterations N] [--only SECTION]...\n(--lambdas, cargo lambda's output directory holding NAME/bootstrap and NAME/bootstrap.zip\nfor every function and hello-lambda, is needed by the init section only)";
+/// The deployed functions, by binary name.
+const FUNCTIONS: [&str; 4] = [
+    "alarm-to-incident",
+    "runbook-step",
+    "chat-notifier",
+    "escalation-ticker",
+];
+const HELLO: &str = "hello-lambda";
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 const RSS_EVENT: &str = "cpu-high-alarm.json";
 /// Every sample that is an alarm change (wrong-type.json is not).
@@ -72,8 +81,7 @@ fn say(line: impl Display) {
 }
 
 struct Args {
-    handler: PathBuf,
-    hello: PathBuf,
+    lambdas: PathBuf,
     runs: usize,
     iterations: usize,
     /// `--only NAME`: just these sections.
@@ -100,8 +108,7 @@ impl Args {
 
 impl Args {
     fn parse() -> Result<Self, BenchError> {
-        let mut handler = None;
-        let mut hello = None;
+        let mut lambdas = None;
         let mut runs = 20;
         let mut iterations = 200_000;
         let mut only = Vec::new();
@@ -118,8 +125,7 @@ impl Args {
                     .ok_or_else(|| BenchError::Usage(format!("{flag}: `{text}` is not a count")))
             };
             match flag.as_str() {
-                "--handler" => handler = Some(PathBuf::from(value()?)),
-                "--hello" => hello = Some(PathBuf::from(value()?)),
+                "--lambdas" => lambdas = Some(PathBuf::from(value()?)),
                 "--runs" => runs = number(value()?)?,
                 "--iterations" => iterations = number(value()?)?,
                 "--only" => {
@@ -135,27 +141,31 @@ impl Args {
                 other => return Err(BenchError::Usage(format!("unknown argument `{other}`"))),
             }
         }
-        let existing = |path: Option<PathBuf>, flag: &str| {
-            let path = path.ok_or_else(|| BenchError::Usage(format!("{flag} is required")))?;
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(BenchError::Usage(format!(
-                    "{flag} {}: no such file",
-                    path.display()
-                )))
-            }
-        };
         // The binaries are needed only by the init section.
         let needs_binaries = only.is_empty() || only.iter().any(|s| s == "init");
-        let (handler, hello) = if needs_binaries {
-            (existing(handler, "--handler")?, existing(hello, "--hello")?)
-        } else {
-            (handler.unwrap_or_default(), hello.unwrap_or_default())
+        let lambdas = match lambdas {
+            Some(dir) if needs_binaries => {
+                for name in FUNCTIONS.iter().chain([&HELLO]) {
+                    for file in ["bootstrap", "bootstrap.zip"] {
+                        let path = dir.join(name).join(file);
+                        if !path.is_file() {
+                            return Err(BenchError::Usage(format!(
+                                "--lambdas {}: no {}",
+                                dir.display(),
+                                path.display()
+                            )));
+                        }
+                    }
+                }
+                dir
+            }
+            None if needs_binaries => {
+                return Err(BenchError::Usage("--lambdas is required".into()))
+            }
+            other => other.unwrap_or_default(),
         };
         Ok(Args {
-            handler,
-            hello,
+            lambdas,
             runs,
             iterations,
             only,
@@ -366,75 +376,88 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
-fn bench_cold_init(handler: &Subject, hello: &Subject, runs: usize) -> Result<(), BenchError> {
+/// Cold init of every function and of hello-world, `runs` times each. Each run starts
+/// them all in a rotated order, so no subject always follows the same one.
+fn bench_cold_init(functions: &[Subject], hello: &Subject, runs: usize) -> Result<(), BenchError> {
     say(format!(
         "\n1. Cold init: process start -> first GET /2018-06-01/runtime/invocation/next\n   \
-         {runs} runs each, alternating, after one discarded warm-up run of each"
+         {runs} runs each, rotating the order, after one discarded warm-up run of each"
     ));
-    handler.cold_init()?;
-    hello.cold_init()?;
-    let mut timings: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    let subjects: Vec<&Subject> = functions.iter().chain([hello]).collect();
+    for subject in &subjects {
+        subject.cold_init()?;
+    }
+    let mut timings: Vec<Vec<Duration>> = vec![Vec::new(); subjects.len()];
     for run in 0..runs {
-        // Alternate who goes first too, so neither always follows the other.
-        let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
-        for which in order {
-            let subject = if which == 0 { handler } else { hello };
-            if let Some(list) = timings.get_mut(which) {
+        for offset in 0..subjects.len() {
+            let which = (run + offset) % subjects.len();
+            if let (Some(subject), Some(list)) = (subjects.get(which), timings.get_mut(which)) {
                 list.push(subject.cold_init()?);
             }
         }
     }
-    let [handler_times, hello_times] = &timings;
-    let handler_spread = spread(handler_times);
-    let hello_spread = spread(hello_times);
+    let spreads: Vec<Spread> = timings.iter().map(|t| spread(t)).collect();
+    let hello_spread = spreads.last().map_or(Duration::ZERO, |s| s.median);
     say(format!(
-        "   {:<20} {:>11} {:>11} {:>11}",
+        "   {:<20} {:>11} {:>11} {:>11}   median vs hello (target <= 1.5x)",
         "", "min", "median", "p90"
     ));
-    for (subject, s) in [(handler, &handler_spread), (hello, &hello_spread)] {
-        say(format!(
+    for (subject, s) in subjects.iter().zip(&spreads) {
+        let line = format!(
             "   {:<20} {} {} {}",
             subject.name,
             ms(s.min),
             ms(s.median),
             ms(s.p90)
-        ));
+        );
+        if subject.name == HELLO {
+            say(line);
+        } else {
+            let median_ratio = ratio(s.median.as_secs_f64(), hello_spread.as_secs_f64());
+            say(format!(
+                "{line}   {median_ratio:.2}x {}",
+                verdict(median_ratio <= 1.5)
+            ));
+        }
     }
-    let median_ratio = ratio(
-        handler_spread.median.as_secs_f64(),
-        hello_spread.median.as_secs_f64(),
-    );
-    say(format!(
-        "   ratio (median)       {median_ratio:.2}x  (target <= 1.5x: {})",
-        verdict(median_ratio <= 1.5)
-    ));
-    say(format!(
-        "   ratio (min)          {:.2}x",
-        ratio(
-            handler_spread.min.as_secs_f64(),
-            hello_spread.min.as_secs_f64()
-        )
-    ));
     Ok(())
 }
 
-fn bench_size(handler: &Subject, hello: &Subject) -> Result<(), BenchError> {
-    say("\n2. Release binary size");
-    let mut sizes = Vec::new();
-    for subject in [handler, hello] {
-        let bytes = std::fs::metadata(&subject.binary)?.len();
+/// The deployed artifact (cargo lambda's bootstrap.zip) and the binary in it.
+fn bench_size(functions: &[Subject], hello: &Subject) -> Result<(), BenchError> {
+    say("\n2. Release size: the zip Lambda is given, and the bootstrap binary in it");
+    let sizes = |subject: &Subject| -> Result<(u64, u64), BenchError> {
+        let zip = subject.binary.with_file_name("bootstrap.zip");
+        Ok((
+            std::fs::metadata(&zip)?.len(),
+            std::fs::metadata(&subject.binary)?.len(),
+        ))
+    };
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let (hello_zip, _) = sizes(hello)?;
+    say(format!(
+        "   {:<20} {:>10} {:>14}   zip vs hello",
+        "", "zip", "binary"
+    ));
+    for subject in functions.iter().chain([hello]) {
+        let (zip, binary) = sizes(subject)?;
         say(format!(
-            "   {:<20} {:>12} bytes  ({:.2} MiB)  {}",
+            "   {:<20} {:>6.2} MiB {:>10.2} MiB   {:.2}x",
             subject.name,
-            bytes,
-            bytes as f64 / (1024.0 * 1024.0),
-            subject.binary.display()
+            mib(zip),
+            mib(binary),
+            ratio(zip as f64, hello_zip as f64)
         ));
-        sizes.push(bytes as f64);
     }
-    if let [a, b] = sizes.as_slice() {
-        say(format!("   ratio                {:.2}x", ratio(*a, *b)));
-    }
+    say(format!(
+        "   (from {})",
+        hello
+            .binary
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new(""))
+            .display()
+    ));
     Ok(())
 }
 
@@ -714,7 +737,7 @@ fn run() -> Result<(), BenchError> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    say("quench bench: release alarm-to-incident vs a hello-world lambda_runtime function");
+    say("quench bench: release functions vs a hello-world lambda_runtime function");
     let moto = Moto::start()?;
     say(format!("moto at {}", moto.endpoint));
     let table = "quench-bench";
@@ -723,11 +746,21 @@ fn run() -> Result<(), BenchError> {
         create_table(&client, table).await
     })?;
     if args.wants("init") {
-        let handler = Subject::new("alarm-to-incident", &args.handler, &moto, table);
-        let hello = Subject::new("hello-lambda", &args.hello, &moto, table);
-        bench_cold_init(&handler, &hello, args.runs)?;
-        bench_size(&handler, &hello)?;
-        bench_rss(&handler, &hello)?;
+        let subject = |name: &'static str| {
+            Subject::new(
+                name,
+                &args.lambdas.join(name).join("bootstrap"),
+                &moto,
+                table,
+            )
+        };
+        let functions: Vec<Subject> = FUNCTIONS.into_iter().map(subject).collect();
+        let hello = subject(HELLO);
+        bench_cold_init(&functions, &hello, args.runs)?;
+        bench_size(&functions, &hello)?;
+        if let Some(handler) = functions.first() {
+            bench_rss(handler, &hello)?;
+        }
     }
     if args.wants("throughput") {
         bench_throughput(args.iterations)?;

@@ -179,7 +179,7 @@ fn ci_runs_the_readme_test_command_and_deploy_uses_oidc_without_keys() {
         .collect();
     let position = |needle: &str| steps.iter().position(|s| s.contains(needle));
     let validate = position("make validate-config").expect("config validated");
-    let deploy_step = position("sam deploy").expect("sam deploy");
+    let deploy_step = position("make deploy").expect("make deploy");
     assert!(
         validate < deploy_step,
         "the config is validated before deploy"

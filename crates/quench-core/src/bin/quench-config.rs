@@ -2,7 +2,7 @@
 //! the JSON Schema generated from the config types; `quench-config oncall FILE SCHEDULE
 //! [DAYS]` prints who a schedule has on call from now for DAYS days (default 7);
 //! `quench-config deploy-parameters FILE [PARTITION]` prints the template parameters
-//! (`Name=value`, one per line) that scope the stack's roles to what FILE uses.
+//! (`Name="value"`, one per line) that scope the stack's roles to what FILE uses.
 
 use std::process::ExitCode;
 
@@ -95,7 +95,8 @@ fn main() -> ExitCode {
             match config {
                 Ok(config) => {
                     for parameter in deploy_parameters(&config, partition) {
-                        println!("{}={}", parameter.name, parameter.value());
+                        // Quoted, so an empty list survives `sam deploy --parameter-overrides`.
+                        println!("{}=\"{}\"", parameter.name, parameter.value());
                     }
                     ExitCode::SUCCESS
                 }
