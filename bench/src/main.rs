@@ -423,6 +423,34 @@ fn bench_cold_init(functions: &[Subject], hello: &Subject, runs: usize) -> Resul
     Ok(())
 }
 
+/// What reading the bundled config costs every cold start: parsing it, and the
+/// validation inside that.
+fn bench_config_load() -> Result<(), BenchError> {
+    const ROUNDS: u32 = 200;
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        black_box(Config::parse(black_box(BUNDLED_CONFIG)).map_err(|e| failed(e.to_string()))?);
+    }
+    let parse = started.elapsed() / ROUNDS;
+    let config = Config::parse(BUNDLED_CONFIG).map_err(|e| failed(e.to_string()))?;
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        black_box(
+            black_box(&config)
+                .validate()
+                .map_err(|e| failed(e.to_string()))?,
+        );
+    }
+    let validate = started.elapsed() / ROUNDS;
+    say(format!(
+        "\n3b. The bundled config at a cold start (in-process, mean of {ROUNDS}): parse and \
+         validate {:.1} µs, of which validation {:.1} µs",
+        parse.as_secs_f64() * 1e6,
+        validate.as_secs_f64() * 1e6
+    ));
+    Ok(())
+}
+
 /// The deployed artifact (cargo lambda's bootstrap.zip) and the binary in it.
 fn bench_size(functions: &[Subject], hello: &Subject) -> Result<(), BenchError> {
     say("\n2. Release size: the zip Lambda is given, and the bootstrap binary in it");
@@ -761,6 +789,7 @@ fn run() -> Result<(), BenchError> {
         if let Some(handler) = functions.first() {
             bench_rss(handler, &hello)?;
         }
+        bench_config_load()?;
     }
     if args.wants("throughput") {
         bench_throughput(args.iterations)?;
