@@ -77,7 +77,8 @@ deploy-parameters:
 # overrides, e.g. PARAMS='OperatorEmail=leads@example.com ConfigParameterName=/quench/config';
 # DEPLOY_FLAGS adds sam deploy flags (the workflow's --no-confirm-changeset and tags).
 # A config that fails to derive its parameters stops the deploy; `set -f` keeps the ARN
-# patterns' `*` and `?` from meeting the shell's globbing.
+# patterns' `*` and `?` from meeting the shell's globbing. After the stack, the contacts'
+# email subscriptions on the pages topic are brought in line with the config.
 STACK ?= quench
 PARTITION ?= aws
 DEPLOY_FLAGS ?=
@@ -87,6 +88,11 @@ deploy: validate-config build
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy --stack-name $(STACK) --resolve-s3 \
 		--capabilities CAPABILITY_IAM --no-fail-on-empty-changeset $(DEPLOY_FLAGS) \
 		--parameter-overrides Architecture=$(ARCH) $$scoped $(PARAMS)
+	@# Each contact's email on the pages topic, filtered to that contact (quench-op).
+	set -euo pipefail; \
+	topic=$$($(SAM) list stack-outputs --stack-name $(STACK) --output json \
+		| python3 -c 'import json,sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "PagesTopicArn"))'); \
+	QUENCH_CONFIG_FILE=infra/quench.yaml cargo run -q -p alarm-to-incident --bin quench-op -- sync-subscriptions "$$topic"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam

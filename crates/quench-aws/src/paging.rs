@@ -122,3 +122,273 @@ pub async fn alarm_readings(
     }
     Ok(readings)
 }
+
+/// An email subscription on the pages topic, as SNS lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSubscription {
+    pub endpoint: String,
+    /// `None` while the address has not confirmed: SNS gives it no ARN yet.
+    pub arn: Option<String>,
+    /// The contacts its filter policy lets through; empty when it has no `contact` filter.
+    pub contacts: Vec<String>,
+}
+
+/// One change that brings the pages topic's email subscriptions in line with the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    /// A new address: subscribe it, filtered to its contacts. SNS mails a confirmation.
+    Subscribe {
+        endpoint: String,
+        contacts: Vec<String>,
+    },
+    /// A confirmed address whose filter lets the wrong contacts through.
+    Refilter {
+        endpoint: String,
+        arn: String,
+        contacts: Vec<String>,
+    },
+    /// A confirmed address no contact has any more.
+    Unsubscribe { endpoint: String, arn: String },
+    /// Nothing to do: in line, or waiting for its owner to confirm (its filter was set
+    /// when it was subscribed and cannot change before then).
+    Keep { endpoint: String, pending: bool },
+}
+
+/// The filter policy that delivers a page to these contacts only.
+pub fn contact_filter_policy(contacts: &[String]) -> String {
+    serde_json::json!({ "contact": contacts }).to_string()
+}
+
+/// What to change so that each contact's email, and nothing else, is subscribed to the
+/// pages topic with a filter on exactly the contacts that use that address. The topic
+/// is Quench's: an email subscription on it that no contact has is removed.
+pub fn plan_subscriptions(
+    existing: &[EmailSubscription],
+    contacts: &std::collections::BTreeMap<String, quench_core::escalation::Contact>,
+) -> Vec<SubscriptionChange> {
+    let mut wanted: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for (name, contact) in contacts {
+        if let Some(email) = &contact.email {
+            wanted.entry(email.as_str()).or_default().push(name.clone());
+        }
+    }
+    let mut changes = Vec::new();
+    for subscription in existing {
+        let endpoint = subscription.endpoint.clone();
+        let wanted_contacts = wanted.remove(subscription.endpoint.as_str());
+        changes.push(match (&subscription.arn, wanted_contacts) {
+            (None, _) => SubscriptionChange::Keep {
+                endpoint,
+                pending: true,
+            },
+            (Some(arn), None) => SubscriptionChange::Unsubscribe {
+                endpoint,
+                arn: arn.clone(),
+            },
+            (Some(_), Some(contacts)) if contacts == subscription.contacts => {
+                SubscriptionChange::Keep {
+                    endpoint,
+                    pending: false,
+                }
+            }
+            (Some(arn), Some(contacts)) => SubscriptionChange::Refilter {
+                endpoint,
+                arn: arn.clone(),
+                contacts,
+            },
+        });
+    }
+    changes.extend(
+        wanted
+            .into_iter()
+            .map(|(endpoint, contacts)| SubscriptionChange::Subscribe {
+                endpoint: endpoint.to_string(),
+                contacts,
+            }),
+    );
+    changes
+}
+
+/// The email subscriptions of `topic_arn`, with the contacts each one's filter names.
+pub async fn email_subscriptions(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+) -> Result<Vec<EmailSubscription>, PageError> {
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let page = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(topic_arn)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| PageError(classify("ListSubscriptionsByTopic", e).to_string()))?;
+        for subscription in page.subscriptions() {
+            if subscription.protocol() != Some("email") {
+                continue;
+            }
+            let endpoint = subscription.endpoint().unwrap_or_default().to_string();
+            // Unconfirmed subscriptions are listed with this in place of an ARN.
+            let arn = subscription
+                .subscription_arn()
+                .filter(|arn| arn.starts_with("arn:"))
+                .map(str::to_string);
+            let contacts = match &arn {
+                Some(arn) => filtered_contacts(sns, arn).await?,
+                None => Vec::new(),
+            };
+            found.push(EmailSubscription {
+                endpoint,
+                arn,
+                contacts,
+            });
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
+async fn filtered_contacts(sns: &aws_sdk_sns::Client, arn: &str) -> Result<Vec<String>, PageError> {
+    let output = sns
+        .get_subscription_attributes()
+        .subscription_arn(arn)
+        .send()
+        .await
+        .map_err(|e| PageError(classify("GetSubscriptionAttributes", e).to_string()))?;
+    let policy: serde_json::Value = output
+        .attributes()
+        .and_then(|a| a.get("FilterPolicy"))
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let mut contacts: Vec<String> = policy["contact"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    contacts.sort();
+    Ok(contacts)
+}
+
+/// Makes the changes of [`plan_subscriptions`]; stops at the first that fails (a rerun
+/// plans again from what is there).
+pub async fn apply_subscription_changes(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    changes: &[SubscriptionChange],
+) -> Result<(), PageError> {
+    for change in changes {
+        match change {
+            SubscriptionChange::Subscribe { endpoint, contacts } => {
+                sns.subscribe()
+                    .topic_arn(topic_arn)
+                    .protocol("email")
+                    .endpoint(endpoint)
+                    .attributes("FilterPolicy", contact_filter_policy(contacts))
+                    .send()
+                    .await
+                    .map_err(|e| PageError(classify("Subscribe", e).to_string()))?;
+            }
+            SubscriptionChange::Refilter { arn, contacts, .. } => {
+                sns.set_subscription_attributes()
+                    .subscription_arn(arn)
+                    .attribute_name("FilterPolicy")
+                    .attribute_value(contact_filter_policy(contacts))
+                    .send()
+                    .await
+                    .map_err(|e| PageError(classify("SetSubscriptionAttributes", e).to_string()))?;
+            }
+            SubscriptionChange::Unsubscribe { arn, .. } => {
+                sns.unsubscribe()
+                    .subscription_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| PageError(classify("Unsubscribe", e).to_string()))?;
+            }
+            SubscriptionChange::Keep { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use quench_core::escalation::Contact;
+
+    use super::*;
+
+    fn contact(email: &str) -> Contact {
+        Contact {
+            name: None,
+            email: Some(email.to_string()),
+            phone: None,
+            chat: None,
+            engagement: Vec::new(),
+        }
+    }
+
+    fn confirmed(endpoint: &str, contacts: &[&str]) -> EmailSubscription {
+        EmailSubscription {
+            endpoint: endpoint.to_string(),
+            arn: Some(format!("arn:aws:sns:eu-west-1:1:pages:{endpoint}")),
+            contacts: contacts.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_plan_subscribes_refilters_removes_and_keeps() {
+        let contacts = BTreeMap::from([
+            ("alice".to_string(), contact("alice@example.com")),
+            ("bob".to_string(), contact("oncall@example.com")),
+            ("carol".to_string(), contact("oncall@example.com")),
+            ("dave".to_string(), contact("dave@example.com")),
+            ("erin".to_string(), contact("erin@example.com")),
+        ]);
+        let existing = [
+            confirmed("alice@example.com", &["alice"]),
+            confirmed("oncall@example.com", &["bob"]),
+            confirmed("mallory@example.com", &["mallory"]),
+            EmailSubscription {
+                endpoint: "dave@example.com".into(),
+                arn: None,
+                contacts: vec![],
+            },
+        ];
+        let arn = |e: &str| format!("arn:aws:sns:eu-west-1:1:pages:{e}");
+        assert_eq!(
+            plan_subscriptions(&existing, &contacts),
+            vec![
+                SubscriptionChange::Keep {
+                    endpoint: "alice@example.com".into(),
+                    pending: false
+                },
+                SubscriptionChange::Refilter {
+                    endpoint: "oncall@example.com".into(),
+                    arn: arn("oncall@example.com"),
+                    contacts: vec!["bob".into(), "carol".into()],
+                },
+                SubscriptionChange::Unsubscribe {
+                    endpoint: "mallory@example.com".into(),
+                    arn: arn("mallory@example.com"),
+                },
+                SubscriptionChange::Keep {
+                    endpoint: "dave@example.com".into(),
+                    pending: true
+                },
+                SubscriptionChange::Subscribe {
+                    endpoint: "erin@example.com".into(),
+                    contacts: vec!["erin".into()],
+                },
+            ]
+        );
+        assert_eq!(
+            contact_filter_policy(&["bob".into(), "carol".into()]),
+            r#"{"contact":["bob","carol"]}"#
+        );
+    }
+}

@@ -2,15 +2,24 @@
 //! incident operations from a terminal, through the same handler code as the Lambda
 //! (same validation, same conditional write, same metrics). Reads the environment the
 //! function reads (`QUENCH_TABLE`, the config) and the caller's AWS credentials.
+//!
+//! `quench-op sync-subscriptions PAGES_TOPIC_ARN [--dry-run]`: subscribes each contact's
+//! email to the pages topic with the filter on that contact, refilters or removes what
+//! the config no longer says (`make deploy` runs it after each deploy).
 
 use std::process::ExitCode;
 
 use alarm_to_incident::init_from_env;
 use chrono::Utc;
+use quench_aws::paging::{
+    apply_subscription_changes, email_subscriptions, plan_subscriptions, SubscriptionChange,
+};
+use quench_aws::sdk::{load_config, sdk_config};
 use quench_core::incident::OperationKind;
 
 const USAGE: &str =
-    "usage: quench-op acknowledge|escalate|resolve INCIDENT_ID --by WHO [--reason TEXT]";
+    "usage: quench-op acknowledge|escalate|resolve INCIDENT_ID --by WHO [--reason TEXT]\n       \
+     quench-op sync-subscriptions PAGES_TOPIC_ARN [--dry-run]";
 
 struct Args {
     action: OperationKind,
@@ -47,10 +56,66 @@ fn parse(args: &[String]) -> Result<Args, String> {
     })
 }
 
+/// Brings the pages topic's email subscriptions in line with the config's contacts.
+#[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
+async fn sync_subscriptions(topic_arn: &str, dry_run: bool) -> Result<(), String> {
+    let sdk = sdk_config("quench-op").await;
+    let config = load_config(&sdk).await.map_err(|e| e.to_string())?;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let existing = email_subscriptions(&sns, topic_arn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let changes = plan_subscriptions(&existing, &config.contacts);
+    for change in &changes {
+        let line = match change {
+            SubscriptionChange::Subscribe { endpoint, contacts } => {
+                format!("subscribe   {endpoint} for {}", contacts.join(", "))
+            }
+            SubscriptionChange::Refilter {
+                endpoint, contacts, ..
+            } => format!("refilter    {endpoint} to {}", contacts.join(", ")),
+            SubscriptionChange::Unsubscribe { endpoint, .. } => {
+                format!("unsubscribe {endpoint} (no contact has it)")
+            }
+            SubscriptionChange::Keep {
+                endpoint,
+                pending: true,
+            } => format!("pending     {endpoint} (waiting for its owner to confirm)"),
+            SubscriptionChange::Keep { endpoint, .. } => format!("in line     {endpoint}"),
+        };
+        println!("{line}");
+    }
+    if !dry_run {
+        apply_subscription_changes(&sns, topic_arn, &changes)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 #[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some((command, rest)) = args.split_first() {
+        if command == "sync-subscriptions" {
+            let (topic, dry_run) = match rest {
+                [topic] => (topic, false),
+                [topic, flag] if flag == "--dry-run" => (topic, true),
+                _ => {
+                    eprintln!("quench-op: sync-subscriptions takes the pages topic ARN\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            return match sync_subscriptions(topic, dry_run).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("quench-op: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     let args = match parse(&args) {
         Ok(args) => args,
         Err(problem) => {
