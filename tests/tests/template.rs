@@ -83,6 +83,7 @@ fn references(value: &serde_yaml_ng::Value, name: &str) -> bool {
     match value {
         Y::Tagged(tagged) => match (tagged.tag.to_string().as_str(), &tagged.value) {
             ("!Ref", Y::String(target)) => target == name,
+            ("!GetAtt", Y::String(target)) => target.split('.').next() == Some(name),
             ("!Sub", Y::String(text)) => text.contains(&format!("${{{name}}}")),
             (_, inner) => references(inner, name),
         },
@@ -238,6 +239,15 @@ const FUNCTIONS: [&str; 4] = [
 fn every_role_grants_named_actions_on_named_resources() {
     let statements = all_statements();
     assert!(statements.len() > 20, "{} statements", statements.len());
+    // Managed policies and both branches of each `!If` are read.
+    let chat = quench_e2e::function_actions("chat-notifier").expect("chat-notifier actions");
+    for action in [
+        "secretsmanager:GetSecretValue",
+        "sqs:SendMessage",
+        "ssm:GetParameter",
+    ] {
+        assert!(chat.contains(action), "{action} not in {chat:?}");
+    }
     for (role, statement) in &statements {
         let actions = statement_actions(statement);
         assert!(!actions.is_empty(), "{role}: a statement without actions");
@@ -320,4 +330,28 @@ fn deploy_parameter_defaults_are_what_the_bundled_config_needs() {
             parameter.name
         );
     }
+}
+
+/// An alarm change EventBridge cannot deliver is kept, and someone hears of it.
+#[test]
+fn undeliverable_alarm_events_go_to_a_watched_dead_letter_queue() {
+    let machine = template_properties("IncidentResponseStateMachine").expect("state machine");
+    let rule = &machine["Events"]["AlarmStateChange"]["Properties"];
+    assert!(
+        references(
+            &rule["DeadLetterConfig"]["Arn"],
+            "AlarmEventsDeadLetterQueue"
+        ),
+        "{rule:?}"
+    );
+    assert!(rule["RetryPolicy"]["MaximumRetryAttempts"].as_u64() > Some(0));
+    let watched = resources().values().any(|resource| {
+        resource["Type"].as_str() == Some("AWS::CloudWatch::Alarm")
+            && references(
+                &resource["Properties"]["Dimensions"],
+                "AlarmEventsDeadLetterQueue",
+            )
+            && references(&resource["Properties"]["AlarmActions"], "OpsAlertsTopic")
+    });
+    assert!(watched, "no alarm on the alarm events' dead letters");
 }
