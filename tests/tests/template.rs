@@ -3,7 +3,8 @@
 //! but the rule would never deliver (or the reverse) fails here, not in production.
 
 use quench_e2e::{
-    function_statements, repo_root, statement_actions, template_properties, template_resources,
+    function_actions, function_statements, repo_root, statement_actions, template_properties,
+    template_resources,
 };
 use serde_json::Value;
 
@@ -240,7 +241,7 @@ fn every_role_grants_named_actions_on_named_resources() {
     let statements = all_statements();
     assert!(statements.len() > 20, "{} statements", statements.len());
     // Managed policies and both branches of each `!If` are read.
-    let chat = quench_e2e::function_actions("chat-notifier").expect("chat-notifier actions");
+    let chat = function_actions("chat-notifier").expect("chat-notifier actions");
     for action in [
         "secretsmanager:GetSecretValue",
         "sqs:SendMessage",
@@ -354,4 +355,81 @@ fn undeliverable_alarm_events_go_to_a_watched_dead_letter_queue() {
             && references(&resource["Properties"]["AlarmActions"], "OpsAlertsTopic")
     });
     assert!(watched, "no alarm on the alarm events' dead letters");
+}
+
+/// Granted without a call of their own: KMS decrypts on behalf of Secrets Manager and SSM,
+/// SSM passes the automation role, and a transaction's items need these.
+const IMPLIED: [(&str, &str); 4] = [
+    ("kms:Decrypt", "get_secret_value"),
+    ("iam:PassRole", "start_automation_execution"),
+    ("dynamodb:PutItem", "transact_write_items"),
+    ("dynamodb:ConditionCheckItem", "transact_write_items"),
+];
+
+/// `GetSecretValue` -> `get_secret_value`: the SDK's method for an operation.
+fn sdk_method(operation: &str) -> String {
+    let mut method = String::new();
+    for (i, c) in operation.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            method.push('_');
+        }
+        method.push(c.to_ascii_lowercase());
+    }
+    method
+}
+
+/// The Rust source linked into a function: its crate and the workspace crates it uses.
+fn linked_source(crate_dir: &str) -> String {
+    let root = repo_root();
+    let manifest =
+        std::fs::read_to_string(root.join(crate_dir).join("Cargo.toml")).expect("manifest");
+    let mut dirs = vec![crate_dir.to_string()];
+    for member in ["quench-aws", "chat-notifier"] {
+        if manifest.lines().any(|line| {
+            line.starts_with(&format!("{member}.")) || line.starts_with(&format!("{member} "))
+        }) {
+            dirs.push(format!("crates/{member}"));
+        }
+    }
+    let mut source = String::new();
+    for dir in dirs {
+        let mut pending = vec![root.join(dir).join("src")];
+        while let Some(path) = pending.pop() {
+            for entry in std::fs::read_dir(&path).expect("source dir").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    source.push_str(&std::fs::read_to_string(&path).expect("source"));
+                }
+            }
+        }
+    }
+    source
+}
+
+/// The other direction of the seed test's check (every call made is allowed): every
+/// action a role grants is called by code linked into its function, so a grant outlives
+/// no removed code.
+#[test]
+fn every_granted_action_is_called_by_the_code_its_function_links() {
+    for (binary, crate_dir) in FUNCTIONS.iter().map(|b| (*b, format!("crates/{b}"))) {
+        let source = linked_source(&crate_dir);
+        for action in function_actions(binary).expect("actions") {
+            let (_, operation) = action.split_once(':').expect("service:Operation");
+            let mut methods = vec![sdk_method(operation)];
+            methods.extend(
+                IMPLIED
+                    .iter()
+                    .filter(|(implied, _)| *implied == action)
+                    .map(|(_, by)| by.to_string()),
+            );
+            assert!(
+                methods
+                    .iter()
+                    .any(|method| source.contains(&format!(".{method}()"))),
+                "{binary} is granted {action}, but no code it links calls {methods:?}"
+            );
+        }
+    }
 }
