@@ -23,28 +23,22 @@ fn main() -> ExitCode {
         Some((command, files)) if command == "validate" && !files.is_empty() => {
             let mut failed = false;
             for file in files {
-                match std::fs::read_to_string(file) {
+                match read_config(file) {
+                    Ok(config) => println!(
+                        "{file}: valid ({} plans, {} routes, {} runbooks, {} contacts, \
+                         {} schedules, {} escalation policies, default plan: {})",
+                        config.plans.len(),
+                        config.routes.len(),
+                        config.runbooks.len(),
+                        config.contacts.len(),
+                        config.schedules.len(),
+                        config.escalation_policies.len(),
+                        config.default_plan.as_deref().unwrap_or("none")
+                    ),
                     Err(e) => {
-                        eprintln!("{file}: cannot read: {e}");
+                        eprintln!("{e}");
                         failed = true;
                     }
-                    Ok(text) => match Config::parse(&text) {
-                        Ok(config) => println!(
-                            "{file}: valid ({} plans, {} routes, {} runbooks, {} contacts, \
-                             {} schedules, {} escalation policies, default plan: {})",
-                            config.plans.len(),
-                            config.routes.len(),
-                            config.runbooks.len(),
-                            config.contacts.len(),
-                            config.schedules.len(),
-                            config.escalation_policies.len(),
-                            config.default_plan.as_deref().unwrap_or("none")
-                        ),
-                        Err(e) => {
-                            eprintln!("{file}: {e}");
-                            failed = true;
-                        }
-                    },
                 }
             }
             if failed {
@@ -89,10 +83,7 @@ fn main() -> ExitCode {
         }
         Some((command, [file, rest @ ..])) if command == "deploy-parameters" && rest.len() <= 1 => {
             let partition = rest.first().map_or("aws", String::as_str);
-            let config = std::fs::read_to_string(file)
-                .map_err(|e| format!("{file}: cannot read: {e}"))
-                .and_then(|text| Config::parse(&text).map_err(|e| format!("{file}: {e}")));
-            match config {
+            match read_config(file) {
                 Ok(config) => {
                     for parameter in deploy_parameters(&config, partition) {
                         // Quoted, so an empty list survives `sam deploy --parameter-overrides`.
@@ -113,11 +104,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The config in `file`, or what is wrong with it, naming the file.
+fn read_config(file: &str) -> Result<Config, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    Config::parse(&text).map_err(|e| format!("{file}: {e}"))
+}
+
 /// The lines `oncall` prints: a heading, then one line per shift from `now` for `days`
 /// days, in the schedule's zone.
 fn oncall(file: &str, name: &str, days: i64, now: DateTime<Utc>) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: cannot read: {e}"))?;
-    let config = Config::parse(&text).map_err(|e| format!("{file}: {e}"))?;
+    let config = read_config(file)?;
     let schedule = config.schedules.get(name).ok_or_else(|| {
         let known: Vec<&str> = config.schedules.keys().map(String::as_str).collect();
         if known.is_empty() {
