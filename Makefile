@@ -92,7 +92,7 @@ deploy: validate-config build
 	set -euo pipefail; \
 	topic=$$($(SAM) list stack-outputs --stack-name $(STACK) --output json \
 		| python3 -c 'import json,sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "PagesTopicArn"))'); \
-	QUENCH_CONFIG_FILE=infra/quench.yaml cargo run -q -p alarm-to-incident --bin quench-op -- sync-subscriptions "$$topic"
+	QUENCH_CONFIG_FILE=infra/quench.yaml cargo run -q -p quench-op -- sync-subscriptions "$$topic"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam

@@ -6,6 +6,10 @@
 //! `quench-op sync-subscriptions PAGES_TOPIC_ARN [--dry-run]`: subscribes each contact's
 //! email to the pages topic with the filter on that contact, refilters or removes what
 //! the config no longer says (`make deploy` runs it after each deploy).
+//!
+//! `quench-op replay-alarm-events QUEUE_URL STATE_MACHINE_ARN [--dry-run]`: starts the
+//! state machine for each alarm change EventBridge could not deliver (the stack's alarm
+//! events dead-letter queue), once per event however often it is run.
 
 use std::process::ExitCode;
 
@@ -16,10 +20,12 @@ use quench_aws::paging::{
 };
 use quench_aws::sdk::{load_config, sdk_config};
 use quench_core::incident::OperationKind;
+use quench_op::replay_alarm_events;
 
 const USAGE: &str =
     "usage: quench-op acknowledge|escalate|resolve INCIDENT_ID --by WHO [--reason TEXT]\n       \
-     quench-op sync-subscriptions PAGES_TOPIC_ARN [--dry-run]";
+     quench-op sync-subscriptions PAGES_TOPIC_ARN [--dry-run]\n       \
+     quench-op replay-alarm-events QUEUE_URL STATE_MACHINE_ARN [--dry-run]";
 
 struct Args {
     action: OperationKind,
@@ -93,21 +99,54 @@ async fn sync_subscriptions(topic_arn: &str, dry_run: bool) -> Result<(), String
     Ok(())
 }
 
+/// Replays the alarm events EventBridge dead-lettered, and says what it did.
+#[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
+async fn replay(queue_url: &str, state_machine_arn: &str, dry_run: bool) -> Result<(), String> {
+    let sdk = sdk_config("quench-op").await;
+    let report = replay_alarm_events(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &aws_sdk_sfn::Client::new(&sdk),
+        queue_url,
+        state_machine_arn,
+        dry_run,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let verb = if dry_run { "would start" } else { "started" };
+    println!(
+        "{verb} {} execution(s); {} already started by an earlier replay; {} message(s) kept",
+        report.started,
+        report.already_started,
+        report.kept.len()
+    );
+    for kept in &report.kept {
+        println!("kept: {kept}");
+    }
+    Ok(())
+}
+
 #[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some((command, rest)) = args.split_first() {
-        if command == "sync-subscriptions" {
-            let (topic, dry_run) = match rest {
-                [topic] => (topic, false),
-                [topic, flag] if flag == "--dry-run" => (topic, true),
-                _ => {
-                    eprintln!("quench-op: sync-subscriptions takes the pages topic ARN\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            };
-            return match sync_subscriptions(topic, dry_run).await {
+        let (rest, dry_run) = match rest {
+            [rest @ .., flag] if flag == "--dry-run" => (rest, true),
+            rest => (rest, false),
+        };
+        let done = match (command.as_str(), rest) {
+            ("sync-subscriptions", [topic]) => Some(sync_subscriptions(topic, dry_run).await),
+            ("replay-alarm-events", [queue, machine]) => {
+                Some(replay(queue, machine, dry_run).await)
+            }
+            ("sync-subscriptions" | "replay-alarm-events", _) => {
+                eprintln!("quench-op: wrong arguments for {command}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            _ => None,
+        };
+        if let Some(done) = done {
+            return match done {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("quench-op: {e}");
