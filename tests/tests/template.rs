@@ -165,6 +165,27 @@ fn ci_runs_the_readme_test_command_and_deploy_uses_oidc_without_keys() {
         ci.contains("bash .ci/run") && ci.contains("make lint"),
         "{ci}"
     );
+    // CI builds the deployable artifacts after the tests, and make deploy scopes the
+    // roles to the config and syncs the pages topic.
+    let ci_run = std::fs::read_to_string(repo_root().join(".ci/run")).expect(".ci/run");
+    let test_at = ci_run.find("make test").expect("make test in .ci/run");
+    let build_at = ci_run
+        .find("make build ARCH=x86_64")
+        .expect("sam build in .ci/run");
+    assert!(test_at < build_at, "{ci_run}");
+    let makefile = std::fs::read_to_string(repo_root().join("Makefile")).expect("Makefile");
+    let deploy_recipe = makefile
+        .split("\ndeploy:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("a deploy target");
+    for step in [
+        "deploy-parameters infra/quench.yaml",
+        "$(SAM) deploy",
+        "sync-subscriptions",
+    ] {
+        assert!(deploy_recipe.contains(step), "make deploy lacks `{step}`");
+    }
     let (text, deploy) = workflow("deploy.yml");
     let job = &deploy["jobs"]["deploy"];
     assert_eq!(job["permissions"]["id-token"].as_str(), Some("write"));
