@@ -129,31 +129,30 @@ async fn replay(queue_url: &str, state_machine_arn: &str, dry_run: bool) -> Resu
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some((command, rest)) = args.split_first() {
+    // Only these two take --dry-run; the incident operations always act.
+    if let Some((command @ ("sync-subscriptions" | "replay-alarm-events"), rest)) = args
+        .split_first()
+        .map(|(command, rest)| (command.as_str(), rest))
+    {
         let (rest, dry_run) = match rest {
             [rest @ .., flag] if flag == "--dry-run" => (rest, true),
             rest => (rest, false),
         };
-        let done = match (command.as_str(), rest) {
-            ("sync-subscriptions", [topic]) => Some(sync_subscriptions(topic, dry_run).await),
-            ("replay-alarm-events", [queue, machine]) => {
-                Some(replay(queue, machine, dry_run).await)
-            }
-            ("sync-subscriptions" | "replay-alarm-events", _) => {
+        let done = match (command, rest) {
+            ("sync-subscriptions", [topic]) => sync_subscriptions(topic, dry_run).await,
+            ("replay-alarm-events", [queue, machine]) => replay(queue, machine, dry_run).await,
+            _ => {
                 eprintln!("quench-op: wrong arguments for {command}\n{USAGE}");
                 return ExitCode::from(2);
             }
-            _ => None,
         };
-        if let Some(done) = done {
-            return match done {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("quench-op: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        return match done {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("quench-op: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let args = match parse(&args) {
         Ok(args) => args,
