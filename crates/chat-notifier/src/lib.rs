@@ -565,16 +565,22 @@ pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
     let sdk = sdk_config("chat-notifier").await;
     let config = load_config(&sdk).await?;
-    Ok(from_parts(&sdk, config, table))
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    Ok(from_parts(&sdk, dynamodb, config, table))
 }
 
-/// The handler over clients of `sdk`, for a function that has its config already (the
-/// escalation ticker sends chat pages through it). Reads `QUENCH_CHAT_DEAD_LETTER_QUEUE`
-/// and `QUENCH_SLACK_API_URL` from the environment.
-pub fn from_parts(sdk: &SdkConfig, config: Config, table: String) -> LambdaHandler {
+/// The handler over clients of `sdk`, for a function that has its config and DynamoDB
+/// client already (the escalation ticker sends chat pages through it). Reads
+/// `QUENCH_CHAT_DEAD_LETTER_QUEUE` and `QUENCH_SLACK_API_URL` from the environment.
+pub fn from_parts(
+    sdk: &SdkConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
+    config: Config,
+    table: String,
+) -> LambdaHandler {
     Handler {
         config,
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &table),
+        store: DynamoStore::new(dynamodb, &table),
         chat: AwsChat::new(
             sdk,
             Duration::from_secs(5),

@@ -448,10 +448,12 @@ pub async fn init_from_env() -> Result<Handler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
     let sdk = sdk_config("escalation-ticker").await;
     let config = load_config(&sdk).await?;
-    let chat = chat_notifier::from_parts(&sdk, config.clone(), table.clone());
+    // One DynamoDB client for the ticker and the chat notifier it runs in-process.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let chat = chat_notifier::from_parts(&sdk, dynamodb.clone(), config.clone(), table.clone());
     Ok(Handler {
         config,
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
+        store: DynamoStore::new(dynamodb, &table),
         pager: Pager::new(
             aws_sdk_sns::Client::new(&sdk),
             optional_env("QUENCH_PAGES_TOPIC"),
