@@ -78,27 +78,16 @@ pub fn deploy_parameters(config: &Config, partition: &str) -> Vec<DeployParamete
         ops_center |= plan.mirror.ops_center.is_some();
     }
 
+    let list = |name, values: BTreeSet<String>| DeployParameter {
+        name,
+        values: values.into_iter().collect(),
+    };
     vec![
-        DeployParameter {
-            name: "RunCommandDocumentArns",
-            values: run_command.into_iter().collect(),
-        },
-        DeployParameter {
-            name: "AutomationDocumentArns",
-            values: automation.into_iter().collect(),
-        },
-        DeployParameter {
-            name: "ChatTopicArns",
-            values: topics.into_iter().collect(),
-        },
-        DeployParameter {
-            name: "ChatSecretArns",
-            values: secrets.into_iter().collect(),
-        },
-        DeployParameter {
-            name: "IncidentManagerArns",
-            values: incident_manager.into_iter().collect(),
-        },
+        list("RunCommandDocumentArns", run_command),
+        list("AutomationDocumentArns", automation),
+        list("ChatTopicArns", topics),
+        list("ChatSecretArns", secrets),
+        list("IncidentManagerArns", incident_manager),
         DeployParameter {
             name: "OpsCenterMirror",
             values: vec![ops_center.to_string()],
