@@ -297,14 +297,17 @@ impl Moto {
     }
 }
 
-/// Every resource of infra/template.yaml, by logical id.
-pub fn template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
+/// infra/template.yaml, parsed (intrinsics such as `!Ref` stay tagged values).
+pub fn template() -> Result<Value, StackError> {
     let path = repo_root().join("infra/template.yaml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
-    let template: Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| StackError::Template(e.to_string()))?;
-    template
+    serde_yaml_ng::from_str(&text).map_err(|e| StackError::Template(e.to_string()))
+}
+
+/// Every resource of infra/template.yaml, by logical id.
+pub fn template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
+    template()?
         .get("Resources")
         .and_then(Value::as_mapping)
         .cloned()

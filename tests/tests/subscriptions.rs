@@ -7,13 +7,9 @@ use quench_aws::paging::{
     apply_subscription_changes, contact_filter_policy, email_subscriptions, plan_subscriptions,
     SubscriptionChange,
 };
+use quench_aws::sdk::BUNDLED_CONFIG;
 use quench_core::config::Config;
-use quench_e2e::{repo_root, Moto};
-
-fn bundled_config() -> Config {
-    let text = std::fs::read_to_string(repo_root().join("infra/quench.yaml")).expect("config");
-    Config::parse(&text).expect("valid")
-}
+use quench_e2e::Moto;
 
 #[tokio::test]
 async fn subscriptions_follow_the_contacts_and_a_second_sync_changes_nothing() {
@@ -43,7 +39,7 @@ async fn subscriptions_follow_the_contacts_and_a_second_sync_changes_nothing() {
             .await
             .expect("subscribe");
     }
-    let config = bundled_config();
+    let config = Config::parse(BUNDLED_CONFIG).expect("bundled config");
     let emails: BTreeMap<String, Vec<String>> =
         config
             .contacts

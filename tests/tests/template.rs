@@ -335,12 +335,9 @@ fn every_role_grants_named_actions_on_named_resources() {
 /// defaults follow (the pipeline passes the real values; see deploy.yml).
 #[test]
 fn deploy_parameter_defaults_are_what_the_bundled_config_needs() {
-    let text = std::fs::read_to_string(repo_root().join("infra/quench.yaml")).expect("config");
-    let config = quench_core::config::Config::parse(&text).expect("bundled config");
-    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(
-        &std::fs::read_to_string(repo_root().join("infra/template.yaml")).expect("template"),
-    )
-    .expect("template yaml");
+    let config = quench_core::config::Config::parse(quench_aws::sdk::BUNDLED_CONFIG)
+        .expect("bundled config");
+    let template = quench_e2e::template().expect("template");
     let derived = quench_core::deploy::deploy_parameters(&config, "aws");
     assert_eq!(derived.len(), 6);
     for parameter in derived {
