@@ -376,12 +376,12 @@ fn undeliverable_alarm_events_go_to_a_watched_dead_letter_queue() {
 }
 
 /// Granted without a call of their own: KMS decrypts on behalf of Secrets Manager and SSM,
-/// SSM passes the automation role, and a transaction's items need these.
-const IMPLIED: [(&str, &str); 4] = [
+/// SSM passes the automation role, and a transaction's puts need PutItem (as
+/// `quench_e2e::iam_actions` maps them).
+const IMPLIED: [(&str, &str); 3] = [
     ("kms:Decrypt", "get_secret_value"),
     ("iam:PassRole", "start_automation_execution"),
     ("dynamodb:PutItem", "transact_write_items"),
-    ("dynamodb:ConditionCheckItem", "transact_write_items"),
 ];
 
 /// `GetSecretValue` -> `get_secret_value`: the SDK's method for an operation.

@@ -108,7 +108,7 @@ impl Handler {
             .pages(incident_id)
             .await?
             .into_iter()
-            .filter(|p| p.state == PageState::Pending && p.due_at <= now)
+            .filter(|p| self.sendable(p, now))
             .collect();
         let mut report = Report {
             due: u32::try_from(due.len()).unwrap_or(u32::MAX),
@@ -242,6 +242,13 @@ impl Handler {
         }
     }
 
+    /// Whether a page may be sent at `now`: pending and due, or left `sending` by an
+    /// attempt whose lease has run out.
+    fn sendable(&self, page: &Page, now: DateTime<Utc>) -> bool {
+        let abandoned = page.state == PageState::Sending && page.at < now - self.lease;
+        (page.state == PageState::Pending || abandoned) && page.due_at <= now
+    }
+
     /// Brings the incident's chat threads up to date through the chat notifier.
     async fn catch_up_chat(&self, incident_id: &str, now: DateTime<Utc>) -> Result<(), String> {
         let chat = self
@@ -279,8 +286,7 @@ impl Handler {
         now: DateTime<Utc>,
         report: &mut Report,
     ) -> Result<(), HandlerError> {
-        let abandoned = page.state == PageState::Sending && page.at < now - self.lease;
-        if !(page.state == PageState::Pending || abandoned) || page.due_at > now {
+        if !self.sendable(&page, now) {
             report.pages_skipped += 1;
             return Ok(());
         }

@@ -10,6 +10,10 @@ use quench_core::ticker::AlarmReading;
 
 use crate::actions::classify;
 
+/// The message attribute naming who a page is for; each email subscription's filter
+/// policy matches on it.
+const CONTACT_ATTRIBUTE: &str = "contact";
+
 /// Why a page did not go out.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -53,7 +57,7 @@ impl Pager {
             .topic_arn(topic)
             .subject(subject)
             .message(body)
-            .message_attributes("contact", attribute(contact)?)
+            .message_attributes(CONTACT_ATTRIBUTE, attribute(contact)?)
             .message_attributes("via", attribute("email")?)
             .send()
             .await
@@ -156,7 +160,7 @@ pub enum SubscriptionChange {
 
 /// The filter policy that delivers a page to these contacts only.
 pub fn contact_filter_policy(contacts: &[String]) -> String {
-    serde_json::json!({ "contact": contacts }).to_string()
+    serde_json::json!({ CONTACT_ATTRIBUTE: contacts }).to_string()
 }
 
 /// What to change so that each contact's email, and nothing else, is subscribed to the
@@ -263,7 +267,7 @@ async fn filtered_contacts(sns: &aws_sdk_sns::Client, arn: &str) -> Result<Vec<S
         .and_then(|a| a.get("FilterPolicy"))
         .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_default();
-    let mut contacts: Vec<String> = policy["contact"]
+    let mut contacts: Vec<String> = policy[CONTACT_ATTRIBUTE]
         .as_array()
         .into_iter()
         .flatten()

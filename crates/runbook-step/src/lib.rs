@@ -96,7 +96,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::LambdaEvent;
 use quench_aws::actions::AwsActions;
-use quench_aws::handler::{decode_request, required_env};
+use quench_aws::handler::{decode_request, optional_env, required_env};
 pub use quench_aws::handler::{HandlerError, InitError};
 use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
@@ -1057,11 +1057,7 @@ pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
             aws_sdk_ec2::Client::new(&sdk),
             aws_sdk_cloudwatch::Client::new(&sdk),
         )
-        .with_automation_role(
-            std::env::var("QUENCH_AUTOMATION_ROLE_ARN")
-                .ok()
-                .filter(|role| !role.is_empty()),
-        ),
+        .with_automation_role(optional_env("QUENCH_AUTOMATION_ROLE_ARN")),
         max_wait_seconds,
     })
 }
