@@ -48,7 +48,7 @@ schema:
 	cargo run -q -p quench-core --bin quench-config -- schema > schema/quench-config.schema.json
 
 validate-config:
-	cargo run -q -p quench-core --bin quench-config -- validate infra/quench.yaml
+	cargo run -q -p quench-core --bin quench-config -- validate $(CONFIG)
 
 # SAM CLI in its own virtualenv, pinned by tools/sam-requirements.txt and
 # tools/sam-constraints.txt (its boto3 pins differ from moto's).
@@ -69,9 +69,14 @@ build: setup setup-sam
 	SAM_CLI_TELEMETRY=0 $(SAM) build --template-file infra/template.yaml --beta-features \
 		--parameter-overrides Architecture=$(ARCH)
 
-# The template parameters that scope the roles to what infra/quench.yaml uses.
+# The template parameters that scope the roles to what CONFIG uses. CONFIG is the config
+# the functions run with: infra/quench.yaml, built in, unless ConfigParameterName points
+# them at an SSM parameter, whose content CONFIG must then be.
+CONFIG ?= infra/quench.yaml
+PARTITION ?= aws
+DEPLOY_PARAMETERS = cargo run -q -p quench-core --bin quench-config -- deploy-parameters $(CONFIG) $(PARTITION)
 deploy-parameters:
-	@cargo run -q -p quench-core --bin quench-config -- deploy-parameters infra/quench.yaml $(PARTITION)
+	@$(DEPLOY_PARAMETERS)
 
 # Needs credentials for the target account. STACK names the stack; PARAMS adds
 # overrides, e.g. PARAMS='OperatorEmail=leads@example.com ConfigParameterName=/quench/config';
@@ -80,11 +85,10 @@ deploy-parameters:
 # patterns' `*` and `?` from meeting the shell's globbing. After the stack, the contacts'
 # email subscriptions on the pages topic are brought in line with the config.
 STACK ?= quench
-PARTITION ?= aws
 DEPLOY_FLAGS ?=
 deploy: validate-config build
 	set -euf; \
-	scoped=$$(cargo run -q -p quench-core --bin quench-config -- deploy-parameters infra/quench.yaml $(PARTITION)); \
+	scoped=$$($(DEPLOY_PARAMETERS)); \
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy --stack-name $(STACK) --resolve-s3 \
 		--capabilities CAPABILITY_IAM --no-fail-on-empty-changeset $(DEPLOY_FLAGS) \
 		--parameter-overrides Architecture=$(ARCH) $$scoped $(PARAMS)
@@ -92,7 +96,7 @@ deploy: validate-config build
 	set -euo pipefail; \
 	topic=$$($(SAM) list stack-outputs --stack-name $(STACK) --output json \
 		| python3 -c 'import json,sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "PagesTopicArn"))'); \
-	QUENCH_CONFIG_FILE=infra/quench.yaml cargo run -q -p quench-op -- sync-subscriptions "$$topic"
+	QUENCH_CONFIG_FILE=$(CONFIG) cargo run -q -p quench-op -- sync-subscriptions "$$topic"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam

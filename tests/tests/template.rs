@@ -180,7 +180,7 @@ fn ci_runs_the_readme_test_command_and_deploy_uses_oidc_without_keys() {
         .and_then(|rest| rest.split("\n\n").next())
         .expect("a deploy target");
     for step in [
-        "deploy-parameters infra/quench.yaml",
+        "$(DEPLOY_PARAMETERS)",
         "$(SAM) deploy",
         "sync-subscriptions",
     ] {
