@@ -26,18 +26,13 @@ use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_event, AlarmChange};
 use quench_core::config::Config;
 use quench_core::incident::{decide, DedupHead};
-use quench_e2e::{counted_dynamodb, create_table, sample_event, CallCounter, Moto, StackError};
+use quench_e2e::{
+    counted_dynamodb, create_table, sample_event, CallCounter, Moto, StackError, FUNCTIONS,
+};
 
 use crate::stub::{RuntimeApi, Seen};
 
 const USAGE: &str = "usage: quench-bench --lambdas DIR [--runs N] [--iterations N] [--only SECTION]...\n(--lambdas, cargo lambda's output directory holding NAME/bootstrap and NAME/bootstrap.zip\nfor every function and hello-lambda, is needed by the init section only)";
-/// The deployed functions, by binary name.
-const FUNCTIONS: [&str; 4] = [
-    "alarm-to-incident",
-    "runbook-step",
-    "chat-notifier",
-    "escalation-ticker",
-];
 const HELLO: &str = "hello-lambda";
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 const RSS_EVENT: &str = "cpu-high-alarm.json";

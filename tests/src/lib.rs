@@ -297,6 +297,14 @@ impl Moto {
     }
 }
 
+/// The deployed functions, by binary name (each is `crates/<name>`).
+pub const FUNCTIONS: [&str; 4] = [
+    "alarm-to-incident",
+    "runbook-step",
+    "chat-notifier",
+    "escalation-ticker",
+];
+
 /// infra/template.yaml, parsed (intrinsics such as `!Ref` stay tagged values).
 pub fn template() -> Result<Value, StackError> {
     let path = repo_root().join("infra/template.yaml");

@@ -4,7 +4,7 @@
 
 use quench_e2e::{
     function_actions, function_statements, repo_root, statement_actions, template_properties,
-    template_resources,
+    template_resources, FUNCTIONS,
 };
 use serde_json::Value;
 
@@ -249,13 +249,6 @@ fn all_statements() -> Vec<(String, serde_yaml_ng::Value)> {
     }
     statements
 }
-
-const FUNCTIONS: [&str; 4] = [
-    "alarm-to-incident",
-    "runbook-step",
-    "chat-notifier",
-    "escalation-ticker",
-];
 
 #[test]
 fn every_role_grants_named_actions_on_named_resources() {
