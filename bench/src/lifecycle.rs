@@ -199,15 +199,10 @@ fn report(label: &str, m: &Measured) {
         "      {} execution(s), {} state transitions, {} Lambda invocations",
         m.executions, m.transitions, m.invocations
     ));
-    let calls: Vec<String> = m
-        .calls
-        .iter()
-        .map(|(operation, count)| format!("{operation} x{count}"))
-        .collect();
     say(format!(
         "      {} AWS calls: {}",
         m.calls.values().sum::<usize>(),
-        calls.join(", ")
+        crate::tally(&m.calls)
     ));
     say(format!(
         "      DynamoDB {} WRU, {} RRU; wall {} ms, of which in Lambda tasks {} ms ({share:.0}%)",

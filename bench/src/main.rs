@@ -596,8 +596,14 @@ fn decision_mix(config: &Config, samples: &[Sample], warm: bool) -> String {
             *mix.entry(label).or_default() += 1;
         }
     }
-    mix.iter()
-        .map(|(k, v)| format!("{k} x{v}"))
+    tally(&mix)
+}
+
+/// Counts by name, as `name xN, ...`.
+fn tally(counts: &BTreeMap<String, usize>) -> String {
+    counts
+        .iter()
+        .map(|(name, n)| format!("{name} x{n}"))
         .collect::<Vec<_>>()
         .join(", ")
 }

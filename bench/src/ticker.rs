@@ -185,11 +185,6 @@ pub async fn bench_ticker(moto: &Moto) -> Result<(), BenchError> {
     let cpu = |f: &Figures| f.cpu;
     for (label, runs) in [("10 open, 10 due", &few), ("10,000 open, 10 due", &many)] {
         let first = &runs[0];
-        let calls: Vec<String> = first
-            .calls
-            .iter()
-            .map(|(op, n)| format!("{op} {n}"))
-            .collect();
         say(format!(
             "   {label:<20} ticker CPU {:>6.1} ms, wall {:>7.1} ms (medians of {RUNS}); {} pages; \
              DynamoDB items read {}; calls: {}",
@@ -197,7 +192,7 @@ pub async fn bench_ticker(moto: &Moto) -> Result<(), BenchError> {
             median(runs, wall).as_secs_f64() * 1000.0,
             first.pages_sent,
             first.items_read,
-            calls.join(", ")
+            crate::tally(&first.calls)
         ));
     }
     let ratio = |figure: fn(&Figures) -> Duration| {
