@@ -11,6 +11,7 @@ use quench_aws::paging::Pager;
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DedupHead, IncidentRecord};
+use quench_e2e::incident_response::create_topic;
 use quench_e2e::{counted_dynamodb, create_table, CallCounter, Moto};
 
 use crate::{failed, say, verdict, BenchError};
@@ -109,13 +110,7 @@ async fn scenario(moto: &Moto, open: usize) -> Result<Vec<Figures>, BenchError> 
     let store = DynamoStore::new(client, &table);
     let config = Config::parse(CONFIG).map_err(|e| failed(e.to_string()))?;
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name(format!("pages-{open}"))
-        .send()
-        .await
-        .map_err(|e| failed(format!("topic: {e}")))?
-        .topic_arn;
+    let topic = Some(create_topic(&sns, &format!("pages-{open}")).await?);
     let ticker = Ticker {
         config,
         store: store.clone(),

@@ -259,7 +259,8 @@ impl PagesStandIn {
     }
 }
 
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, StackError> {
+/// A new SQS queue; returns its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, StackError> {
     sqs.create_queue()
         .queue_name(name)
         .send()
@@ -267,6 +268,17 @@ async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, S
         .map_err(aws)?
         .queue_url
         .ok_or_else(|| StackError::Aws(format!("queue {name} has no URL")))
+}
+
+/// A new SNS topic; returns its ARN.
+pub async fn create_topic(sns: &aws_sdk_sns::Client, name: &str) -> Result<String, StackError> {
+    sns.create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(aws)?
+        .topic_arn
+        .ok_or_else(|| StackError::Aws(format!("topic {name} has no ARN")))
 }
 
 /// An SNS topic with an SQS queue subscribed to it; returns (topic ARN, queue URL).
@@ -278,14 +290,7 @@ async fn topic_with_inbox(
     raw: bool,
 ) -> Result<(String, String), StackError> {
     let sns = aws_sdk_sns::Client::new(sdk);
-    let topic_arn = sns
-        .create_topic()
-        .name(topic)
-        .send()
-        .await
-        .map_err(aws)?
-        .topic_arn
-        .ok_or_else(|| StackError::Aws(format!("topic {topic} has no ARN")))?;
+    let topic_arn = create_topic(&sns, topic).await?;
     let inbox = create_queue(sqs, queue).await?;
     sns.subscribe()
         .topic_arn(&topic_arn)

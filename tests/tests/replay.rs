@@ -1,6 +1,7 @@
 //! Alarm changes EventBridge dead-lettered are replayed into the state machine once each:
 //! `quench-op replay-alarm-events` against moto's SQS and Step Functions.
 
+use quench_e2e::incident_response::create_queue;
 use quench_e2e::{sample_event, Moto, ACCOUNT};
 use quench_op::replay_alarm_events;
 
@@ -10,14 +11,9 @@ async fn each_dead_lettered_alarm_event_starts_one_execution_and_junk_stays() {
     let sdk = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let sfn = aws_sdk_sfn::Client::new(&sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name("alarm-events-dead-letters")
-        .send()
+    let queue = create_queue(&sqs, "alarm-events-dead-letters")
         .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
+        .expect("queue");
     let machine = sfn
         .create_state_machine()
         .name("incident-response")

@@ -9,20 +9,14 @@ use quench_aws::paging::{
 };
 use quench_aws::sdk::BUNDLED_CONFIG;
 use quench_core::config::Config;
+use quench_e2e::incident_response::create_topic;
 use quench_e2e::Moto;
 
 #[tokio::test]
 async fn subscriptions_follow_the_contacts_and_a_second_sync_changes_nothing() {
     let moto = Moto::start().expect("moto");
     let sns = aws_sdk_sns::Client::new(&moto.sdk_config().await);
-    let topic = sns
-        .create_topic()
-        .name("quench-pages")
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
+    let topic = create_topic(&sns, "quench-pages").await.expect("topic");
     // Left from an earlier config: alice filtered to someone else, and a contact since
     // removed. Neither may keep receiving pages.
     for (endpoint, contacts) in [
