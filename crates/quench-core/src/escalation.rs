@@ -545,7 +545,7 @@ pub fn start(
     episode: u32,
     now: DateTime<Utc>,
 ) -> (Paging, Vec<Page>) {
-    let mut paging = acknowledged(policy, None, now);
+    let mut paging = at_stage_one(policy, now);
     let pages = page_wave(config, &mut paging, incident_id, episode, now);
     (paging, pages)
 }
@@ -554,6 +554,15 @@ pub fn start(
 /// nothing is paged, and stage 1 is paged at `repage_at`, if any.
 pub fn acknowledged(policy: &str, repage_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Paging {
     Paging {
+        state: PagingState::Acknowledged,
+        next_at: repage_at,
+        ..at_stage_one(policy, now)
+    }
+}
+
+/// A walk at stage 1 of round 1 that has paged nobody yet.
+fn at_stage_one(policy: &str, now: DateTime<Utc>) -> Paging {
+    Paging {
         policy: policy.to_string(),
         round: 0,
         stage: 0,
@@ -561,8 +570,8 @@ pub fn acknowledged(policy: &str, repage_at: Option<DateTime<Utc>>, now: DateTim
         wave_started_at: now,
         engaged: Vec::new(),
         acknowledged_by: BTreeSet::new(),
-        state: PagingState::Acknowledged,
-        next_at: repage_at,
+        state: PagingState::Waiting,
+        next_at: None,
     }
 }
 
