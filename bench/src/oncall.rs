@@ -2,7 +2,6 @@
 //! hours, 100 overrides) has on call at a million random instants of that year, and what
 //! a 30-day listing of its shifts costs.
 
-use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -139,7 +138,6 @@ pub fn run() -> Result<(), BenchError> {
         crate::verdict(per_second > TARGET_PER_SECOND)
     ));
 
-    let zone = schedule.time_zone();
     let from = instants
         .get(LOOKUPS / 2)
         .copied()
@@ -149,25 +147,10 @@ pub fn run() -> Result<(), BenchError> {
     let mut bytes = 0;
     let started = Instant::now();
     for _ in 0..LISTINGS {
-        let mut text = String::new();
-        let listed = schedule.shifts(black_box(from), black_box(until));
-        for shift in &listed {
-            let _ = writeln!(
-                text,
-                "{} - {}  {}",
-                shift
-                    .start
-                    .with_timezone(&zone)
-                    .format("%a %Y-%m-%d %H:%M %Z"),
-                shift
-                    .end
-                    .with_timezone(&zone)
-                    .format("%a %Y-%m-%d %H:%M %Z"),
-                shift.on_call.join(", ")
-            );
-        }
+        // What `quench-config oncall` prints.
+        let listed = schedule.listing(black_box(from), black_box(until));
         shifts = listed.len();
-        bytes = black_box(text).len();
+        bytes = black_box(listed.join("\n")).len();
     }
     say(format!(
         "   30-day shifts(), formatted         {} per listing  ({shifts} shifts, {bytes} bytes)",

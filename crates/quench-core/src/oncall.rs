@@ -351,6 +351,37 @@ impl Schedule {
         names.into_iter().map(str::to_string).collect()
     }
 
+    /// `at` in the schedule's zone as listings show it. Zones without an abbreviation
+    /// show their offset, since `%Z` would print one anyway (`+03`).
+    pub fn local_time(&self, at: DateTime<Utc>) -> String {
+        let at = at.with_timezone(&self.time_zone());
+        if at.format("%Z").to_string().starts_with(['+', '-']) {
+            at.format("%a %Y-%m-%d %H:%M %:z").to_string()
+        } else {
+            at.format("%a %Y-%m-%d %H:%M %Z").to_string()
+        }
+    }
+
+    /// One line per shift between `from` and `until`: `  start – end  who` in local time,
+    /// `nobody` for a gap.
+    pub fn listing(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<String> {
+        self.shifts(from, until)
+            .into_iter()
+            .map(|shift| {
+                let who = if shift.on_call.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    shift.on_call.join(", ")
+                };
+                format!(
+                    "  {} – {}  {who}",
+                    self.local_time(shift.start),
+                    self.local_time(shift.end)
+                )
+            })
+            .collect()
+    }
+
     /// The shifts from `from` until `until`, tiling that interval: consecutive intervals
     /// with the same people on call are one shift, and an interval with nobody on call is
     /// a shift with an empty `on_call`. The first shift starts at `from` and the last ends

@@ -125,36 +125,12 @@ fn oncall(file: &str, name: &str, days: i64, now: DateTime<Utc>) -> Result<Vec<S
             )
         }
     })?;
-    let zone = schedule.time_zone();
-    let until = now + Duration::days(days);
-    let shifts = schedule.shifts(now, until);
-    let local = |at: DateTime<Utc>| {
-        let at = at.with_timezone(&zone);
-        // Zones without an abbreviation print their offset (`+03`) as one already.
-        let name = at.format("%Z").to_string();
-        if name.starts_with(['+', '-']) {
-            at.format("%a %Y-%m-%d %H:%M %:z").to_string()
-        } else {
-            at.format("%a %Y-%m-%d %H:%M %Z").to_string()
-        }
-    };
     let mut lines = vec![format!(
         "schedule `{name}` ({}), {days} day{} from {}:",
-        zone.name(),
+        schedule.time_zone().name(),
         if days == 1 { "" } else { "s" },
-        local(now)
+        schedule.local_time(now)
     )];
-    for shift in shifts {
-        let who = if shift.on_call.is_empty() {
-            "nobody".to_string()
-        } else {
-            shift.on_call.join(", ")
-        };
-        lines.push(format!(
-            "  {} – {}  {who}",
-            local(shift.start),
-            local(shift.end)
-        ));
-    }
+    lines.extend(schedule.listing(now, now + Duration::days(days)));
     Ok(lines)
 }
