@@ -1367,6 +1367,23 @@ overrides:
     }
 
     #[test]
+    fn a_listing_shows_local_times_and_who_or_nobody() {
+        let schedule = yaml(
+            "time_zone: Europe/Berlin\nallow_gaps: true\nrotations:\n  - name: day\n    \
+             members: [alice]\n    every: daily\n    start: 2026-01-05T00:00\n    \
+             restrictions:\n      - { days: [mon], from: \"09:00\", to: \"17:00\" }\n",
+        );
+        assert_eq!(
+            schedule.listing(utc("2026-01-05T07:00:00Z"), utc("2026-01-05T17:00:00Z")),
+            [
+                "  Mon 2026-01-05 08:00 CET – Mon 2026-01-05 09:00 CET  nobody",
+                "  Mon 2026-01-05 09:00 CET – Mon 2026-01-05 17:00 CET  alice",
+                "  Mon 2026-01-05 17:00 CET – Mon 2026-01-05 18:00 CET  nobody",
+            ]
+        );
+    }
+
+    #[test]
     fn weekly_hand_off_happens_at_the_instant() {
         let schedule = Schedule::new(
             Europe::Berlin,
