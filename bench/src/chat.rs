@@ -179,7 +179,7 @@ async fn seed_incident(store: &DynamoStore, record: &IncidentRecord) -> Result<(
         timeline: None,
         pages: Vec::new(),
     };
-    quench_core::store::IncidentStore::apply(store, &commit)
+    quench_core::ports::IncidentStore::apply(store, &commit)
         .await
         .map_err(|e| failed(e.to_string()))
 }

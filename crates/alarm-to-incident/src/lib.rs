@@ -28,11 +28,12 @@ use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventError};
 use quench_core::config::Config;
-use quench_core::incident::{Commit, Decision, DecisionKind, Operation, OperationKind};
-use quench_core::mirror::IncidentMirror;
-use quench_core::store::{
-    apply_change, apply_operation, apply_pending_resolve, store_mirror_ids, IncidentStore,
+use quench_core::incident::{
+    apply_change, apply_operation, apply_pending_resolve, store_mirror_ids,
 };
+use quench_core::incident::{Commit, Decision, DecisionKind, Operation, OperationKind};
+use quench_core::ports::IncidentMirror;
+use quench_core::ports::IncidentStore;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 

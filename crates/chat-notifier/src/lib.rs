@@ -51,7 +51,7 @@ use quench_core::chat::render::render;
 use quench_core::chat::{Channel, Delivery, DeliveryState, Notice};
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
-use quench_core::store::StoreError;
+use quench_core::ports::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -538,7 +538,7 @@ where
                 alarm_name: trigger.alarm_name.clone(),
                 series: String::new(),
                 state: event.state,
-                summary: quench_core::actions::sanitize_output(&summary, 1_024),
+                summary: quench_core::text::sanitize_output(&summary, 1_024),
                 mention: None,
             })
             .await?;

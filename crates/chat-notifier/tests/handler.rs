@@ -11,7 +11,7 @@ use quench_aws::chat::{SendError, Sent};
 use quench_core::chat::{Channel, Delivery, DeliveryState};
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
-use quench_core::store::StoreError;
+use quench_core::ports::StoreError;
 
 const CONFIG: &str = "version: 1
 plans:

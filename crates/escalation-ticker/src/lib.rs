@@ -31,9 +31,10 @@ use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::{DueItem, DynamoStore};
 use quench_core::config::Config;
 use quench_core::escalation::{page_retry_at, Page, PageState, Via};
+use quench_core::incident::{alarms_to_check, page_wanted, AlarmReading};
+use quench_core::incident::{apply_tick, ApplyError};
 use quench_core::incident::{Commit, DecisionKind, IncidentRecord, TimelineEvent, TimelineKind};
-use quench_core::store::{apply_tick, ApplyError, IncidentStore};
-use quench_core::ticker::{alarms_to_check, page_wanted, AlarmReading};
+use quench_core::ports::IncidentStore;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 

@@ -15,12 +15,13 @@ use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
-use quench_core::actions::{
-    automation_status, command_status, sanitize_output, ActionError, ActionRunner, AlarmStateInfo,
+use quench_core::ports::{
+    automation_status, command_status, ActionError, ActionRunner, AlarmStateInfo,
     AutomationFinished, AutomationResult, CommandFinished, CommandRequest, CommandResult,
     Datapoint, InstanceStatus, MetricRequest,
 };
 use quench_core::runbook::StepStatus;
+use quench_core::text::sanitize_output;
 
 /// Bytes kept of each automation output value.
 const AUTOMATION_OUTPUT_LIMIT: u32 = 4_096;
@@ -447,7 +448,7 @@ mod tests {
     };
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::retry::RetryConfig;
-    use quench_core::actions::TRUNCATION_MARKER;
+    use quench_core::text::TRUNCATION_MARKER;
 
     use super::*;
 

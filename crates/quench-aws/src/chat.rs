@@ -10,8 +10,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use quench_core::chat::{Channel, SecretRef};
 use sha2::Sha256;
 
-use crate::actions::classify;
 use crate::http::{HttpAnswer, HttpError, HttpSender};
+use crate::ports::classify;
 use crate::secrets::{SecretError, Secrets};
 
 /// Where the Slack Web API lives; tests point it at a local sink.
@@ -47,8 +47,8 @@ impl SendError {
     }
 }
 
-impl From<quench_core::actions::ActionError> for SendError {
-    fn from(error: quench_core::actions::ActionError) -> Self {
+impl From<quench_core::ports::ActionError> for SendError {
+    fn from(error: quench_core::ports::ActionError) -> Self {
         if error.is_retryable() {
             SendError::retry(error.to_string())
         } else {
@@ -127,7 +127,7 @@ fn judge(answer: &HttpAnswer) -> Result<(), SendError> {
         }),
         status => Err(SendError::fail(format!(
             "HTTP {status}: {}",
-            quench_core::actions::sanitize_output(&answer.body, 200)
+            quench_core::text::sanitize_output(&answer.body, 200)
         ))),
     }
 }

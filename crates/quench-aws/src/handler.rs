@@ -3,8 +3,9 @@
 
 use lambda_runtime::Diagnostic;
 use quench_core::alarm::EventError;
+use quench_core::incident::ApplyError;
+use quench_core::ports::StoreError;
 use quench_core::routing::RoutingError;
-use quench_core::store::{ApplyError, StoreError};
 
 use crate::sdk::ConfigLoadError;
 

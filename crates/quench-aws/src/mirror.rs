@@ -18,8 +18,9 @@ use aws_sdk_ssmincidents::error::DisplayErrorContext;
 use aws_sdk_ssmincidents::types::{IncidentRecordStatus, TriggerDetails};
 use chrono::{DateTime, Utc};
 use quench_core::config::{IncidentManagerMirror, Mirrors, OpsCenterMirror};
-use quench_core::incident::{stable_hash, IncidentRecord, TimelineEvent, TimelineKind};
-use quench_core::mirror::{IncidentMirror, MirrorFailure, MirrorReport};
+use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::ports::{IncidentMirror, MirrorFailure, MirrorReport};
+use quench_core::text::stable_hash;
 use serde_json::json;
 use tracing::Instrument;
 

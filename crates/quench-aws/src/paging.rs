@@ -6,9 +6,9 @@ use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::{DateTime, Utc};
 use quench_core::alarm::AlarmState;
-use quench_core::ticker::AlarmReading;
+use quench_core::incident::AlarmReading;
 
-use crate::actions::classify;
+use crate::ports::classify;
 
 /// The message attribute naming who a page is for; each email subscription's filter
 /// policy matches on it.

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
-use quench_core::actions::ActionError;
 use quench_core::chat::SecretRef;
+use quench_core::ports::ActionError;
 
-use crate::actions::classify;
+use crate::ports::classify;
 
 /// A secret value. `Debug` and `Display` show `[redacted]`, so a secret that reaches a
 /// log line or an error message by mistake shows nothing.

@@ -26,11 +26,11 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
-use quench_core::actions::StepClaim;
 use quench_core::chat::{Delivery, DeliveryState};
 use quench_core::escalation::{Page, PageState};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
-use quench_core::store::{IncidentStore, StoreError};
+use quench_core::ports::StepClaim;
+use quench_core::ports::{IncidentStore, StoreError};
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;

@@ -26,7 +26,7 @@ use quench_core::config::{IncidentManagerMirror, Mirrors, OpsCenterMirror};
 use quench_core::incident::{
     IncidentRecord, IncidentStatus, MirrorIds, TimelineEvent, TimelineKind, Trigger,
 };
-use quench_core::mirror::{IncidentMirror, MirrorFailure};
+use quench_core::ports::{IncidentMirror, MirrorFailure};
 use serde_json::{json, Value};
 
 const INCIDENT_ID: &str = "inc-20250301T101500000Z-0123456789abcdef";

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use quench_aws::store::DynamoStore;
 use quench_core::incident::{Commit, DedupHead};
-use quench_core::store::{IncidentStore, StoreError};
+use quench_core::ports::{IncidentStore, StoreError};
 
 fn store(rules: &[&Rule]) -> DynamoStore {
     let client = mock_client!(

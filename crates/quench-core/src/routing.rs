@@ -1,7 +1,8 @@
 //! Which plan an alarm change belongs to, and which incident it dedupes into.
 
 use crate::alarm::AlarmChange;
-use crate::config::{Conditions, Config, Dedupe, Plan};
+use crate::config::file::Config;
+use crate::config::plan::{Conditions, Dedupe, Plan};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoutingError {

@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
-use quench_core::actions::TRUNCATION_MARKER;
 use quench_core::chat::render::render;
 use quench_core::chat::{ChannelKind, Notice};
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::text::TRUNCATION_MARKER;
 use serde_json::{json, Value};
 
 const STEP_OUTPUT: &str = "run-command AWS-RunShellScript on i-0abc123: Success\n\

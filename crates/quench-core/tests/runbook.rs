@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 
 use quench_core::config::Config;
 use quench_core::duration::Span;
+use quench_core::runbook::scope::{AlarmFacts, Facts, IncidentFacts, Scope};
+use quench_core::runbook::template::{shell_quote, Param, Template, TemplateError};
 use quench_core::runbook::{
     after_step, next_action, start, Action, Arm, Condition, Goto, Next, Outputs, Planned,
     RenderedAction, Runbook, StepOutcome, StepStatus, Transition, MAX_STEP_RUNS,
-};
-use quench_core::template::{
-    shell_quote, AlarmFacts, Facts, IncidentFacts, Param, Scope, Template, TemplateError,
 };
 
 const EXAMPLE: &str = include_str!("../../../infra/quench.yaml");
@@ -735,7 +734,7 @@ fn patterns_must_match_the_whole_value() {
         let facts = facts_with(&[("exe", value)]);
         let scope = Scope::new(&facts, &outputs);
         assert_eq!(
-            quench_core::template::check_param("p", &param, &scope).is_ok(),
+            quench_core::runbook::scope::check_param("p", &param, &scope).is_ok(),
             accepted,
             "{value}"
         );

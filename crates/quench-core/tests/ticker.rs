@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, MetricRef};
 use quench_core::config::Config;
+use quench_core::incident::{alarms_to_check, page_wanted, tick, AlarmReading};
 use quench_core::incident::{
     decide, operate, DecisionKind, DedupHead, IgnoreReason, IncidentStatus, Operation,
     OperationKind, TimelineKind,
 };
-use quench_core::ticker::{alarms_to_check, page_wanted, tick, AlarmReading};
 
 fn at(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap() + Duration::minutes(minutes)

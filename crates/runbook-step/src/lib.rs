@@ -100,19 +100,20 @@ use quench_aws::handler::{decode_request, optional_env, required_env};
 pub use quench_aws::handler::{HandlerError, InitError};
 use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
-use quench_core::actions::{
-    client_token, sanitize_output, step_key, ActionError, ActionRunner, AutomationResult,
-    CommandRequest, CommandResult, MetricRequest, StepClaim,
-};
 use quench_core::alarm::AlarmState;
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::ports::StoreError;
+use quench_core::ports::{
+    client_token, step_key, ActionError, ActionRunner, AutomationResult, CommandRequest,
+    CommandResult, MetricRequest, StepClaim,
+};
+use quench_core::runbook::scope::Facts;
 use quench_core::runbook::{
     after_step, next_action, start, BranchTaken, Next, OutputValue, Outputs, Planned,
     RenderedAction, Runbook, StepOutcome, StepStatus, Transition,
 };
-use quench_core::store::StoreError;
-use quench_core::template::Facts;
+use quench_core::text::sanitize_output;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -943,7 +944,7 @@ fn uncertain(step: &str) -> Progress {
 fn command_outcome(
     command_id: &str,
     output_limit: u32,
-    done: &[(&String, quench_core::actions::CommandFinished)],
+    done: &[(&String, quench_core::ports::CommandFinished)],
 ) -> StepOutcome {
     let worst = done
         .iter()
@@ -958,7 +959,7 @@ fn command_outcome(
     let (stdout, stderr) = match done {
         [(_, one)] => (one.stdout.clone(), one.stderr.clone()),
         many => {
-            let join = |pick: &dyn Fn(&quench_core::actions::CommandFinished) -> &str| {
+            let join = |pick: &dyn Fn(&quench_core::ports::CommandFinished) -> &str| {
                 let text: String = many
                     .iter()
                     .map(|(target, f)| format!("== {target} ==\n{}\n", pick(f)))
@@ -996,7 +997,7 @@ fn command_outcome(
 
 fn metric_outcome(
     request: &MetricRequest,
-    points: &[quench_core::actions::Datapoint],
+    points: &[quench_core::ports::Datapoint],
 ) -> StepOutcome {
     let count = i64::try_from(points.len()).unwrap_or(i64::MAX);
     let mut outcome = StepOutcome::succeeded(format!(

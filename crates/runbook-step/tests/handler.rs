@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
-use quench_core::actions::{
+use quench_core::config::Config;
+use quench_core::incident::{IncidentRecord, TimelineEvent};
+use quench_core::ports::StoreError;
+use quench_core::ports::{
     ActionError, ActionRunner, AlarmStateInfo, AutomationFinished, AutomationResult,
     CommandRequest, CommandResult, Datapoint, InstanceStatus, MetricRequest, StepClaim,
 };
-use quench_core::config::Config;
-use quench_core::incident::{IncidentRecord, TimelineEvent};
 use quench_core::runbook::{Next, StepStatus};
-use quench_core::store::StoreError;
 use runbook_step::{
     Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, StepStore, BUNDLED_CONFIG,
 };
@@ -442,7 +442,7 @@ async fn a_runbook_that_ends_resolves_or_escalates_as_the_alarm_says() {
         let h = handler();
         *lock(&h.actions.alarm) = Some(state.into());
         lock(&h.actions.commands).push_back(CommandResult::Finished(
-            quench_core::actions::CommandFinished {
+            quench_core::ports::CommandFinished {
                 status: StepStatus::Succeeded,
                 detail: "Success".into(),
                 exit_code: 0,

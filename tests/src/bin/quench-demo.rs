@@ -21,7 +21,7 @@ enum DemoError {
     #[error(transparent)]
     Stack(#[from] StackError),
     #[error("store: {0}")]
-    Store(#[from] quench_core::store::StoreError),
+    Store(#[from] quench_core::ports::StoreError),
 }
 
 /// One alarm change of the story: which seed alarm, which of its events, what CloudWatch

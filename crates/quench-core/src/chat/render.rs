@@ -25,9 +25,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use super::{ChannelKind, Notice};
-use crate::actions::{kept, sanitize_output};
-use crate::incident::{IncidentStatus, TimelineKind};
+use super::channels::ChannelKind;
+use super::notice::Notice;
+use crate::incident::record::{IncidentStatus, TimelineKind};
+use crate::text::{kept, sanitize_output};
 
 // The channels' limits. Slack and Teams count characters, Chime and Chatbot are not
 // documented precisely; `sanitize_output` counts bytes, which is never fewer.
@@ -653,7 +654,7 @@ fn webhook(notice: &Notice) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::TRUNCATION_MARKER;
+    use crate::text::TRUNCATION_MARKER;
 
     #[test]
     fn durations_read_in_their_two_largest_units() {

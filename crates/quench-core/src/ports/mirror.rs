@@ -4,8 +4,8 @@
 
 use std::future::Future;
 
-use crate::config::Mirrors;
-use crate::incident::{IncidentRecord, MirrorIds, TimelineEvent};
+use crate::config::plan::Mirrors;
+use crate::incident::record::{IncidentRecord, MirrorIds, TimelineEvent};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MirrorFailure {

@@ -7,10 +7,13 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::alarm::AlarmState;
-use crate::config::{Config, ResolveOnOk};
-use crate::escalation::{self, Advance, Page, PagingState};
-use crate::incident::{
-    confirm_pending_resolve, decision_on, ignored_on, incident_commit, incident_event,
+use crate::config::file::Config;
+use crate::config::plan::ResolveOnOk;
+use crate::escalation::paging::{Page, PagingState};
+use crate::escalation::walk::{self as escalation, Advance};
+use crate::incident::commit::{decision_on, ignored_on, incident_commit, incident_event};
+use crate::incident::decide::confirm_pending_resolve;
+use crate::incident::record::{
     DecisionKind, DedupHead, IgnoreReason, IncidentRecord, IncidentStatus, Outcome, TimelineEvent,
     TimelineKind, PENDING_RESOLVE_GRACE,
 };

@@ -8,14 +8,10 @@
 //! Values that reach a shell only ever come through declared parameters, each checked
 //! against its own pattern and then single-quoted; see [`check_param`] and [`shell_quote`].
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-use crate::incident::IncidentRecord;
-use crate::runbook::{OutputValue, Outputs, StepOutcome};
 
 /// A string with `{{ path }}` placeholders, e.g. `"{{ alarm.dimensions.InstanceId }}"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -49,17 +45,6 @@ impl Template {
                 Piece::Text(_) => None,
             })
             .collect())
-    }
-
-    pub fn render(&self, scope: &Scope<'_>) -> Result<String, TemplateError> {
-        let mut out = String::with_capacity(self.0.len());
-        for piece in self.pieces()? {
-            match piece {
-                Piece::Text(text) => out.push_str(text),
-                Piece::Var(var) => out.push_str(&scope.value(&var)?),
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -222,148 +207,6 @@ fn parse(source: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
     Ok(pieces)
 }
 
-/// What a template can read: the incident's facts, the outcomes of the steps run so far,
-/// and (inside `run_command`) the checked parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Facts {
-    pub alarm: AlarmFacts,
-    pub incident: IncidentFacts,
-    pub plan: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlarmFacts {
-    pub name: String,
-    pub arn: String,
-    pub account: String,
-    pub region: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metric: Option<String>,
-    #[serde(default)]
-    pub dimensions: BTreeMap<String, String>,
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IncidentFacts {
-    pub id: String,
-    pub title: String,
-    pub impact: u8,
-}
-
-impl Facts {
-    /// The facts of the alarm that opened the incident, as its trigger recorded them.
-    pub fn of_incident(incident: &IncidentRecord) -> Self {
-        let trigger = &incident.trigger;
-        Facts {
-            alarm: AlarmFacts {
-                name: trigger.alarm_name.clone(),
-                arn: trigger.alarm_arn.clone(),
-                account: trigger.account.clone(),
-                region: trigger.region.clone(),
-                namespace: trigger.namespace.clone(),
-                metric: trigger.metric.clone(),
-                dimensions: trigger.dimensions.clone(),
-                tags: trigger.tags.clone(),
-            },
-            incident: IncidentFacts {
-                id: incident.id.clone(),
-                title: incident.title.clone(),
-                impact: incident.impact,
-            },
-            plan: incident.plan.clone(),
-        }
-    }
-}
-
-/// Everything a render can see. `latest` is an outcome not yet recorded in `outputs`
-/// (the one being decided on), so deciding needs no copy of the outputs.
-#[derive(Debug, Clone, Copy)]
-pub struct Scope<'a> {
-    pub facts: &'a Facts,
-    pub outputs: &'a Outputs,
-    pub latest: Option<(&'a str, &'a StepOutcome)>,
-    pub params: Option<&'a BTreeMap<String, String>>,
-}
-
-impl<'a> Scope<'a> {
-    pub fn new(facts: &'a Facts, outputs: &'a Outputs) -> Self {
-        Scope {
-            facts,
-            outputs,
-            latest: None,
-            params: None,
-        }
-    }
-
-    fn step(&self, id: &str) -> Option<&'a StepOutcome> {
-        match self.latest {
-            Some((latest, outcome)) if latest == id => Some(outcome),
-            _ => self.outputs.steps.get(id),
-        }
-    }
-
-    pub fn value(&self, var: &Var) -> Result<String, TemplateError> {
-        let missing = |why: String| TemplateError::Missing {
-            name: var.to_string(),
-            why,
-        };
-        let alarm = &self.facts.alarm;
-        let value = match var {
-            Var::AlarmName => alarm.name.clone(),
-            Var::AlarmRegion => alarm.region.clone(),
-            Var::AlarmAccount => alarm.account.clone(),
-            Var::AlarmArn => alarm.arn.clone(),
-            Var::AlarmNamespace => alarm.namespace.clone().ok_or_else(|| {
-                missing("the alarm watches no single metric (composite or math alarm)".into())
-            })?,
-            Var::AlarmMetric => alarm.metric.clone().ok_or_else(|| {
-                missing("the alarm watches no single metric (composite or math alarm)".into())
-            })?,
-            Var::AlarmDimension(name) => alarm
-                .dimensions
-                .get(name)
-                .cloned()
-                .ok_or_else(|| missing(format!("the alarm has no dimension `{name}`")))?,
-            Var::AlarmTag(key) => alarm
-                .tags
-                .get(key)
-                .cloned()
-                .ok_or_else(|| missing(format!("the alarm has no tag `{key}`")))?,
-            Var::IncidentId => self.facts.incident.id.clone(),
-            Var::IncidentTitle => self.facts.incident.title.clone(),
-            Var::IncidentImpact => self.facts.incident.impact.to_string(),
-            Var::Plan => self.facts.plan.clone(),
-            Var::StepStatus(step) => self.ran(step, &missing)?.status.as_str().to_string(),
-            Var::StepSummary(step) => self.ran(step, &missing)?.summary.clone(),
-            Var::StepOutput { step, key } => self
-                .ran(step, &missing)?
-                .output
-                .get(key)
-                .map(OutputValue::to_string)
-                .ok_or_else(|| missing(format!("step `{step}` has no output `{key}`")))?,
-            Var::Param(name) => self
-                .params
-                .and_then(|params| params.get(name))
-                .cloned()
-                .ok_or_else(|| missing(format!("no parameter `{name}` is declared here")))?,
-        };
-        Ok(value)
-    }
-
-    fn ran(
-        &self,
-        step: &str,
-        missing: &dyn Fn(String) -> TemplateError,
-    ) -> Result<&'a StepOutcome, TemplateError> {
-        self.step(step)
-            .ok_or_else(|| missing(format!("step `{step}` has not run")))
-    }
-}
-
 /// A value declared for use in shell commands: where it comes from and what it must be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -392,7 +235,7 @@ pub fn compile_pattern(pattern: &str) -> Result<regex_lite::Regex, String> {
 
 /// The pattern wrapped so that only a match of the whole value counts. Only for patterns
 /// [`compile_pattern`] accepted (config validation checks every one).
-fn anchored(pattern: &str) -> Result<regex_lite::Regex, String> {
+pub(crate) fn anchored(pattern: &str) -> Result<regex_lite::Regex, String> {
     build_regex(&format!(r"\A(?:{pattern})\z"))
 }
 
@@ -401,30 +244,6 @@ fn build_regex(source: &str) -> Result<regex_lite::Regex, String> {
         .size_limit(PATTERN_SIZE_LIMIT)
         .build()
         .map_err(|e| e.to_string().replace('\n', " "))
-}
-
-/// Renders `param.from` and refuses it unless the whole value matches the pattern. The
-/// value returned is raw; quote it with [`shell_quote`] before it meets a shell.
-pub fn check_param(name: &str, param: &Param, scope: &Scope<'_>) -> Result<String, TemplateError> {
-    let unparameterised = Scope {
-        params: None,
-        ..*scope
-    };
-    let value = param.from.render(&unparameterised)?;
-    let regex = anchored(&param.pattern).map_err(|problem| TemplateError::BadPattern {
-        param: name.to_string(),
-        pattern: param.pattern.clone(),
-        problem,
-    })?;
-    if regex.is_match(&value) {
-        Ok(value)
-    } else {
-        Err(TemplateError::Refused {
-            param: name.to_string(),
-            value_preview: preview(&value),
-            pattern: param.pattern.clone(),
-        })
-    }
 }
 
 /// POSIX sh single quoting: nothing inside `'...'` is special, and a `'` is written as

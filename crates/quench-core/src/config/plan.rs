@@ -1,8 +1,5 @@
-//! Configuration as code: response plans and the routes that pick them.
-//!
-//! Loaded once per cold start. Parsing is strict (unknown fields are errors) and every
-//! error names the field path, so a typo fails the deploy pipeline with a line a human
-//! can act on instead of silently routing alarms to the default plan.
+//! Response plans and the routes that pick them: what Quench does for the incidents of
+//! one kind of alarm, as written in `plans.<name>` and `routes`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -11,43 +8,10 @@ use std::fmt;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::chat::ChatConfig;
+use crate::alarm::AlarmState;
+use crate::config::vocabulary::{Names, Problems, Validate};
 use crate::duration::Span;
-use crate::escalation::{Contact, EscalationPolicy};
 use crate::glob::Glob;
-use crate::oncall::Schedule;
-use crate::runbook::Runbook;
-
-/// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Format version of this file; only 1 exists.
-    pub version: u32,
-    /// Response plans by name.
-    pub plans: BTreeMap<String, Plan>,
-    /// Routing rules, tried in order; the first that matches picks the plan.
-    #[serde(default)]
-    pub routes: Vec<Route>,
-    /// The plan for alarms no route matches. Without it such alarms are refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_plan: Option<String>,
-    /// Runbooks by name: ordered steps that diagnose and remediate.
-    #[serde(default)]
-    pub runbooks: BTreeMap<String, Runbook>,
-    /// Chat channels plans post to.
-    #[serde(default, skip_serializing_if = "ChatConfig::is_empty")]
-    pub chat: ChatConfig,
-    /// People who can be paged.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub contacts: BTreeMap<String, Contact>,
-    /// On-call rotations by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub schedules: BTreeMap<String, Schedule>,
-    /// Who is paged, in what order, when automation does not fix an incident.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub escalation_policies: BTreeMap<String, EscalationPolicy>,
-}
 
 /// What Quench does for the incidents of one kind of alarm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -323,216 +287,129 @@ pub struct Conditions {
     pub tags: BTreeMap<String, Glob>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config is not valid YAML or JSON: {0}")]
-    Syntax(String),
-    #[error("config field `{path}`: {problem}")]
-    Field { path: String, problem: String },
-    #[error("config is invalid:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
-    Invalid(Vec<ConfigError>),
-}
-
-pub(crate) fn field(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Field {
-        path: path.into(),
-        problem: problem.into(),
+/// How the plan reads a state: `Some(true)` a problem, `Some(false)` fine, `None` no
+/// opinion (the previous verdict stands).
+pub fn alarming(state: AlarmState, policy: InsufficientData) -> Option<bool> {
+    match (state, policy) {
+        (AlarmState::Alarm, _) | (AlarmState::InsufficientData, InsufficientData::Alarm) => {
+            Some(true)
+        }
+        (AlarmState::Ok, _) | (AlarmState::InsufficientData, InsufficientData::Ok) => Some(false),
+        (AlarmState::InsufficientData, InsufficientData::Ignore) => None,
     }
 }
 
-/// A config file is at most this large; larger is a mistake, not a config.
-pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
-
-impl Config {
-    /// Parses YAML (JSON is YAML) strictly, then checks what types cannot express.
-    pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        if text.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError::Syntax(format!(
-                "config is {} bytes, more than the {MAX_CONFIG_BYTES} allowed",
-                text.len()
-            )));
+impl Validate for Plan {
+    fn validate(&self, at: &str, names: &Names<'_>, problems: &mut Problems) {
+        if !(1..=5).contains(&self.impact) {
+            problems.add(
+                format!("{at}.impact"),
+                format!("{} is not between 1 and 5", self.impact),
+            );
         }
-        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            if path == "." || path.is_empty() {
-                ConfigError::Syntax(inner)
-            } else {
-                let problem = strip_location(&inner);
-                let problem = problem
-                    .strip_prefix(&format!("{path}: "))
-                    .unwrap_or(&problem)
-                    .to_string();
-                field(path, problem)
+        if let Dedupe::Dimensions(keys) = &self.dedupe {
+            if keys.is_empty() {
+                problems.add(
+                    format!("{at}.dedupe.dimensions"),
+                    "name at least one dimension",
+                );
             }
-        })?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut errors = Vec::new();
-        if self.version != 1 {
-            errors.push(field(
-                "version",
-                format!("{} is not supported; use 1", self.version),
-            ));
+            if keys.iter().any(|k| k.trim().is_empty()) {
+                problems.add(
+                    format!("{at}.dedupe.dimensions"),
+                    "dimension names cannot be empty",
+                );
+            }
         }
-        if self.plans.is_empty() {
-            errors.push(field("plans", "at least one plan is needed"));
+        if self.resolve_on_ok == ResolveOnOk::After(Span::ZERO) {
+            problems.add(
+                format!("{at}.resolve_on_ok"),
+                "`after 0s` is `immediately`; say so",
+            );
         }
-        for (name, plan) in &self.plans {
-            let at = format!("plans.{name}");
-            if !valid_name(name) {
-                errors.push(field(
-                    &at,
-                    "plan names use letters, digits, `-` and `_` only (at most 64)",
-                ));
-            }
-            if !(1..=5).contains(&plan.impact) {
-                errors.push(field(
-                    format!("{at}.impact"),
-                    format!("{} is not between 1 and 5", plan.impact),
-                ));
-            }
-            if let Dedupe::Dimensions(keys) = &plan.dedupe {
-                if keys.is_empty() {
-                    errors.push(field(
-                        format!("{at}.dedupe.dimensions"),
-                        "name at least one dimension",
-                    ));
-                }
-                if keys.iter().any(|k| k.trim().is_empty()) {
-                    errors.push(field(
-                        format!("{at}.dedupe.dimensions"),
-                        "dimension names cannot be empty",
-                    ));
-                }
-            }
-            if plan.resolve_on_ok == ResolveOnOk::After(Span::ZERO) {
-                errors.push(field(
-                    format!("{at}.resolve_on_ok"),
-                    "`after 0s` is `immediately`; say so",
-                ));
-            }
-            if let Some(im) = &plan.mirror.incident_manager {
-                if !im.response_plan_arn.starts_with("arn:")
-                    || !im.response_plan_arn.contains(":response-plan/")
-                {
-                    errors.push(field(
-                        format!("{at}.mirror.incident_manager.response_plan_arn"),
-                        format!(
-                            "`{}` is not an Incident Manager response plan ARN",
-                            im.response_plan_arn
-                        ),
-                    ));
-                }
-            }
-            if let Some(severity) = plan
-                .mirror
-                .ops_center
-                .as_ref()
-                .and_then(|o| o.severity.as_deref())
+        if let Some(im) = &self.mirror.incident_manager {
+            if !im.response_plan_arn.starts_with("arn:")
+                || !im.response_plan_arn.contains(":response-plan/")
             {
-                if !matches!(severity, "1" | "2" | "3" | "4") {
-                    errors.push(field(
-                        format!("{at}.mirror.ops_center.severity"),
-                        format!("`{severity}` is not 1, 2, 3 or 4"),
-                    ));
-                }
-            }
-            if let Some(runbook) = &plan.runbook {
-                if !self.runbooks.contains_key(runbook) {
-                    errors.push(field(
-                        format!("{at}.runbook"),
-                        format!("no runbook is named `{runbook}`"),
-                    ));
-                }
-            }
-            if let Some(title) = &plan.title {
-                if title.trim().is_empty() {
-                    errors.push(field(format!("{at}.title"), "empty"));
-                }
-            }
-            for (index, channel) in plan.chat.iter().enumerate() {
-                if !self.chat.channels.contains_key(channel) {
-                    errors.push(field(
-                        format!("{at}.chat[{index}]"),
-                        format!("no chat channel is named `{channel}`"),
-                    ));
-                }
-                if plan.chat[..index].contains(channel) {
-                    errors.push(field(
-                        format!("{at}.chat[{index}]"),
-                        format!("`{channel}` is listed twice"),
-                    ));
-                }
+                problems.add(
+                    format!("{at}.mirror.incident_manager.response_plan_arn"),
+                    format!(
+                        "`{}` is not an Incident Manager response plan ARN",
+                        im.response_plan_arn
+                    ),
+                );
             }
         }
-        self.chat.validate(&mut errors);
-        crate::escalation::validate(self, &mut errors);
-        for (name, schedule) in &self.schedules {
-            if !valid_name(name) {
-                errors.push(field(
-                    format!("schedules.{name}"),
-                    "schedule names use letters, digits, `-` and `_` only (at most 64)",
-                ));
-            }
-            schedule.check(name, &|c| self.contacts.contains_key(c), &mut errors);
-        }
-        for (index, route) in self.routes.iter().enumerate() {
-            if !self.plans.contains_key(&route.plan) {
-                errors.push(field(
-                    format!("routes[{index}].plan"),
-                    format!("no plan is named `{}`", route.plan),
-                ));
+        if let Some(severity) = self
+            .mirror
+            .ops_center
+            .as_ref()
+            .and_then(|o| o.severity.as_deref())
+        {
+            if !matches!(severity, "1" | "2" | "3" | "4") {
+                problems.add(
+                    format!("{at}.mirror.ops_center.severity"),
+                    format!("`{severity}` is not 1, 2, 3 or 4"),
+                );
             }
         }
-        if let Some(default_plan) = &self.default_plan {
-            if !self.plans.contains_key(default_plan) {
-                errors.push(field(
-                    "default_plan",
-                    format!("no plan is named `{default_plan}`"),
-                ));
+        if let Some(runbook) = &self.runbook {
+            if !names.runbooks.contains(runbook.as_str()) {
+                problems.add(
+                    format!("{at}.runbook"),
+                    format!("no runbook is named `{runbook}`"),
+                );
             }
         }
-        for (name, runbook) in &self.runbooks {
-            if !valid_name(name) {
-                errors.push(field(
-                    format!("runbooks.{name}"),
-                    "runbook names use letters, digits, `-` and `_` only (at most 64)",
-                ));
+        if let Some(title) = &self.title {
+            if title.trim().is_empty() {
+                problems.add(format!("{at}.title"), "empty");
             }
-            crate::runbook::validate(name, runbook, &mut errors);
         }
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(ConfigError::Invalid(errors)),
+        for (index, channel) in self.chat.iter().enumerate() {
+            if !names.channels.contains(channel.as_str()) {
+                problems.add(
+                    format!("{at}.chat[{index}]"),
+                    format!("no chat channel is named `{channel}`"),
+                );
+            }
+            if self.chat[..index].contains(channel) {
+                problems.add(
+                    format!("{at}.chat[{index}]"),
+                    format!("`{channel}` is listed twice"),
+                );
+            }
         }
-    }
-
-    /// The JSON Schema of the file, generated from these types.
-    pub fn json_schema() -> serde_json::Value {
-        let schema = schemars::schema_for!(Config);
-        serde_json::to_value(schema).unwrap_or_default()
+        if let Some(policy) = &self.escalation {
+            if !names.policies.contains_key(policy.as_str()) {
+                problems.add(
+                    format!("{at}.escalation"),
+                    format!("no escalation policy is named `{policy}`"),
+                );
+            }
+        }
+        if self.acknowledge_timeout.is_some() && self.escalation.is_none() {
+            problems.add(
+                format!("{at}.acknowledge_timeout"),
+                "re-paging needs someone to page: name an `escalation` policy",
+            );
+        }
+        if self.acknowledge_timeout == Some(Span::ZERO) {
+            problems.add(format!("{at}.acknowledge_timeout"), "must be above 0s");
+        }
+        if self.stale_after == Some(Span::ZERO) {
+            problems.add(format!("{at}.stale_after"), "must be above 0s");
+        }
     }
 }
 
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// serde_yaml_ng appends "at line L column C" to messages; the path already locates the
-/// problem, and keeping both reads twice.
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(index) => message[..index].to_string(),
-        None => message.to_string(),
+impl Validate for Route {
+    fn validate(&self, at: &str, names: &Names<'_>, problems: &mut Problems) {
+        if !names.plans.contains(self.plan.as_str()) {
+            problems.add(
+                format!("{at}.plan"),
+                format!("no plan is named `{}`", self.plan),
+            );
+        }
     }
 }

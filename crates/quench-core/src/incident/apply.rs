@@ -1,43 +1,18 @@
-//! The port the incident store adapters implement, and the loop that applies a decision
-//! through it.
-
-use std::future::Future;
+//! The loop that applies a decision through the store: read the head, decide, write on
+//! the condition that the head has not moved, and decide again on the fresh head when
+//! another writer won. Every front end (alarm changes, pending resolutions, operations,
+//! ticks, mirror ids) goes through it.
 
 use chrono::{DateTime, Utc};
 
 use crate::alarm::AlarmChange;
-use crate::config::Config;
-use crate::incident::{
-    attach_mirror_ids, confirm_pending_resolve, decide, operate, Commit, Decision, DedupHead,
-    MirrorIds, Operation, Outcome,
-};
+use crate::config::file::Config;
+use crate::incident::decide::{attach_mirror_ids, confirm_pending_resolve, decide};
+use crate::incident::operate::{operate, Operation};
+use crate::incident::record::{Commit, Decision, DedupHead, MirrorIds, Outcome};
+use crate::incident::tick::{tick, AlarmReading};
+use crate::ports::incident_store::{IncidentStore, StoreError};
 use crate::routing::RoutingError;
-use crate::ticker::{tick, AlarmReading};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The head moved since it was read: decide again on the new state.
-    #[error("dedup head changed concurrently")]
-    Conflict,
-    /// Throttling, timeouts, 5xx: worth retrying later.
-    #[error("incident store is unavailable: {0}")]
-    Unavailable(String),
-    /// Anything a retry will not fix.
-    #[error("incident store failed: {0}")]
-    Failed(String),
-}
-
-pub trait IncidentStore {
-    /// Strongly consistent read of the head of a dedup key.
-    fn load_head(
-        &self,
-        dedup_key: &str,
-    ) -> impl Future<Output = Result<Option<DedupHead>, StoreError>> + Send;
-
-    /// Writes everything in the commit atomically, only if the head is still at
-    /// `commit.expected_version`; otherwise `StoreError::Conflict` and nothing written.
-    fn apply(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {

@@ -1,6 +1,6 @@
 //! The port runbook actions go through, and the pure rules around it: what a finished
-//! command or automation means for the step, how instance output is made safe to keep,
-//! and the idempotency keys that stop a retried step from acting twice.
+//! command or automation means for the step, and the idempotency keys that stop a
+//! retried step from acting twice.
 //!
 //! Adapters (`quench-aws::actions`) call SSM, EC2 and CloudWatch; tests use fakes or
 //! mocked SDK clients. Nothing here knows an AWS SDK type.
@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use crate::runbook::outcome::StepStatus;
+use crate::text::stable_hash;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-use crate::incident::stable_hash;
-use crate::runbook::StepStatus;
 
 /// Why an action call failed. Messages carry the service's error code and message, never
 /// request parameters (which may hold secrets) or credentials.
@@ -209,38 +208,6 @@ pub fn automation_status(ssm_status: &str) -> Option<StepStatus> {
         _ => Some(StepStatus::Failed),
     }
 }
-
-/// The marker appended where output was cut.
-pub const TRUNCATION_MARKER: &str = "\n…[truncated by Quench]";
-
-/// Whether untrusted text keeps this character: line breaks and tabs, nothing else of
-/// the control characters.
-pub(crate) fn kept(c: char) -> bool {
-    c == '\n' || c == '\t' || !c.is_control()
-}
-
-/// Instance output is untrusted text: control characters (terminal escapes, NULs, CRs
-/// that would overwrite a line in a console) are dropped, except `\n` and `\t`; then it
-/// is cut to at most `limit` bytes on a character boundary, the cut marked.
-pub fn sanitize_output(raw: &str, limit: u32) -> String {
-    let clean: String = raw.chars().filter(|c| kept(*c)).collect();
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if clean.len() <= limit {
-        return clean;
-    }
-    let budget = limit.saturating_sub(TRUNCATION_MARKER.len());
-    let mut cut = budget.min(clean.len());
-    while cut > 0 && !clean.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let mut out = String::with_capacity(cut + TRUNCATION_MARKER.len());
-    out.push_str(&clean[..cut]);
-    out.push_str(TRUNCATION_MARKER);
-    out
-}
-
-/// The key of one execution of one step of one incident: the episode (how often the
-/// incident was reopened) makes each reopen's runbook its own run, and the `runs` count
 /// before the step makes each turn of a loop its own execution.
 pub fn step_key(incident_id: &str, episode: u32, run: u32, step: &str) -> String {
     format!("{incident_id}#{episode:02}#{run:04}#{step}")
@@ -278,47 +245,4 @@ pub struct StepClaim {
     /// died in between: whether it acted is unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sanitize_strips_controls_but_keeps_newlines_and_tabs() {
-        let raw = "ok\tline\n\u{1b}[31mred\u{1b}[0m\r\0end";
-        assert_eq!(sanitize_output(raw, 1000), "ok\tline\n[31mred[0mend");
-    }
-
-    #[test]
-    fn sanitize_bounds_and_marks_on_a_char_boundary() {
-        let raw = "é".repeat(100);
-        let out = sanitize_output(&raw, 50);
-        assert!(out.len() <= 50, "{} bytes", out.len());
-        assert!(out.ends_with(TRUNCATION_MARKER));
-        assert!(out.starts_with("éé"));
-        assert_eq!(sanitize_output("short", 50), "short");
-    }
-
-    #[test]
-    fn statuses_map() {
-        assert_eq!(command_status("InProgress"), None);
-        assert_eq!(command_status("Success"), Some(StepStatus::Succeeded));
-        assert_eq!(command_status("TimedOut"), Some(StepStatus::TimedOut));
-        assert_eq!(command_status("Failed"), Some(StepStatus::Failed));
-        assert_eq!(command_status("Undeliverable"), Some(StepStatus::Failed));
-        assert_eq!(automation_status("Waiting"), None);
-        assert_eq!(automation_status("Success"), Some(StepStatus::Succeeded));
-        assert_eq!(automation_status("Cancelled"), Some(StepStatus::Failed));
-    }
-
-    #[test]
-    fn client_token_is_uuid_shaped_and_deterministic() {
-        let a = client_token("inc-1", 0, 0, "restart");
-        assert_eq!(a, client_token("inc-1", 0, 0, "restart"));
-        assert_ne!(a, client_token("inc-1", 0, 1, "restart"));
-        assert_ne!(a, client_token("inc-1", 1, 0, "restart"));
-        let parts: Vec<usize> = a.split('-').map(str::len).collect();
-        assert_eq!(parts, vec![8, 4, 4, 4, 12]);
-    }
 }

@@ -1,0 +1,85 @@
+//! What every config section speaks when it checks itself: the error type, the field
+//! paths that locate a problem, name rules, and the names the rest of the file defines.
+//! It imports nothing of the domain, so any section can use it without a circle.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config is not valid YAML or JSON: {0}")]
+    Syntax(String),
+    #[error("config field `{path}`: {problem}")]
+    Field { path: String, problem: String },
+    #[error("config is invalid:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
+}
+
+/// A problem at a field path (`plans.web.impact`, `runbooks.fix.steps[2].run_command`).
+pub fn field(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        path: path.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Names of plans, runbooks, channels, contacts, schedules and policies: what a field
+/// path and an ARN can carry unescaped.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The problems found so far, in the order the file is checked.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    pub fn add(&mut self, path: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(field(path, problem));
+    }
+
+    /// A name problem at `at` when `name` breaks [`valid_name`]; `kind` is the plural
+    /// noun of the section (`plan`, `schedule`, ...).
+    pub fn check_name(&mut self, kind: &str, at: &str, name: &str) {
+        if !valid_name(name) {
+            self.add(
+                at,
+                format!("{kind} names use letters, digits, `-` and `_` only (at most 64)"),
+            );
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// None, one problem as itself, or several as [`ConfigError::Invalid`].
+    pub fn into_result(mut self) -> Result<(), ConfigError> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            _ => Err(ConfigError::Invalid(self.0)),
+        }
+    }
+}
+
+/// What a section may refer to: the names the file defines, and which policies the first
+/// stage of each policy hands over to (to find cycles between policies).
+#[derive(Debug, Default)]
+pub struct Names<'a> {
+    pub plans: BTreeSet<&'a str>,
+    pub runbooks: BTreeSet<&'a str>,
+    pub channels: BTreeSet<&'a str>,
+    pub contacts: BTreeSet<&'a str>,
+    pub schedules: BTreeSet<&'a str>,
+    pub policies: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+/// How every config section checks itself: `at` is its field path, problems are added
+/// in the order the section's fields are written.
+pub trait Validate {
+    fn validate(&self, at: &str, names: &Names<'_>, problems: &mut Problems);
+}

@@ -1,0 +1,237 @@
+//! An incident's walk through its escalation policy: who a stage pages, the pages of
+//! a wave, and how the walk starts, advances and is acknowledged.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::file::Config;
+use crate::duration::Span;
+use crate::escalation::policy::{Stage, Target};
+
+use crate::escalation::paging::*;
+
+/// The contacts a stage pages at `at`, in target order, each once.
+pub fn stage_contacts(config: &Config, stage: &Stage, at: DateTime<Utc>) -> Vec<String> {
+    let mut contacts = Vec::new();
+    expand(
+        config,
+        &stage.targets,
+        at,
+        &mut contacts,
+        &mut BTreeSet::new(),
+    );
+    contacts
+}
+
+fn expand(
+    config: &Config,
+    targets: &[Target],
+    at: DateTime<Utc>,
+    out: &mut Vec<String>,
+    seen_policies: &mut BTreeSet<String>,
+) {
+    let push = |name: String, out: &mut Vec<String>| {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    };
+    for target in targets {
+        match target {
+            Target::Contact(name) => push(name.clone(), out),
+            Target::Schedule(name) => {
+                if let Some(schedule) = config.schedules.get(name) {
+                    for person in schedule.on_call(at) {
+                        push(person, out);
+                    }
+                }
+            }
+            Target::Policy(name) => {
+                // Validation refuses cycles; this keeps a bad config from looping anyway.
+                if seen_policies.insert(name.clone()) {
+                    if let Some(first) = config
+                        .escalation_policies
+                        .get(name)
+                        .and_then(|p| p.stages.first())
+                    {
+                        expand(config, &first.targets, at, out, seen_policies);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pages the policy's stage `paging.stage` of round `paging.round` as a new wave.
+/// Returns the pages to write (each due after its contact's engagement delay).
+pub fn page_wave(
+    config: &Config,
+    paging: &mut Paging,
+    incident_id: &str,
+    episode: u32,
+    now: DateTime<Utc>,
+) -> Vec<Page> {
+    let Some(stage) = config
+        .escalation_policies
+        .get(&paging.policy)
+        .and_then(|p| p.stages.get(paging.stage as usize))
+    else {
+        paging.state = PagingState::Exhausted;
+        paging.next_at = None;
+        return Vec::new();
+    };
+    paging.wave += 1;
+    paging.wave_started_at = now;
+    paging.acknowledged_by.clear();
+    paging.engaged = stage_contacts(config, stage, now);
+    paging.state = PagingState::Waiting;
+    paging.next_at = Some(now + stage.timeout.to_chrono());
+    let mut pages = Vec::new();
+    for name in &paging.engaged {
+        let Some(contact) = config.contacts.get(name) else {
+            continue;
+        };
+        for engagement in contact.engagements() {
+            pages.push(Page {
+                incident_id: incident_id.to_string(),
+                episode,
+                wave: paging.wave,
+                round: paging.round,
+                stage: paging.stage,
+                contact: name.clone(),
+                via: engagement.via,
+                due_at: now + engagement.after.to_chrono(),
+                state: PageState::Pending,
+                attempts: 0,
+                last_error: None,
+                at: now,
+            });
+        }
+    }
+    pages
+}
+
+/// Starts the walk at stage 1 of `policy`.
+pub fn start(
+    config: &Config,
+    policy: &str,
+    incident_id: &str,
+    episode: u32,
+    now: DateTime<Utc>,
+) -> (Paging, Vec<Page>) {
+    let mut paging = at_stage_one(policy, now);
+    let pages = page_wave(config, &mut paging, incident_id, episode, now);
+    (paging, pages)
+}
+
+/// A walk that starts acknowledged (the incident was acknowledged before it escalated):
+/// nothing is paged, and stage 1 is paged at `repage_at`, if any.
+pub fn acknowledged(policy: &str, repage_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Paging {
+    Paging {
+        state: PagingState::Acknowledged,
+        next_at: repage_at,
+        ..at_stage_one(policy, now)
+    }
+}
+
+/// A walk at stage 1 of round 1 that has paged nobody yet.
+fn at_stage_one(policy: &str, now: DateTime<Utc>) -> Paging {
+    Paging {
+        policy: policy.to_string(),
+        round: 0,
+        stage: 0,
+        wave: 0,
+        wave_started_at: now,
+        engaged: Vec::new(),
+        acknowledged_by: BTreeSet::new(),
+        state: PagingState::Waiting,
+        next_at: None,
+    }
+}
+
+/// What the ticker does when `paging.next_at` has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Advance {
+    /// The next stage (or the first again, on a repeat) was paged.
+    NextStage,
+    /// The acknowledgement ran out; the same stage was paged again.
+    Repaged,
+    /// The last stage of the last round timed out.
+    Exhausted,
+}
+
+/// Moves the walk on once `next_at` has passed. `None`: nothing is due.
+pub fn advance(
+    config: &Config,
+    paging: &mut Paging,
+    incident_id: &str,
+    episode: u32,
+    now: DateTime<Utc>,
+) -> Option<(Advance, Vec<Page>)> {
+    if paging.next_at.is_none_or(|due| due > now) {
+        return None;
+    }
+    let policy = config.escalation_policies.get(&paging.policy)?;
+    match paging.state {
+        PagingState::Acknowledged => {
+            let pages = page_wave(config, paging, incident_id, episode, now);
+            Some((Advance::Repaged, pages))
+        }
+        PagingState::Waiting => {
+            let last_stage = policy.stages.len().saturating_sub(1) as u32;
+            if paging.stage < last_stage {
+                paging.stage += 1;
+            } else if paging.round < policy.repeat {
+                paging.round += 1;
+                paging.stage = 0;
+            } else {
+                paging.state = PagingState::Exhausted;
+                paging.next_at = None;
+                return Some((Advance::Exhausted, Vec::new()));
+            }
+            let pages = page_wave(config, paging, incident_id, episode, now);
+            Some((Advance::NextStage, pages))
+        }
+        PagingState::Exhausted | PagingState::Stopped => {
+            paging.next_at = None;
+            None
+        }
+    }
+}
+
+/// How an acknowledgement by `by` changes the walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckEffect {
+    /// Escalation stops (until the acknowledgement timeout, if the plan has one).
+    Stopped,
+    /// The stage needs everyone it paged; these many still have to acknowledge.
+    Waiting { missing: usize },
+}
+
+pub fn acknowledge(
+    config: &Config,
+    paging: &mut Paging,
+    by: &str,
+    acknowledge_timeout: Option<Span>,
+    now: DateTime<Utc>,
+) -> AckEffect {
+    let needs_everyone = config
+        .escalation_policies
+        .get(&paging.policy)
+        .and_then(|p| p.stages.get(paging.stage as usize))
+        .is_some_and(|s| s.all_must_acknowledge);
+    paging.acknowledged_by.insert(by.to_string());
+    if needs_everyone && paging.state == PagingState::Waiting {
+        let missing = paging
+            .engaged
+            .iter()
+            .filter(|c| !paging.acknowledged_by.contains(*c))
+            .count();
+        if missing > 0 {
+            return AckEffect::Waiting { missing };
+        }
+    }
+    paging.state = PagingState::Acknowledged;
+    paging.next_at = acknowledge_timeout.map(|t| now + t.to_chrono());
+    AckEffect::Stopped
+}

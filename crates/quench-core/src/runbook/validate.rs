@@ -1,0 +1,559 @@
+//! The checks a runbook passes at config load: step ids, documents, limits, that every
+//! variable can exist where it is used, and that every loop waits and works.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::vocabulary::{Names, Problems, Validate};
+use crate::duration::Span;
+use crate::runbook::model::*;
+use crate::runbook::template::{
+    compile_pattern, is_param_char, quoted_placeholders, Param, Template, Var,
+};
+
+fn problem(problems: &mut Problems, path: impl Into<String>, problem: impl Into<String>) {
+    problems.add(path, problem);
+}
+
+pub(super) fn valid_step_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// SSM document names: letters, digits, `_ - .`, 3-128 long; ARNs add `: /`.
+pub(super) fn valid_document(name: &str) -> bool {
+    (3..=256).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'))
+}
+
+/// What a template at one place may name.
+#[derive(Clone, Copy)]
+pub(super) enum Place<'a> {
+    /// Anything but params.
+    Anywhere,
+    /// Shell commands and document parameters of `run_command`: params only.
+    ParamsOnly {
+        declared: &'a BTreeMap<String, Param>,
+        what: &'a str,
+        why: &'a str,
+    },
+}
+
+pub(super) struct Checker<'a> {
+    pub(super) at: &'a str,
+    pub(super) runbook: &'a Runbook,
+    pub(super) ids: BTreeMap<&'a str, usize>,
+    pub(super) errors: &'a mut Problems,
+}
+
+impl Checker<'_> {
+    fn at(&self, index: usize) -> String {
+        format!("{}[{index}]", self.at)
+    }
+
+    fn template(&mut self, path: &str, index: usize, template: &Template, place: Place<'_>) {
+        let vars = match template.variables() {
+            Ok(vars) => vars,
+            Err(e) => return problem(self.errors, path, e.to_string()),
+        };
+        for var in vars {
+            match (&var, place) {
+                (Var::Param(name), Place::ParamsOnly { declared, .. }) => {
+                    if !declared.contains_key(name) {
+                        problem(
+                            self.errors,
+                            path,
+                            format!("`{{{{ {var} }}}}` is not declared under `params`"),
+                        );
+                    }
+                }
+                (Var::Param(_), Place::Anywhere) => problem(
+                    self.errors,
+                    path,
+                    format!("`{{{{ {var} }}}}`: params exist only in run_command `commands` and `parameters`"),
+                ),
+                (_, Place::ParamsOnly { what, why, .. }) => problem(
+                    self.errors,
+                    path,
+                    format!(
+                        "`{{{{ {var} }}}}` cannot be used in {what} directly ({why}): declare it under `params` with a `pattern` and write `{{{{ params.NAME }}}}`"
+                    ),
+                ),
+                (_, Place::Anywhere) => self.step_reference(path, index, &var),
+            }
+        }
+    }
+
+    fn step_reference(&mut self, path: &str, index: usize, var: &Var) {
+        let Some(step) = var.step() else { return };
+        let Some(&at) = self.ids.get(step) else {
+            return problem(
+                self.errors,
+                path,
+                format!("`{{{{ {var} }}}}`: no step `{step}` in this runbook"),
+            );
+        };
+        if at >= index {
+            return problem(
+                self.errors,
+                path,
+                format!("`{{{{ {var} }}}}`: step `{step}` does not come before this step"),
+            );
+        }
+        let Some(action) = self.runbook.steps.get(at).map(|s| &s.action) else {
+            return;
+        };
+        if !action.is_executed() {
+            return problem(
+                self.errors,
+                path,
+                format!(
+                    "`{{{{ {var} }}}}`: step `{step}` is a `{}` and has no outcome",
+                    action.name()
+                ),
+            );
+        }
+        if let (Var::StepOutput { key, .. }, Some(keys)) = (var, action.output_keys()) {
+            if !keys.contains(&key.as_str()) {
+                let known = if keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    keys.join(", ")
+                };
+                problem(
+                    self.errors,
+                    path,
+                    format!(
+                        "`{{{{ {var} }}}}`: a `{}` step has no output `{key}` (its outputs: {known})",
+                        action.name()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn templates(&mut self, path: &str, index: usize, values: &Templates, place: Place<'_>) {
+        if values.0.is_empty() {
+            problem(self.errors, path, "give at least one value");
+        }
+        for (i, value) in values.0.iter().enumerate() {
+            let at = if values.0.len() == 1 {
+                path.to_string()
+            } else {
+                format!("{path}[{i}]")
+            };
+            self.template(&at, index, value, place);
+        }
+    }
+
+    fn nonempty(&mut self, path: &str, index: usize, template: &Template) {
+        if template.as_str().trim().is_empty() {
+            problem(self.errors, path, "empty");
+        }
+        self.template(path, index, template, Place::Anywhere);
+    }
+
+    fn span(&mut self, path: &str, span: Span, max_secs: u64) {
+        let max = Span::from_secs(max_secs);
+        if span == Span::ZERO || span > max {
+            problem(
+                self.errors,
+                path,
+                format!("`{span}` is not between 1s and {max}"),
+            );
+        }
+    }
+
+    fn run_command(&mut self, at: &str, index: usize, rc: &RunCommand) {
+        if !valid_document(&rc.document) {
+            problem(
+                self.errors,
+                format!("{at}.document"),
+                format!("`{}` is not an SSM document name or ARN", rc.document),
+            );
+        }
+        for (name, param) in &rc.params {
+            let path = format!("{at}.params.{name}");
+            if name.is_empty() || !name.chars().all(is_param_char) {
+                problem(
+                    self.errors,
+                    &path,
+                    "param names use lowercase letters, digits and `_`",
+                );
+            }
+            self.template(&format!("{path}.from"), index, &param.from, Place::Anywhere);
+            if let Err(e) = compile_pattern(&param.pattern) {
+                problem(
+                    self.errors,
+                    format!("{path}.pattern"),
+                    format!("`{}` is not a valid pattern: {e}", param.pattern),
+                );
+            }
+        }
+        let mut used = BTreeSet::new();
+        if rc.is_shell() {
+            if rc.commands.is_empty() {
+                problem(
+                    self.errors,
+                    format!("{at}.commands"),
+                    format!("{SHELL_DOCUMENT} needs at least one command"),
+                );
+            }
+            if !rc.parameters.is_empty() {
+                problem(
+                    self.errors,
+                    format!("{at}.parameters"),
+                    format!("{SHELL_DOCUMENT} takes `commands`, whose values are quoted; `parameters` would bypass that"),
+                );
+            }
+            let place = Place::ParamsOnly {
+                declared: &rc.params,
+                what: "a shell command",
+                why: "alarm data is untrusted",
+            };
+            for (i, command) in rc.commands.iter().enumerate() {
+                let path = format!("{at}.commands[{i}]");
+                self.template(&path, index, command, place);
+                for quoted in quoted_placeholders(command.as_str()) {
+                    problem(
+                        self.errors,
+                        &path,
+                        format!("`{quoted}` is inside quotes, which would undo the quoting Quench adds: write it bare"),
+                    );
+                }
+                collect_params(command, &mut used);
+            }
+        } else {
+            if !rc.commands.is_empty() {
+                problem(
+                    self.errors,
+                    format!("{at}.commands"),
+                    format!(
+                        "`commands` are for {SHELL_DOCUMENT}; give `{}` its `parameters`",
+                        rc.document
+                    ),
+                );
+            }
+            let place = Place::ParamsOnly {
+                declared: &rc.params,
+                what: "document parameters",
+                why: "a document may hand them to a shell",
+            };
+            for (name, values) in &rc.parameters {
+                self.templates(&format!("{at}.parameters.{name}"), index, values, place);
+                for value in &values.0 {
+                    collect_params(value, &mut used);
+                }
+            }
+        }
+        for name in rc.params.keys() {
+            if !used.contains(name) {
+                problem(
+                    self.errors,
+                    format!("{at}.params.{name}"),
+                    "declared but never used",
+                );
+            }
+        }
+        if rc.targets.0.len() > MAX_TARGETS {
+            problem(
+                self.errors,
+                format!("{at}.targets"),
+                format!("at most {MAX_TARGETS} instances"),
+            );
+        }
+        self.templates(
+            &format!("{at}.targets"),
+            index,
+            &rc.targets,
+            Place::Anywhere,
+        );
+        self.span(
+            &format!("{at}.timeout"),
+            rc.timeout,
+            MAX_COMMAND_TIMEOUT_SECS,
+        );
+        if rc.output_limit == 0 || rc.output_limit > MAX_OUTPUT_LIMIT {
+            problem(
+                self.errors,
+                format!("{at}.output_limit"),
+                format!(
+                    "{} is not between 1 and {MAX_OUTPUT_LIMIT} bytes",
+                    rc.output_limit
+                ),
+            );
+        }
+    }
+
+    fn step(&mut self, index: usize, step: &Step) {
+        let at = format!("{}.{}", self.at(index), step.action.name());
+        match &step.action {
+            Action::RunCommand(rc) => self.run_command(&at, index, rc),
+            Action::Automation(a) => {
+                if !valid_document(&a.document) {
+                    problem(
+                        self.errors,
+                        format!("{at}.document"),
+                        format!("`{}` is not an SSM document name or ARN", a.document),
+                    );
+                }
+                for (name, values) in &a.parameters {
+                    self.templates(
+                        &format!("{at}.parameters.{name}"),
+                        index,
+                        values,
+                        Place::Anywhere,
+                    );
+                }
+                self.span(
+                    &format!("{at}.timeout"),
+                    a.timeout,
+                    MAX_AUTOMATION_TIMEOUT_SECS,
+                );
+            }
+            Action::Ec2Reboot(i) | Action::Ec2Status(i) => {
+                self.nonempty(&format!("{at}.instance"), index, &i.instance);
+            }
+            Action::AlarmState(q) => {
+                if let Some(alarm) = &q.alarm {
+                    self.nonempty(&format!("{at}.alarm"), index, alarm);
+                }
+            }
+            Action::MetricQuery(q) => {
+                self.nonempty(&format!("{at}.namespace"), index, &q.namespace);
+                self.nonempty(&format!("{at}.metric"), index, &q.metric);
+                for (name, value) in &q.dimensions {
+                    self.nonempty(&format!("{at}.dimensions.{name}"), index, value);
+                }
+                if q.stat.trim().is_empty() {
+                    problem(self.errors, format!("{at}.stat"), "empty");
+                }
+                let period = q.period.as_secs();
+                if !(matches!(period, 1 | 5 | 10 | 30) || (period > 0 && period % 60 == 0)) {
+                    problem(
+                        self.errors,
+                        format!("{at}.period"),
+                        format!(
+                            "`{}` is not 1s, 5s, 10s, 30s or a whole number of minutes",
+                            q.period
+                        ),
+                    );
+                }
+                if !(1..=1_440).contains(&q.minutes) {
+                    problem(
+                        self.errors,
+                        format!("{at}.minutes"),
+                        format!("{} is not between 1 and 1440", q.minutes),
+                    );
+                }
+            }
+            Action::Sleep(span) => self.span(&at, *span, MAX_SLEEP_SECS),
+            Action::Branch(branch) => {
+                self.condition(&format!("{at}.if"), index, &branch.condition);
+                self.goto(&format!("{at}.then"), &branch.then);
+                if let Some(otherwise) = &branch.otherwise {
+                    self.goto(&format!("{at}.else"), otherwise);
+                }
+            }
+            Action::Resolve(reason) | Action::Escalate(reason) => {
+                if let Some(reason) = reason {
+                    self.template(&at, index, reason, Place::Anywhere);
+                }
+            }
+            Action::Note(note) => self.nonempty(&format!("{at}.text"), index, &note.text),
+        }
+    }
+
+    fn condition(&mut self, path: &str, index: usize, condition: &Condition) {
+        if let Condition::All(parts) | Condition::Any(parts) = condition {
+            if parts.is_empty() {
+                problem(
+                    self.errors,
+                    path,
+                    "`all` and `any` need at least one condition",
+                );
+            }
+        }
+        for operand in condition.operands() {
+            match operand {
+                Operand::Number(n) if !n.is_finite() => {
+                    problem(self.errors, path, format!("{n} is not a finite number"));
+                }
+                Operand::Text(t) => self.template(path, index, t, Place::Anywhere),
+                _ => {}
+            }
+        }
+    }
+
+    fn goto(&mut self, path: &str, goto: &Goto) {
+        if let Goto::Step(target) = goto {
+            if !self.ids.contains_key(target.as_str()) {
+                problem(
+                    self.errors,
+                    path,
+                    format!("no step `{target}` in this runbook (or `resolve`, `escalate`)"),
+                );
+            }
+        }
+    }
+
+    /// Every cycle of the step graph contains a jump back (`u → v`, `v <= u`), and is a
+    /// path from `v` back to `u`; so checking, for each jump back, whether `v` reaches `u`
+    /// while avoiding a kind of step finds every cycle without that kind of step.
+    fn loops(&mut self) {
+        let steps = &self.runbook.steps;
+        for (u, step) in steps.iter().enumerate() {
+            let Action::Branch(branch) = &step.action else {
+                continue;
+            };
+            let arms = [
+                ("then", Some(&branch.then)),
+                ("else", branch.otherwise.as_ref()),
+            ];
+            for (arm, goto) in arms {
+                let Some(Goto::Step(target)) = goto else {
+                    continue;
+                };
+                let Some(&v) = self.ids.get(target.as_str()) else {
+                    continue;
+                };
+                if v > u {
+                    continue;
+                }
+                let path = format!("{}.branch.{arm}", self.at(u));
+                if reaches(self.runbook, v, u, |a| matches!(a, Action::Sleep(_))) {
+                    problem(
+                        self.errors,
+                        &path,
+                        format!("a loop without a wait: steps `{target}`..`{}` can repeat with no `sleep` between turns", step.id),
+                    );
+                } else if reaches(self.runbook, v, u, Action::observes) {
+                    problem(
+                        self.errors,
+                        &path,
+                        format!("a loop that checks nothing: steps `{target}`..`{}` can repeat without running a step, so its outcome can never change", step.id),
+                    );
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn collect_params(template: &Template, used: &mut BTreeSet<String>) {
+    if let Ok(vars) = template.variables() {
+        for var in vars {
+            if let Var::Param(name) = var {
+                used.insert(name);
+            }
+        }
+    }
+}
+
+pub(super) fn successors(runbook: &Runbook, index: usize) -> Vec<usize> {
+    let next = index + 1;
+    let fall_through = || {
+        if next < runbook.steps.len() {
+            vec![next]
+        } else {
+            Vec::new()
+        }
+    };
+    match runbook.steps.get(index).map(|s| &s.action) {
+        None | Some(Action::Resolve(_) | Action::Escalate(_)) => Vec::new(),
+        Some(Action::Branch(branch)) => {
+            let target = |goto: Option<&Goto>| match goto {
+                None => fall_through(),
+                Some(Goto::Step(id)) => runbook.index_of(id).into_iter().collect(),
+                Some(Goto::Resolve | Goto::Escalate) => Vec::new(),
+            };
+            let mut all = target(Some(&branch.then));
+            all.extend(target(branch.otherwise.as_ref()));
+            all
+        }
+        Some(_) => fall_through(),
+    }
+}
+
+/// Whether `to` can be reached from `from` through steps none of which is `avoided`.
+pub(super) fn reaches(
+    runbook: &Runbook,
+    from: usize,
+    to: usize,
+    avoided: impl Fn(&Action) -> bool,
+) -> bool {
+    let blocked = |i: usize| runbook.steps.get(i).is_none_or(|s| avoided(&s.action));
+    if blocked(from) || blocked(to) {
+        return false;
+    }
+    let mut seen = BTreeSet::from([from]);
+    let mut queue = vec![from];
+    while let Some(at) = queue.pop() {
+        if at == to {
+            return true;
+        }
+        for next in successors(runbook, at) {
+            if !blocked(next) && seen.insert(next) {
+                queue.push(next);
+            }
+        }
+    }
+    false
+}
+
+/// Checks what the types cannot: names, ids, references, loops, shell safety.
+impl Validate for Runbook {
+    fn validate(&self, at: &str, _names: &Names<'_>, problems: &mut Problems) {
+        check(at, self, problems);
+    }
+}
+
+fn check(at: &str, runbook: &Runbook, errors: &mut Problems) {
+    if runbook.steps.is_empty() {
+        return problem(errors, at, "a runbook needs at least one step");
+    }
+    if runbook.steps.len() > MAX_STEPS {
+        problem(errors, at, format!("at most {MAX_STEPS} steps"));
+    }
+    let mut ids = BTreeMap::new();
+    for (index, step) in runbook.steps.iter().enumerate() {
+        let path = format!("{at}[{index}].id");
+        if !valid_step_id(&step.id) {
+            problem(
+                errors,
+                &path,
+                format!(
+                    "`{}`: step ids use lowercase letters, digits, `-` and `_` (at most 64)",
+                    step.id
+                ),
+            );
+        } else if matches!(step.id.as_str(), "resolve" | "escalate") {
+            problem(
+                errors,
+                &path,
+                format!("`{}` is reserved for branch targets", step.id),
+            );
+        }
+        if let Some(first) = ids.insert(step.id.as_str(), index) {
+            problem(
+                errors,
+                &path,
+                format!("`{}` is also the id of step {first}", step.id),
+            );
+            ids.insert(step.id.as_str(), first);
+        }
+    }
+    let mut checker = Checker {
+        at,
+        runbook,
+        ids,
+        errors,
+    };
+    for (index, step) in runbook.steps.iter().enumerate() {
+        checker.step(index, step);
+    }
+    checker.loops();
+}
