@@ -6,6 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use quench_core::config::{Names, Problems, Validate};
 use quench_core::oncall::Schedule;
 
 use crate::{failed, say, BenchError};
@@ -85,8 +86,17 @@ fn schedule(rng: &mut Rng) -> Result<Schedule, BenchError> {
         "overrides": overrides,
     }))
     .map_err(|e| failed(format!("on-call schedule: {e}")))?;
-    schedule
-        .validate("bench", &|_| true)
+    // Everyone the schedule names is a contact of the file it would be in.
+    let mut names = Names::default();
+    let members = schedule.rotations().iter().flat_map(|r| &r.members);
+    let covering = schedule.overrides().iter().map(|o| &o.who);
+    names
+        .contacts
+        .extend(members.chain(covering).map(String::as_str));
+    let mut problems = Problems::default();
+    schedule.validate("schedules.bench", &names, &mut problems);
+    problems
+        .into_result()
         .map_err(|e| failed(format!("on-call schedule: {e}")))?;
     Ok(schedule)
 }

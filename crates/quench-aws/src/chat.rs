@@ -10,8 +10,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use quench_core::chat::{Channel, SecretRef};
 use sha2::Sha256;
 
+use crate::actions::classify;
 use crate::http::{HttpAnswer, HttpError, HttpSender};
-use crate::ports::classify;
 use crate::secrets::{SecretError, Secrets};
 
 /// Where the Slack Web API lives; tests point it at a local sink.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use quench_core::alarm::AlarmState;
 use quench_core::incident::AlarmReading;
 
-use crate::ports::classify;
+use crate::actions::classify;
 
 /// The message attribute naming who a page is for; each email subscription's filter
 /// policy matches on it.

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use quench_core::chat::SecretRef;
 use quench_core::ports::ActionError;
 
-use crate::ports::classify;
+use crate::actions::classify;
 
 /// A secret value. `Debug` and `Display` show `[redacted]`, so a secret that reaches a
 /// log line or an error message by mistake shows nothing.
