@@ -30,9 +30,6 @@ pub fn sanitize_output(raw: &str, limit: u32) -> String {
     out
 }
 
-/// The key of one execution of one step of one incident: the episode (how often the
-/// incident was reopened) makes each reopen's runbook its own run, and the `runs` count
-
 /// FNV-1a: stable across builds and platforms, unlike `DefaultHasher`, which matters
 /// because these hashes end up in stored ids.
 pub fn stable_hash(text: &str) -> u64 {

@@ -12,6 +12,8 @@
 pub(crate) mod channels;
 pub(crate) mod notice;
 pub mod render;
+#[cfg(test)]
+mod tests;
 
 pub use channels::{Channel, ChannelKind, ChatConfig, SecretRef};
 pub use notice::{Delivery, DeliveryState, Links, Notice, NoticeEvent};

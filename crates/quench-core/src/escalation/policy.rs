@@ -136,8 +136,7 @@ pub enum Target {
     Policy(String),
 }
 
-/// Checks contacts and policies against each other and the rest of the config.
-
+/// A contact's addresses, and that each way of engaging it has its address.
 impl Validate for Contact {
     fn validate(&self, at: &str, names: &Names<'_>, problems: &mut Problems) {
         if let Some(email) = &self.email {
@@ -197,6 +196,7 @@ impl Validate for Contact {
     }
 }
 
+/// A policy's stages, their targets, and that policies never hand over in a circle.
 impl Validate for EscalationPolicy {
     fn validate(&self, at: &str, names: &Names<'_>, problems: &mut Problems) {
         let name = at.rsplit_once('.').map_or(at, |(_, name)| name);

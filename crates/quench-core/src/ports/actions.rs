@@ -208,6 +208,9 @@ pub fn automation_status(ssm_status: &str) -> Option<StepStatus> {
         _ => Some(StepStatus::Failed),
     }
 }
+
+/// The key of one execution of one step of one incident: the episode (how often the
+/// incident was reopened) makes each reopen's runbook its own run, and the `runs` count
 /// before the step makes each turn of a loop its own execution.
 pub fn step_key(incident_id: &str, episode: u32, run: u32, step: &str) -> String {
     format!("{incident_id}#{episode:02}#{run:04}#{step}")

@@ -22,6 +22,8 @@ pub(crate) mod outcome;
 pub mod scope;
 pub(crate) mod syntax;
 pub mod template;
+#[cfg(test)]
+mod tests;
 pub(crate) mod validate;
 
 pub use interpreter::{after_step, next_action, start};
