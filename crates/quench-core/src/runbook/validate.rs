@@ -10,10 +10,6 @@ use crate::runbook::template::{
     compile_pattern, is_param_char, quoted_placeholders, Param, Template, Var,
 };
 
-fn problem(problems: &mut Problems, path: impl Into<String>, problem: impl Into<String>) {
-    problems.add(path, problem);
-}
-
 pub(super) fn valid_step_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
@@ -47,7 +43,7 @@ pub(super) struct Checker<'a> {
     pub(super) at: &'a str,
     pub(super) runbook: &'a Runbook,
     pub(super) ids: BTreeMap<&'a str, usize>,
-    pub(super) errors: &'a mut Problems,
+    pub(super) problems: &'a mut Problems,
 }
 
 impl Checker<'_> {
@@ -58,27 +54,21 @@ impl Checker<'_> {
     fn template(&mut self, path: &str, index: usize, template: &Template, place: Place<'_>) {
         let vars = match template.variables() {
             Ok(vars) => vars,
-            Err(e) => return problem(self.errors, path, e.to_string()),
+            Err(e) => return self.problems.add(path, e.to_string()),
         };
         for var in vars {
             match (&var, place) {
                 (Var::Param(name), Place::ParamsOnly { declared, .. }) => {
                     if !declared.contains_key(name) {
-                        problem(
-                            self.errors,
-                            path,
+                        self.problems.add(path,
                             format!("`{{{{ {var} }}}}` is not declared under `params`"),
                         );
                     }
                 }
-                (Var::Param(_), Place::Anywhere) => problem(
-                    self.errors,
-                    path,
+                (Var::Param(_), Place::Anywhere) => self.problems.add(path,
                     format!("`{{{{ {var} }}}}`: params exist only in run_command `commands` and `parameters`"),
                 ),
-                (_, Place::ParamsOnly { what, why, .. }) => problem(
-                    self.errors,
-                    path,
+                (_, Place::ParamsOnly { what, why, .. }) => self.problems.add(path,
                     format!(
                         "`{{{{ {var} }}}}` cannot be used in {what} directly ({why}): declare it under `params` with a `pattern` and write `{{{{ params.NAME }}}}`"
                     ),
@@ -91,15 +81,13 @@ impl Checker<'_> {
     fn step_reference(&mut self, path: &str, index: usize, var: &Var) {
         let Some(step) = var.step() else { return };
         let Some(&at) = self.ids.get(step) else {
-            return problem(
-                self.errors,
+            return self.problems.add(
                 path,
                 format!("`{{{{ {var} }}}}`: no step `{step}` in this runbook"),
             );
         };
         if at >= index {
-            return problem(
-                self.errors,
+            return self.problems.add(
                 path,
                 format!("`{{{{ {var} }}}}`: step `{step}` does not come before this step"),
             );
@@ -108,8 +96,7 @@ impl Checker<'_> {
             return;
         };
         if !action.is_executed() {
-            return problem(
-                self.errors,
+            return self.problems.add(
                 path,
                 format!(
                     "`{{{{ {var} }}}}`: step `{step}` is a `{}` and has no outcome",
@@ -124,9 +111,7 @@ impl Checker<'_> {
                 } else {
                     keys.join(", ")
                 };
-                problem(
-                    self.errors,
-                    path,
+                self.problems.add(path,
                     format!(
                         "`{{{{ {var} }}}}`: a `{}` step has no output `{key}` (its outputs: {known})",
                         action.name()
@@ -138,7 +123,7 @@ impl Checker<'_> {
 
     fn templates(&mut self, path: &str, index: usize, values: &Templates, place: Place<'_>) {
         if values.0.is_empty() {
-            problem(self.errors, path, "give at least one value");
+            self.problems.add(path, "give at least one value");
         }
         for (i, value) in values.0.iter().enumerate() {
             let at = if values.0.len() == 1 {
@@ -152,7 +137,7 @@ impl Checker<'_> {
 
     fn nonempty(&mut self, path: &str, index: usize, template: &Template) {
         if template.as_str().trim().is_empty() {
-            problem(self.errors, path, "empty");
+            self.problems.add(path, "empty");
         }
         self.template(path, index, template, Place::Anywhere);
     }
@@ -160,18 +145,14 @@ impl Checker<'_> {
     fn span(&mut self, path: &str, span: Span, max_secs: u64) {
         let max = Span::from_secs(max_secs);
         if span == Span::ZERO || span > max {
-            problem(
-                self.errors,
-                path,
-                format!("`{span}` is not between 1s and {max}"),
-            );
+            self.problems
+                .add(path, format!("`{span}` is not between 1s and {max}"));
         }
     }
 
     fn run_command(&mut self, at: &str, index: usize, rc: &RunCommand) {
         if !valid_document(&rc.document) {
-            problem(
-                self.errors,
+            self.problems.add(
                 format!("{at}.document"),
                 format!("`{}` is not an SSM document name or ARN", rc.document),
             );
@@ -179,16 +160,12 @@ impl Checker<'_> {
         for (name, param) in &rc.params {
             let path = format!("{at}.params.{name}");
             if name.is_empty() || !name.chars().all(is_param_char) {
-                problem(
-                    self.errors,
-                    &path,
-                    "param names use lowercase letters, digits and `_`",
-                );
+                self.problems
+                    .add(&path, "param names use lowercase letters, digits and `_`");
             }
             self.template(&format!("{path}.from"), index, &param.from, Place::Anywhere);
             if let Err(e) = compile_pattern(&param.pattern) {
-                problem(
-                    self.errors,
+                self.problems.add(
                     format!("{path}.pattern"),
                     format!("`{}` is not a valid pattern: {e}", param.pattern),
                 );
@@ -197,16 +174,13 @@ impl Checker<'_> {
         let mut used = BTreeSet::new();
         if rc.is_shell() {
             if rc.commands.is_empty() {
-                problem(
-                    self.errors,
+                self.problems.add(
                     format!("{at}.commands"),
                     format!("{SHELL_DOCUMENT} needs at least one command"),
                 );
             }
             if !rc.parameters.is_empty() {
-                problem(
-                    self.errors,
-                    format!("{at}.parameters"),
+                self.problems.add(format!("{at}.parameters"),
                     format!("{SHELL_DOCUMENT} takes `commands`, whose values are quoted; `parameters` would bypass that"),
                 );
             }
@@ -219,9 +193,7 @@ impl Checker<'_> {
                 let path = format!("{at}.commands[{i}]");
                 self.template(&path, index, command, place);
                 for quoted in quoted_placeholders(command.as_str()) {
-                    problem(
-                        self.errors,
-                        &path,
+                    self.problems.add(&path,
                         format!("`{quoted}` is inside quotes, which would undo the quoting Quench adds: write it bare"),
                     );
                 }
@@ -229,8 +201,7 @@ impl Checker<'_> {
             }
         } else {
             if !rc.commands.is_empty() {
-                problem(
-                    self.errors,
+                self.problems.add(
                     format!("{at}.commands"),
                     format!(
                         "`commands` are for {SHELL_DOCUMENT}; give `{}` its `parameters`",
@@ -252,16 +223,12 @@ impl Checker<'_> {
         }
         for name in rc.params.keys() {
             if !used.contains(name) {
-                problem(
-                    self.errors,
-                    format!("{at}.params.{name}"),
-                    "declared but never used",
-                );
+                self.problems
+                    .add(format!("{at}.params.{name}"), "declared but never used");
             }
         }
         if rc.targets.0.len() > MAX_TARGETS {
-            problem(
-                self.errors,
+            self.problems.add(
                 format!("{at}.targets"),
                 format!("at most {MAX_TARGETS} instances"),
             );
@@ -278,8 +245,7 @@ impl Checker<'_> {
             MAX_COMMAND_TIMEOUT_SECS,
         );
         if rc.output_limit == 0 || rc.output_limit > MAX_OUTPUT_LIMIT {
-            problem(
-                self.errors,
+            self.problems.add(
                 format!("{at}.output_limit"),
                 format!(
                     "{} is not between 1 and {MAX_OUTPUT_LIMIT} bytes",
@@ -295,8 +261,7 @@ impl Checker<'_> {
             Action::RunCommand(rc) => self.run_command(&at, index, rc),
             Action::Automation(a) => {
                 if !valid_document(&a.document) {
-                    problem(
-                        self.errors,
+                    self.problems.add(
                         format!("{at}.document"),
                         format!("`{}` is not an SSM document name or ARN", a.document),
                     );
@@ -330,12 +295,11 @@ impl Checker<'_> {
                     self.nonempty(&format!("{at}.dimensions.{name}"), index, value);
                 }
                 if q.stat.trim().is_empty() {
-                    problem(self.errors, format!("{at}.stat"), "empty");
+                    self.problems.add(format!("{at}.stat"), "empty");
                 }
                 let period = q.period.as_secs();
                 if !(matches!(period, 1 | 5 | 10 | 30) || (period > 0 && period % 60 == 0)) {
-                    problem(
-                        self.errors,
+                    self.problems.add(
                         format!("{at}.period"),
                         format!(
                             "`{}` is not 1s, 5s, 10s, 30s or a whole number of minutes",
@@ -344,8 +308,7 @@ impl Checker<'_> {
                     );
                 }
                 if !(1..=1_440).contains(&q.minutes) {
-                    problem(
-                        self.errors,
+                    self.problems.add(
                         format!("{at}.minutes"),
                         format!("{} is not between 1 and 1440", q.minutes),
                     );
@@ -371,17 +334,15 @@ impl Checker<'_> {
     fn condition(&mut self, path: &str, index: usize, condition: &Condition) {
         if let Condition::All(parts) | Condition::Any(parts) = condition {
             if parts.is_empty() {
-                problem(
-                    self.errors,
-                    path,
-                    "`all` and `any` need at least one condition",
-                );
+                self.problems
+                    .add(path, "`all` and `any` need at least one condition");
             }
         }
         for operand in condition.operands() {
             match operand {
                 Operand::Number(n) if !n.is_finite() => {
-                    problem(self.errors, path, format!("{n} is not a finite number"));
+                    self.problems
+                        .add(path, format!("{n} is not a finite number"));
                 }
                 Operand::Text(t) => self.template(path, index, t, Place::Anywhere),
                 _ => {}
@@ -392,8 +353,7 @@ impl Checker<'_> {
     fn goto(&mut self, path: &str, goto: &Goto) {
         if let Goto::Step(target) = goto {
             if !self.ids.contains_key(target.as_str()) {
-                problem(
-                    self.errors,
+                self.problems.add(
                     path,
                     format!("no step `{target}` in this runbook (or `resolve`, `escalate`)"),
                 );
@@ -426,15 +386,11 @@ impl Checker<'_> {
                 }
                 let path = format!("{}.branch.{arm}", self.at(u));
                 if reaches(self.runbook, v, u, |a| matches!(a, Action::Sleep(_))) {
-                    problem(
-                        self.errors,
-                        &path,
+                    self.problems.add(&path,
                         format!("a loop without a wait: steps `{target}`..`{}` can repeat with no `sleep` between turns", step.id),
                     );
                 } else if reaches(self.runbook, v, u, Action::observes) {
-                    problem(
-                        self.errors,
-                        &path,
+                    self.problems.add(&path,
                         format!("a loop that checks nothing: steps `{target}`..`{}` can repeat without running a step, so its outcome can never change", step.id),
                     );
                 }
@@ -511,19 +467,18 @@ impl Validate for Runbook {
     }
 }
 
-fn check(at: &str, runbook: &Runbook, errors: &mut Problems) {
+fn check(at: &str, runbook: &Runbook, problems: &mut Problems) {
     if runbook.steps.is_empty() {
-        return problem(errors, at, "a runbook needs at least one step");
+        return problems.add(at, "a runbook needs at least one step");
     }
     if runbook.steps.len() > MAX_STEPS {
-        problem(errors, at, format!("at most {MAX_STEPS} steps"));
+        problems.add(at, format!("at most {MAX_STEPS} steps"));
     }
     let mut ids = BTreeMap::new();
     for (index, step) in runbook.steps.iter().enumerate() {
         let path = format!("{at}[{index}].id");
         if !valid_step_id(&step.id) {
-            problem(
-                errors,
+            problems.add(
                 &path,
                 format!(
                     "`{}`: step ids use lowercase letters, digits, `-` and `_` (at most 64)",
@@ -531,15 +486,13 @@ fn check(at: &str, runbook: &Runbook, errors: &mut Problems) {
                 ),
             );
         } else if matches!(step.id.as_str(), "resolve" | "escalate") {
-            problem(
-                errors,
+            problems.add(
                 &path,
                 format!("`{}` is reserved for branch targets", step.id),
             );
         }
         if let Some(first) = ids.insert(step.id.as_str(), index) {
-            problem(
-                errors,
+            problems.add(
                 &path,
                 format!("`{}` is also the id of step {first}", step.id),
             );
@@ -550,7 +503,7 @@ fn check(at: &str, runbook: &Runbook, errors: &mut Problems) {
         at,
         runbook,
         ids,
-        errors,
+        problems,
     };
     for (index, step) in runbook.steps.iter().enumerate() {
         checker.step(index, step);
