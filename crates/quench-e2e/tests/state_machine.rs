@@ -10,11 +10,11 @@ use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use quench_aws::store::DynamoStore;
 use quench_core::incident::{IncidentRecord, IncidentStatus, TimelineEvent, TimelineKind};
-use quench_e2e::incident_response::{
+use quench_local_stack::incident_response::{
     seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
 };
-use quench_e2e::{
+use quench_local_stack::{
     function_actions, iam_actions, repo_root, sample_event, state_machine_definition,
     template_properties,
 };
@@ -71,7 +71,7 @@ fn summaries(timeline: &[TimelineEvent]) -> Vec<String> {
 }
 
 /// The incident's story without its pages (who they reach depends on the example
-/// schedule and the hour the test runs at; tests/tests/escalation.rs tests them).
+/// schedule and the hour the test runs at; crates/quench-e2e/tests/escalation.rs tests them).
 fn story(timeline: &[TimelineEvent]) -> Vec<TimelineEvent> {
     timeline
         .iter()

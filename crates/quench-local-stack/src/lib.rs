@@ -40,10 +40,11 @@ pub enum StackError {
     Http(String),
 }
 
-/// The repository root, wherever the tests run from.
+/// The repository root, wherever the tests run from: this crate is `crates/quench-local-stack`.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }

@@ -2,7 +2,7 @@
 //! the one every sample alarm event is checked against, so a sample the handler accepts
 //! but the rule would never deliver (or the reverse) fails here, not in production.
 
-use quench_e2e::{
+use quench_local_stack::{
     function_actions, function_statements, repo_root, statement_actions, template_properties,
     template_resources, FUNCTIONS,
 };
@@ -330,7 +330,7 @@ fn every_role_grants_named_actions_on_named_resources() {
 fn deploy_parameter_defaults_are_what_the_bundled_config_needs() {
     let config = quench_core::config::Config::parse(quench_aws::sdk::BUNDLED_CONFIG)
         .expect("bundled config");
-    let template = quench_e2e::template().expect("template");
+    let template = quench_local_stack::template().expect("template");
     let derived = quench_core::deploy::deploy_parameters(&config, "aws");
     assert_eq!(derived.len(), 6);
     for parameter in derived {
@@ -370,7 +370,7 @@ fn undeliverable_alarm_events_go_to_a_watched_dead_letter_queue() {
 
 /// Granted without a call of their own: KMS decrypts on behalf of Secrets Manager and SSM,
 /// SSM passes the automation role, and a transaction's puts need PutItem (as
-/// `quench_e2e::iam_actions` maps them).
+/// `quench_local_stack::iam_actions` maps them).
 const IMPLIED: [(&str, &str); 3] = [
     ("kms:Decrypt", "get_secret_value"),
     ("iam:PassRole", "start_automation_execution"),
