@@ -15,8 +15,8 @@ use quench_local_stack::incident_response::{
     INSTANCE_CHECK, PROCESS_GONE,
 };
 use quench_local_stack::{
-    function_actions, iam_actions, repo_root, sample_event, state_machine_definition,
-    template_properties,
+    function_actions, iam_actions, repo_root, sam_template_properties, sample_event,
+    state_machine_definition,
 };
 
 async fn stack(table: &str, max_wait_seconds: u64) -> IncidentResponse {
@@ -94,7 +94,8 @@ fn every_placeholder_in_the_asl_has_a_substitution() {
 
 #[test]
 fn the_template_deploys_the_executed_file_with_every_substitution() {
-    let properties = template_properties("IncidentResponseStateMachine").expect("state machine");
+    let properties =
+        sam_template_properties("IncidentResponseStateMachine").expect("state machine");
     assert_eq!(
         properties["DefinitionUri"].as_str(),
         Some("statemachines/incident-response.asl.json")

@@ -307,7 +307,7 @@ pub const FUNCTIONS: [&str; 4] = [
 ];
 
 /// infra/template.yaml, parsed (intrinsics such as `!Ref` stay tagged values).
-pub fn template() -> Result<Value, StackError> {
+pub fn sam_template() -> Result<Value, StackError> {
     let path = repo_root().join("infra/template.yaml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
@@ -315,8 +315,8 @@ pub fn template() -> Result<Value, StackError> {
 }
 
 /// Every resource of infra/template.yaml, by logical id.
-pub fn template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
-    template()?
+pub fn sam_template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
+    sam_template()?
         .get("Resources")
         .and_then(Value::as_mapping)
         .cloned()
@@ -327,7 +327,7 @@ pub fn template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
 /// inline statements and those of the managed policies it names, both branches of each
 /// `!If` taken (a condition only ever removes statements).
 pub fn function_statements(binary: &str) -> Result<Vec<Value>, StackError> {
-    let resources = template_resources()?;
+    let resources = sam_template_resources()?;
     let function = resources
         .values()
         .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
@@ -422,12 +422,12 @@ pub fn iam_actions(operation: &str) -> Vec<String> {
 
 /// The `IncidentTable` resource's Properties from infra/template.yaml.
 pub fn table_definition() -> Result<Value, StackError> {
-    template_properties("IncidentTable")
+    sam_template_properties("IncidentTable")
 }
 
 /// A resource's Properties from infra/template.yaml.
-pub fn template_properties(resource: &str) -> Result<Value, StackError> {
-    template_resources()?
+pub fn sam_template_properties(resource: &str) -> Result<Value, StackError> {
+    sam_template_resources()?
         .get(resource)
         .and_then(|r| r.get("Properties"))
         .cloned()
