@@ -13,9 +13,9 @@ use quench_core::chat::render::render;
 use quench_core::chat::{ChannelKind, Notice};
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
-use quench_e2e::incident_response::ChatStandIns;
-use quench_e2e::sink::Sink;
-use quench_e2e::{create_table, Moto};
+use quench_local_stack::incident_response::ChatStandIns;
+use quench_local_stack::sink::Sink;
+use quench_local_stack::{create_table, Moto};
 
 use crate::{failed, say, BenchError};
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sfn::types::HistoryEventType;
-use quench_e2e::incident_response::{
+use quench_local_stack::incident_response::{
     happening_now, seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
 };
-use quench_e2e::AwsCall;
+use quench_local_stack::AwsCall;
 
 use crate::{failed, say, verdict, BenchError};
 

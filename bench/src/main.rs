@@ -26,7 +26,7 @@ use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_event, AlarmChange};
 use quench_core::config::Config;
 use quench_core::incident::{decide, DedupHead};
-use quench_e2e::{
+use quench_local_stack::{
     counted_dynamodb, create_table, sample_event, CallCounter, Moto, StackError, FUNCTIONS,
 };
 

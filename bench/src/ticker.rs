@@ -11,8 +11,8 @@ use quench_aws::paging::Pager;
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DedupHead, IncidentRecord};
-use quench_e2e::incident_response::create_topic;
-use quench_e2e::{counted_dynamodb, create_table, CallCounter, Moto};
+use quench_local_stack::incident_response::create_topic;
+use quench_local_stack::{counted_dynamodb, create_table, CallCounter, Moto};
 
 use crate::{failed, say, verdict, BenchError};
 

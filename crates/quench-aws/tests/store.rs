@@ -1,6 +1,6 @@
 //! Fault paths of the DynamoDB store that moto cannot produce on demand: throttling,
 //! a cancelled transaction, a validation failure. Happy paths and real races run against
-//! moto in tests/tests/alarm_to_incident.rs.
+//! moto in crates/quench-e2e/tests/alarm_to_incident.rs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

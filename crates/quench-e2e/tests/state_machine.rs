@@ -10,13 +10,13 @@ use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use quench_aws::store::DynamoStore;
 use quench_core::incident::{IncidentRecord, IncidentStatus, TimelineEvent, TimelineKind};
-use quench_e2e::incident_response::{
+use quench_local_stack::incident_response::{
     seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
 };
-use quench_e2e::{
-    function_actions, iam_actions, repo_root, sample_event, state_machine_definition,
-    template_properties,
+use quench_local_stack::{
+    function_actions, iam_actions, repo_root, sam_template_properties, sample_event,
+    state_machine_definition,
 };
 
 async fn stack(table: &str, max_wait_seconds: u64) -> IncidentResponse {
@@ -71,7 +71,7 @@ fn summaries(timeline: &[TimelineEvent]) -> Vec<String> {
 }
 
 /// The incident's story without its pages (who they reach depends on the example
-/// schedule and the hour the test runs at; tests/tests/escalation.rs tests them).
+/// schedule and the hour the test runs at; crates/quench-e2e/tests/escalation.rs tests them).
 fn story(timeline: &[TimelineEvent]) -> Vec<TimelineEvent> {
     timeline
         .iter()
@@ -94,7 +94,8 @@ fn every_placeholder_in_the_asl_has_a_substitution() {
 
 #[test]
 fn the_template_deploys_the_executed_file_with_every_substitution() {
-    let properties = template_properties("IncidentResponseStateMachine").expect("state machine");
+    let properties =
+        sam_template_properties("IncidentResponseStateMachine").expect("state machine");
     assert_eq!(
         properties["DefinitionUri"].as_str(),
         Some("statemachines/incident-response.asl.json")

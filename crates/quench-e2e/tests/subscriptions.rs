@@ -9,8 +9,8 @@ use quench_aws::paging::{
 };
 use quench_aws::sdk::BUNDLED_CONFIG;
 use quench_core::config::Config;
-use quench_e2e::incident_response::create_topic;
-use quench_e2e::Moto;
+use quench_local_stack::incident_response::create_topic;
+use quench_local_stack::Moto;
 
 #[tokio::test]
 async fn subscriptions_follow_the_contacts_and_a_second_sync_changes_nothing() {

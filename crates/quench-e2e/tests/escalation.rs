@@ -18,9 +18,9 @@ use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::escalation::PageState;
 use quench_core::incident::{DecisionKind, IncidentStatus, OperationKind, TimelineKind};
-use quench_e2e::incident_response::{drain_queue, ChatStandIns, PagesStandIn};
-use quench_e2e::sink::Sink;
-use quench_e2e::{create_table, sample_event, Moto};
+use quench_local_stack::incident_response::{drain_queue, ChatStandIns, PagesStandIn};
+use quench_local_stack::sink::Sink;
+use quench_local_stack::{create_table, sample_event, Moto};
 use serde_json::{json, Value};
 
 const SLACK: &str = "/slack/api/chat.postMessage";

@@ -12,10 +12,10 @@ use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DecisionKind, TimelineKind};
 use quench_core::runbook::{Next, StepStatus};
-use quench_e2e::incident_response::{
+use quench_local_stack::incident_response::{
     create_seed_alarms, launch_instance, seed_event, set_alarm_state,
 };
-use quench_e2e::{create_table, Moto};
+use quench_local_stack::{create_table, Moto};
 use runbook_step::{Handler, IncidentRef, PendingHandle, Request, Response};
 
 struct Local {

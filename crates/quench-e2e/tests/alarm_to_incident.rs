@@ -9,7 +9,7 @@ use quench_aws::mirror::AwsMirror;
 use quench_aws::store::{DynamoStore, PARTITION_KEY, SORT_KEY};
 use quench_core::config::Config;
 use quench_core::incident::{DecisionKind, IgnoreReason, IncidentStatus, TimelineKind};
-use quench_e2e::{
+use quench_local_stack::{
     counted_dynamodb, create_table, sample_event, table_definition, CallCounter, LambdaWatch, Moto,
 };
 
@@ -386,7 +386,7 @@ async fn every_sample_event_through_cargo_lambda_watch() {
         ("sns-wrapped-alarm.json", "opened"),
     ];
     for (sample, expected) in expectations {
-        let file = quench_e2e::repo_root()
+        let file = quench_local_stack::repo_root()
             .join("events/alarm-to-incident")
             .join(sample);
         let body =

@@ -1,8 +1,8 @@
 //! Alarm changes EventBridge dead-lettered are replayed into the state machine once each:
 //! `quench-op replay-alarm-events` against moto's SQS and Step Functions.
 
-use quench_e2e::incident_response::create_queue;
-use quench_e2e::{sample_event, Moto, ACCOUNT};
+use quench_local_stack::incident_response::create_queue;
+use quench_local_stack::{sample_event, Moto, ACCOUNT};
 use quench_op::replay_alarm_events;
 
 #[tokio::test]

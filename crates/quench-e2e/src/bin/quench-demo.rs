@@ -8,11 +8,11 @@ use std::process::ExitCode;
 
 use aws_sdk_cloudwatch::types::StateValue;
 use quench_aws::store::DynamoStore;
-use quench_e2e::incident_response::{
+use quench_local_stack::incident_response::{
     drain_queue, seed_alarms, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
 };
-use quench_e2e::StackError;
+use quench_local_stack::StackError;
 
 const TABLE: &str = "quench-demo";
 

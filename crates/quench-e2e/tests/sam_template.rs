@@ -1,10 +1,11 @@
-//! The deployed template against what the tests run: the EventBridge rule's pattern is
-//! the one every sample alarm event is checked against, so a sample the handler accepts
-//! but the rule would never deliver (or the reverse) fails here, not in production.
+//! The deployed SAM template (infra/template.yaml) against what the tests run: the
+//! EventBridge rule's pattern is the one every sample alarm event is checked against, so a
+//! sample the handler accepts but the rule would never deliver (or the reverse) fails
+//! here, not in production.
 
-use quench_e2e::{
-    function_actions, function_statements, repo_root, statement_actions, template_properties,
-    template_resources, FUNCTIONS,
+use quench_local_stack::{
+    function_actions, function_statements, repo_root, sam_template_properties,
+    sam_template_resources, statement_actions, FUNCTIONS,
 };
 use serde_json::Value;
 
@@ -30,7 +31,7 @@ fn matches(pattern: &Value, event: &Value) -> bool {
 }
 
 fn rule_pattern() -> Value {
-    let machine = template_properties("IncidentResponseStateMachine").expect("state machine");
+    let machine = sam_template_properties("IncidentResponseStateMachine").expect("state machine");
     let pattern = &machine["Events"]["AlarmStateChange"]["Properties"]["Pattern"];
     serde_json::to_value(pattern).expect("pattern as JSON")
 }
@@ -75,7 +76,7 @@ fn the_matcher_refuses_what_eventbridge_refuses() {
 }
 
 fn resources() -> serde_yaml_ng::Mapping {
-    template_resources().expect("template resources")
+    sam_template_resources().expect("template resources")
 }
 
 /// Whether `name` is referenced (`!Ref name`, or `${name}` in a `!Sub`) anywhere inside.
@@ -238,7 +239,7 @@ fn all_statements() -> Vec<(String, serde_yaml_ng::Value)> {
             statements.push((binary.to_string(), statement));
         }
     }
-    let automation = template_properties("AutomationRole").expect("automation role");
+    let automation = sam_template_properties("AutomationRole").expect("automation role");
     for policy in automation["Policies"].as_sequence().expect("policies") {
         for statement in policy["PolicyDocument"]["Statement"]
             .as_sequence()
@@ -330,11 +331,11 @@ fn every_role_grants_named_actions_on_named_resources() {
 fn deploy_parameter_defaults_are_what_the_bundled_config_needs() {
     let config = quench_core::config::Config::parse(quench_aws::sdk::BUNDLED_CONFIG)
         .expect("bundled config");
-    let template = quench_e2e::template().expect("template");
+    let sam_template = quench_local_stack::sam_template().expect("SAM template");
     let derived = quench_core::deploy::deploy_parameters(&config, "aws");
     assert_eq!(derived.len(), 6);
     for parameter in derived {
-        let declared = &template["Parameters"][parameter.name];
+        let declared = &sam_template["Parameters"][parameter.name];
         assert_eq!(
             declared["Default"].as_str(),
             Some(parameter.value().as_str()),
@@ -347,7 +348,7 @@ fn deploy_parameter_defaults_are_what_the_bundled_config_needs() {
 /// An alarm change EventBridge cannot deliver is kept, and someone hears of it.
 #[test]
 fn undeliverable_alarm_events_go_to_a_watched_dead_letter_queue() {
-    let machine = template_properties("IncidentResponseStateMachine").expect("state machine");
+    let machine = sam_template_properties("IncidentResponseStateMachine").expect("state machine");
     let rule = &machine["Events"]["AlarmStateChange"]["Properties"];
     assert!(
         references(
@@ -370,7 +371,7 @@ fn undeliverable_alarm_events_go_to_a_watched_dead_letter_queue() {
 
 /// Granted without a call of their own: KMS decrypts on behalf of Secrets Manager and SSM,
 /// SSM passes the automation role, and a transaction's puts need PutItem (as
-/// `quench_e2e::iam_actions` maps them).
+/// `quench_local_stack::iam_actions` maps them).
 const IMPLIED: [(&str, &str); 3] = [
     ("kms:Decrypt", "get_secret_value"),
     ("iam:PassRole", "start_automation_execution"),

@@ -2,6 +2,7 @@
 //! Every process is started on a free 127.0.0.1 port in its own process group and
 //! stopped, with its children, when its guard drops.
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -40,10 +41,11 @@ pub enum StackError {
     Http(String),
 }
 
-/// The repository root, wherever the tests run from.
+/// The repository root, wherever the tests run from: this crate is `crates/quench-local-stack`.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }
@@ -306,7 +308,7 @@ pub const FUNCTIONS: [&str; 4] = [
 ];
 
 /// infra/template.yaml, parsed (intrinsics such as `!Ref` stay tagged values).
-pub fn template() -> Result<Value, StackError> {
+pub fn sam_template() -> Result<Value, StackError> {
     let path = repo_root().join("infra/template.yaml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| StackError::Template(format!("{}: {e}", path.display())))?;
@@ -314,8 +316,8 @@ pub fn template() -> Result<Value, StackError> {
 }
 
 /// Every resource of infra/template.yaml, by logical id.
-pub fn template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
-    template()?
+pub fn sam_template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
+    sam_template()?
         .get("Resources")
         .and_then(Value::as_mapping)
         .cloned()
@@ -326,7 +328,7 @@ pub fn template_resources() -> Result<serde_yaml_ng::Mapping, StackError> {
 /// inline statements and those of the managed policies it names, both branches of each
 /// `!If` taken (a condition only ever removes statements).
 pub fn function_statements(binary: &str) -> Result<Vec<Value>, StackError> {
-    let resources = template_resources()?;
+    let resources = sam_template_resources()?;
     let function = resources
         .values()
         .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
@@ -421,12 +423,12 @@ pub fn iam_actions(operation: &str) -> Vec<String> {
 
 /// The `IncidentTable` resource's Properties from infra/template.yaml.
 pub fn table_definition() -> Result<Value, StackError> {
-    template_properties("IncidentTable")
+    sam_template_properties("IncidentTable")
 }
 
 /// A resource's Properties from infra/template.yaml.
-pub fn template_properties(resource: &str) -> Result<Value, StackError> {
-    template_resources()?
+pub fn sam_template_properties(resource: &str) -> Result<Value, StackError> {
+    sam_template_resources()?
         .get(resource)
         .and_then(|r| r.get("Properties"))
         .cloned()
@@ -519,17 +521,7 @@ impl LambdaWatch {
 
     /// On a port chosen beforehand, e.g. the one moto forwards Lambda invocations to.
     pub fn start_on(port: u16, env: &[(String, String)]) -> Result<Self, StackError> {
-        let mut command = Command::new(venv_tool("cargo-lambda")?);
-        command
-            .current_dir(repo_root())
-            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
-            .args(["--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (key, value) in env {
-            command.env(key, value);
-        }
+        let command = Self::command(&venv_tool("cargo-lambda")?, port, env);
         let process = Guarded::spawn(command, "cargo lambda watch")?;
         wait_for_port(port, "cargo lambda watch", Duration::from_secs(60))?;
         Ok(LambdaWatch {
@@ -538,10 +530,30 @@ impl LambdaWatch {
         })
     }
 
+    /// `cargo lambda watch` (`program`) serving on `port`, with `env` added to this
+    /// process's environment less what cargo set in it.
+    fn command(program: &Path, port: u16, env: &[(String, String)]) -> Command {
+        let mut command = Command::new(program);
+        command
+            .current_dir(repo_root())
+            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
+            .args(["--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        without_cargo_variables(&mut command);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command
+    }
+
     /// Runs `cargo lambda invoke FUNCTION --data-file FILE` against this server: the
     /// command the README documents. Returns its stdout (the response) or its stderr.
     pub fn invoke_data_file(&self, function: &str, file: &Path) -> Result<String, StackError> {
-        let output = Command::new(venv_tool("cargo-lambda")?)
+        let mut command = Command::new(venv_tool("cargo-lambda")?);
+        without_cargo_variables(&mut command);
+        let output = command
             .args(["lambda", "invoke", function])
             .args(["--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &self.port.to_string()])
@@ -574,6 +586,54 @@ impl LambdaWatch {
             payload,
             Duration::from_secs(900),
         )
+    }
+}
+
+/// Whether cargo sets the variable `name` for a process it runs: a test, `cargo run`'s
+/// program, a build script. Cargo's own configuration (`CARGO_HOME`, `CARGO_TARGET_DIR`,
+/// `CARGO_BUILD_*`, `CARGO_ENCODED_RUSTFLAGS`, `RUSTC_WRAPPER`, ...), rustup's (`RUSTUP_*`)
+/// and `PATH` are not among them.
+fn set_by_cargo(name: &str) -> bool {
+    const NAMES: [&str; 11] = [
+        "CARGO",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "CARGO_MAKEFLAGS",
+        "OUT_DIR",
+    ];
+    const PREFIXES: [&str; 5] = [
+        "CARGO_PKG_",
+        "CARGO_BIN_EXE_",
+        "CARGO_CFG_",
+        "CARGO_FEATURE_",
+        "__CARGO_",
+    ];
+    NAMES.contains(&name) || PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// The variables among `names` that cargo set for the process that has them, to be
+/// removed before that process starts cargo again. A build script's `rerun-if-env-changed`
+/// makes cargo compare such a variable (ring's names `CARGO_MANIFEST_DIR` and
+/// `CARGO_PKG_*`) with its value at the last build: a `cargo lambda watch` started from a
+/// test with them set would rebuild ring and everything above it that the test's own
+/// `cargo test` had just built.
+pub fn cargo_variables(names: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    names
+        .into_iter()
+        .filter(|name| name.to_str().is_some_and(set_by_cargo))
+        .collect()
+}
+
+/// `command` runs without the variables cargo set for this process.
+fn without_cargo_variables(command: &mut Command) {
+    for name in cargo_variables(std::env::vars_os().map(|(name, _)| name)) {
+        command.env_remove(name);
     }
 }
 
@@ -716,4 +776,116 @@ pub fn state_machine_definition(
         )));
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// The environment `command` would run with: this process's, changed as it says.
+    fn environment(command: &Command) -> BTreeMap<OsString, OsString> {
+        let mut environment: BTreeMap<_, _> = std::env::vars_os().collect();
+        for (name, value) in command.get_envs() {
+            match value {
+                Some(value) => environment.insert(name.to_owned(), value.to_owned()),
+                None => environment.remove(name),
+            };
+        }
+        environment
+    }
+
+    #[test]
+    fn the_watch_gets_none_of_the_variables_cargo_test_set() {
+        // cargo sets both for every test it runs, this one included.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+        let added = [("AWS_REGION".to_string(), REGION.to_string())];
+        let environment = environment(&LambdaWatch::command(
+            Path::new("cargo-lambda"),
+            9000,
+            &added,
+        ));
+        let left: Vec<_> = environment
+            .keys()
+            .filter_map(|name| name.to_str())
+            .filter(|name| {
+                [
+                    "CARGO",
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                ]
+                .contains(name)
+                    || name.starts_with("CARGO_PKG_")
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        for kept in [
+            "PATH",
+            "HOME",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "RUSTUP_HOME",
+            "RUSTUP_TOOLCHAIN",
+        ] {
+            assert_eq!(
+                environment.get(&OsString::from(kept)),
+                std::env::var_os(kept).as_ref(),
+                "{kept}"
+            );
+        }
+        assert_eq!(
+            environment.get(&OsString::from("AWS_REGION")),
+            Some(&OsString::from(REGION))
+        );
+    }
+
+    #[test]
+    fn only_what_cargo_sets_for_a_test_or_build_script_is_removed() {
+        let names = [
+            "CARGO",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_BIN_EXE_quench-demo",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "OUT_DIR",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+            "CARGO_BUILD_JOBS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_TERM_COLOR",
+            "RUSTC_WRAPPER",
+            "RUSTFLAGS",
+            "RUSTUP_HOME",
+            "RUSTUP_TOOLCHAIN",
+            "PATH",
+            "QUENCH_TABLE",
+        ];
+        let removed = cargo_variables(names.map(OsString::from));
+        assert_eq!(
+            removed,
+            [
+                "CARGO",
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_PKG_NAME",
+                "CARGO_PKG_VERSION_MAJOR",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_BIN_EXE_quench-demo",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .map(OsString::from)
+        );
+    }
 }
