@@ -13,6 +13,7 @@ use quench_core::chat::render::render;
 use quench_core::chat::{ChannelKind, Notice};
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::ports::IncidentLog;
 use quench_e2e::incident_response::ChatStandIns;
 use quench_e2e::sink::Sink;
 use quench_e2e::{create_table, Moto};

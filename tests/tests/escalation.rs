@@ -13,11 +13,12 @@ use chrono::{DateTime, Duration, Utc};
 use escalation_ticker::{Handler as Ticker, Report};
 use quench_aws::chat::AwsChat;
 use quench_aws::mirror::AwsMirror;
-use quench_aws::paging::Pager;
+use quench_aws::paging::{CloudWatchAlarms, Pager};
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::escalation::PageState;
 use quench_core::incident::{DecisionKind, IncidentStatus, OperationKind, TimelineKind};
+use quench_core::ports::{IncidentLog, PageStore};
 use quench_e2e::incident_response::{drain_queue, ChatStandIns, PagesStandIn};
 use quench_e2e::sink::Sink;
 use quench_e2e::{create_table, sample_event, Moto};
@@ -108,7 +109,7 @@ async fn stack() -> Stack {
         config: config.clone(),
         store: store.clone(),
         pager: Pager::new(aws_sdk_sns::Client::new(&sdk), Some(pages.topic_arn)),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
         chat: Some(notifier),
         lease: Duration::minutes(2),
     };

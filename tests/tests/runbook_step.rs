@@ -11,6 +11,7 @@ use quench_aws::mirror::AwsMirror;
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DecisionKind, TimelineKind};
+use quench_core::ports::IncidentLog;
 use quench_core::runbook::{Next, StepStatus};
 use quench_e2e::incident_response::{
     create_seed_alarms, launch_instance, seed_event, set_alarm_state,

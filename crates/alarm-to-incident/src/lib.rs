@@ -30,6 +30,7 @@ use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventErr
 use quench_core::config::Config;
 use quench_core::incident::{Commit, Decision, DecisionKind, Operation, OperationKind};
 use quench_core::mirror::IncidentMirror;
+use quench_core::ports::IncidentLog;
 use quench_core::store::{
     apply_change, apply_operation, apply_pending_resolve, store_mirror_ids, IncidentStore,
 };

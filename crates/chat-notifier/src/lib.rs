@@ -35,14 +35,13 @@
 //! for a later invocation (another invocation is sending them, the time budget ran out,
 //! or their channel dead-lettered one in this invocation).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use quench_aws::chat::{AwsChat, SendError, Sent};
+use quench_aws::chat::AwsChat;
 use quench_aws::handler::{decode_request, optional_env, required_env};
 pub use quench_aws::handler::{HandlerError, InitError};
 use quench_aws::sdk::{load_config, sdk_config};
@@ -51,7 +50,7 @@ use quench_core::chat::render::render;
 use quench_core::chat::{Channel, Delivery, DeliveryState, Notice};
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
-use quench_core::store::StoreError;
+use quench_core::ports::{ChatSender, NoticeStore, SendError, Sent};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -70,112 +69,6 @@ pub struct Response {
     pub delivered: u32,
     pub dead_lettered: u32,
     pub pending: u32,
-}
-
-/// The store operations delivery needs. [`DynamoStore`] implements it; tests may fake it.
-pub trait NoticeStore {
-    fn incident(
-        &self,
-        incident_id: &str,
-    ) -> impl Future<Output = Result<Option<IncidentRecord>, StoreError>> + Send;
-    fn timeline(
-        &self,
-        incident_id: &str,
-    ) -> impl Future<Output = Result<Vec<TimelineEvent>, StoreError>> + Send;
-    fn deliveries(
-        &self,
-        incident_id: &str,
-    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
-    fn claim_delivery(
-        &self,
-        delivery: &Delivery,
-        lease: chrono::Duration,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn settle_delivery(
-        &self,
-        delivery: &Delivery,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn append_timeline(
-        &self,
-        event: &TimelineEvent,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-}
-
-impl NoticeStore for DynamoStore {
-    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-        DynamoStore::incident(self, incident_id).await
-    }
-
-    async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
-        DynamoStore::timeline(self, incident_id).await
-    }
-
-    async fn deliveries(&self, incident_id: &str) -> Result<Vec<Delivery>, StoreError> {
-        DynamoStore::deliveries(self, incident_id).await
-    }
-
-    async fn claim_delivery(
-        &self,
-        delivery: &Delivery,
-        lease: chrono::Duration,
-    ) -> Result<bool, StoreError> {
-        DynamoStore::claim_delivery(self, delivery, lease).await
-    }
-
-    async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        DynamoStore::settle_delivery(self, delivery).await
-    }
-
-    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
-        DynamoStore::append_timeline(self, event).await
-    }
-}
-
-/// Sending and dead-lettering. [`AwsChat`] implements it; tests may fake it.
-pub trait ChatSender {
-    fn send(
-        &self,
-        channel: &Channel,
-        body: &serde_json::Value,
-        thread: Option<&str>,
-        key: &str,
-    ) -> impl Future<Output = Result<Sent, SendError>> + Send;
-    fn dead_letter(
-        &self,
-        record: &serde_json::Value,
-    ) -> impl Future<Output = Result<bool, SendError>> + Send;
-    /// Rewrites the message `thread` identifies, where the channel can edit.
-    fn update(
-        &self,
-        channel: &Channel,
-        body: &serde_json::Value,
-        thread: &str,
-    ) -> impl Future<Output = Result<(), SendError>> + Send;
-}
-
-impl ChatSender for AwsChat {
-    async fn send(
-        &self,
-        channel: &Channel,
-        body: &serde_json::Value,
-        thread: Option<&str>,
-        key: &str,
-    ) -> Result<Sent, SendError> {
-        AwsChat::send(self, channel, body, thread, key).await
-    }
-
-    async fn dead_letter(&self, record: &serde_json::Value) -> Result<bool, SendError> {
-        AwsChat::dead_letter(self, record).await
-    }
-
-    async fn update(
-        &self,
-        channel: &Channel,
-        body: &serde_json::Value,
-        thread: &str,
-    ) -> Result<(), SendError> {
-        AwsChat::update(self, channel, body, thread).await
-    }
 }
 
 /// How hard one invocation tries.

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chat_notifier::{ChatSender, Handler, NoticeStore, Request, RetryPolicy};
+use chat_notifier::{Handler, Request, RetryPolicy};
 use chrono::{DateTime, Utc};
-use quench_aws::chat::{SendError, Sent};
 use quench_core::chat::{Channel, Delivery, DeliveryState};
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::ports::{ChatSender, IncidentLog, NoticeStore, SendError, Sent};
 use quench_core::store::StoreError;
 
 const CONFIG: &str = "version: 1
@@ -63,7 +63,7 @@ impl FakeStore {
     }
 }
 
-impl NoticeStore for FakeStore {
+impl IncidentLog for FakeStore {
     async fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
         let incident: IncidentRecord = serde_json::from_value(serde_json::json!({
             "id": "inc-1", "dedup_key": "alarm:x", "plan": "p", "impact": 2,
@@ -81,6 +81,13 @@ impl NoticeStore for FakeStore {
         Ok(lock(&self.timeline).clone())
     }
 
+    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
+        lock(&self.timeline).push(event.clone());
+        Ok(true)
+    }
+}
+
+impl NoticeStore for FakeStore {
     async fn deliveries(&self, _: &str) -> Result<Vec<Delivery>, StoreError> {
         Ok(lock(&self.deliveries).values().cloned().collect())
     }
@@ -112,11 +119,6 @@ impl NoticeStore for FakeStore {
             delivery.clone(),
         );
         Ok(())
-    }
-
-    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
-        lock(&self.timeline).push(event.clone());
-        Ok(true)
     }
 }
 

@@ -26,12 +26,13 @@ use lambda_runtime::LambdaEvent;
 use quench_aws::handler::{decode_request, optional_env, required_env};
 pub use quench_aws::handler::{HandlerError, InitError};
 use quench_aws::metrics::{self, Unit};
-use quench_aws::paging::{alarm_readings, Pager};
+use quench_aws::paging::{CloudWatchAlarms, Pager};
 use quench_aws::sdk::{load_config, sdk_config};
-use quench_aws::store::{DueItem, DynamoStore};
+use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::escalation::{page_retry_at, Page, PageState, Via};
 use quench_core::incident::{Commit, DecisionKind, IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::ports::{AlarmReader, DueItem, IncidentLog, PageSender, PageStore};
 use quench_core::store::{apply_tick, ApplyError, IncidentStore};
 use quench_core::ticker::{alarms_to_check, page_wanted, AlarmReading};
 use serde::{Deserialize, Serialize};
@@ -65,7 +66,7 @@ pub struct Handler {
     pub config: Config,
     pub store: DynamoStore,
     pub pager: Pager,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub alarms: CloudWatchAlarms,
     /// Chat pages go through the chat notifier, in process.
     pub chat: Option<chat_notifier::LambdaHandler>,
     /// A page claimed longer ago than this belongs to a ticker that died; it is taken
@@ -270,7 +271,7 @@ impl Handler {
         if names.is_empty() {
             return Vec::new();
         }
-        match alarm_readings(&self.cloudwatch, names).await {
+        match self.alarms.readings(names).await {
             Ok(readings) => readings,
             Err(error) => {
                 tracing::warn!(%error, "cannot read alarms for a recovery check");
@@ -464,7 +465,7 @@ pub async fn init_from_env() -> Result<Handler, InitError> {
             aws_sdk_sns::Client::new(&sdk),
             optional_env("QUENCH_PAGES_TOPIC"),
         ),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
         chat: Some(chat),
         lease: chrono::Duration::minutes(2),
     })

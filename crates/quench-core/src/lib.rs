@@ -11,6 +11,7 @@ pub mod glob;
 pub mod incident;
 pub mod mirror;
 pub mod oncall;
+pub mod ports;
 pub mod routing;
 pub mod runbook;
 pub mod store;

@@ -90,7 +90,6 @@
 //! acting and recording) is never acted on again: the step fails and the runbook decides.
 //! Each finished step appends one timeline event with a deterministic key.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -107,11 +106,11 @@ use quench_core::actions::{
 use quench_core::alarm::AlarmState;
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::ports::StepStore;
 use quench_core::runbook::{
     after_step, next_action, start, BranchTaken, Next, OutputValue, Outputs, Planned,
     RenderedAction, Runbook, StepOutcome, StepStatus, Transition,
 };
-use quench_core::store::StoreError;
 use quench_core::template::Facts;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -206,52 +205,6 @@ pub struct Response {
     /// decided by the end of the runbook carry it as evidence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<StepOutcome>,
-}
-
-/// The store operations a step needs. [`DynamoStore`] implements it; tests may fake it.
-pub trait StepStore {
-    fn incident(
-        &self,
-        incident_id: &str,
-    ) -> impl Future<Output = Result<Option<IncidentRecord>, StoreError>> + Send;
-    fn append_timeline(
-        &self,
-        event: &TimelineEvent,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn claim_step(
-        &self,
-        claim: &StepClaim,
-    ) -> impl Future<Output = Result<Option<StepClaim>, StoreError>> + Send;
-    fn record_step_handle(
-        &self,
-        claim: &StepClaim,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn release_step(
-        &self,
-        claim: &StepClaim,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-impl StepStore for DynamoStore {
-    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-        DynamoStore::incident(self, incident_id).await
-    }
-
-    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
-        DynamoStore::append_timeline(self, event).await
-    }
-
-    async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
-        DynamoStore::claim_step(self, claim).await
-    }
-
-    async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
-        DynamoStore::record_step_handle(self, claim).await
-    }
-
-    async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
-        DynamoStore::release_step(self, claim).await
-    }
 }
 
 /// Poll intervals: short at first (most commands take seconds), growing, capped.

@@ -12,10 +12,11 @@ use quench_core::actions::{
 };
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent};
+use quench_core::ports::{IncidentLog, StepStore};
 use quench_core::runbook::{Next, StepStatus};
 use quench_core::store::StoreError;
 use runbook_step::{
-    Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, StepStore, BUNDLED_CONFIG,
+    Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, BUNDLED_CONFIG,
 };
 
 type ClaimKey = (u32, u32, String);
@@ -70,9 +71,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl StepStore for FakeStore {
+impl IncidentLog for FakeStore {
     async fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
         Ok(Some(lock(&self.incident).clone()).filter(|i| i.id == id))
+    }
+
+    async fn timeline(&self, _: &str) -> Result<Vec<TimelineEvent>, StoreError> {
+        Ok(lock(&self.timeline).values().cloned().collect())
     }
 
     async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
@@ -83,7 +88,9 @@ impl StepStore for FakeStore {
         timeline.insert(event.event_key.clone(), event.clone());
         Ok(true)
     }
+}
 
+impl StepStore for FakeStore {
     async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
         let mut claims = lock(&self.claims);
         let key = claim_key(claim);
