@@ -2,6 +2,8 @@
 
 pub mod actions;
 pub mod chat;
+#[cfg(feature = "fakes")]
+pub mod fake;
 pub mod handler;
 pub mod http;
 pub mod metrics;
