@@ -457,7 +457,13 @@ pub async fn init_from_env() -> Result<Handler, InitError> {
     let config = load_config(&sdk).await?;
     // One DynamoDB client for the ticker and the chat notifier it runs in-process.
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let chat = chat_notifier::from_parts(&sdk, dynamodb.clone(), config.clone(), table.clone());
+    let chat = chat_notifier::Handler {
+        config: config.clone(),
+        store: DynamoStore::new(dynamodb.clone(), &table),
+        chat: quench_aws::chat::AwsChat::from_env(&sdk),
+        table: table.clone(),
+        policy: chat_notifier::RetryPolicy::default(),
+    };
     Ok(Handler {
         config,
         store: DynamoStore::new(dynamodb, &table),

@@ -3,6 +3,7 @@
 
 use lambda_runtime::Diagnostic;
 use quench_core::alarm::EventError;
+use quench_core::notice_flow::NoticeError;
 use quench_core::routing::RoutingError;
 use quench_core::store::{ApplyError, StoreError};
 
@@ -52,6 +53,15 @@ impl From<ApplyError> for HandlerError {
             ApplyError::Routing(e) => Self::Unroutable(e),
             ApplyError::Store(e) => e.into(),
             other => Self::Retryable(other.to_string()),
+        }
+    }
+}
+
+impl From<NoticeError> for HandlerError {
+    fn from(error: NoticeError) -> Self {
+        match error {
+            NoticeError::NoIncident(_) => Self::InvalidRequest(error.to_string()),
+            NoticeError::Store(e) => e.into(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod escalation;
 pub mod glob;
 pub mod incident;
 pub mod mirror;
+pub mod notice_flow;
 pub mod oncall;
 pub mod ports;
 pub mod routing;
