@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use escalation_ticker::Handler as Ticker;
+use escalation_ticker::LambdaHandler as Ticker;
 use quench_aws::paging::{CloudWatchAlarms, Pager};
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
@@ -117,6 +117,7 @@ async fn scenario(moto: &Moto, open: usize) -> Result<Vec<Figures>, BenchError> 
         pager: Pager::new(sns, topic),
         alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
         chat: None,
+        table: table.clone(),
         lease: chrono::Duration::minutes(2),
     };
     let now = Utc::now();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use alarm_to_incident::Handler as AlarmHandler;
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{DateTime, Duration, Utc};
-use escalation_ticker::{Handler as Ticker, Report};
+use escalation_ticker::{LambdaHandler as Ticker, Report};
 use quench_aws::chat::AwsChat;
 use quench_aws::mirror::AwsMirror;
 use quench_aws::paging::{CloudWatchAlarms, Pager};
@@ -93,24 +93,18 @@ async fn stack() -> Stack {
         .expect("pages topic");
     let config = Config::parse(CONFIG).expect("config");
     let store = DynamoStore::new(dynamodb, table);
-    let notifier = chat_notifier::Handler {
-        config: config.clone(),
-        store: store.clone(),
-        chat: AwsChat::new(
-            &sdk,
-            std::time::Duration::from_secs(5),
-            Some(sink.url("/slack/api")),
-            Some(chat.dead_letters.clone()),
-        ),
-        table: table.to_string(),
-        policy: chat_notifier::RetryPolicy::default(),
-    };
     let ticker = Ticker {
         config: config.clone(),
         store: store.clone(),
         pager: Pager::new(aws_sdk_sns::Client::new(&sdk), Some(pages.topic_arn)),
         alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
-        chat: Some(notifier),
+        chat: Some(AwsChat::new(
+            &sdk,
+            std::time::Duration::from_secs(5),
+            Some(sink.url("/slack/api")),
+            Some(chat.dead_letters.clone()),
+        )),
+        table: table.to_string(),
         lease: Duration::minutes(2),
     };
     let alarms = AlarmHandler {

@@ -17,4 +17,5 @@ pub mod routing;
 pub mod runbook;
 pub mod store;
 pub mod template;
+pub mod tick_flow;
 pub mod ticker;
