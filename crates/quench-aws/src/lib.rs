@@ -6,6 +6,7 @@ pub mod chat;
 pub mod fake;
 pub mod handler;
 pub mod http;
+pub mod incidents;
 pub mod metrics;
 pub mod mirror;
 pub mod paging;
