@@ -147,7 +147,7 @@ pub async fn bench_delivery(moto: &Moto) -> Result<(), BenchError> {
             )
             .map_err(|e| failed(e.to_string()))?;
             handler
-                .handle(&request, Utc::now())
+                .handle_request(&request, Utc::now())
                 .await
                 .map_err(|e| failed(e.to_string()))
         }));

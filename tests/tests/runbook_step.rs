@@ -92,7 +92,7 @@ impl Local {
         // Through JSON both ways, as the state machine passes it.
         let raw = serde_json::to_string(request).expect("request encodes");
         self.steps
-            .handle_raw(&raw, Utc::now())
+            .handle(&raw, Utc::now())
             .await
             .expect("step handled")
     }

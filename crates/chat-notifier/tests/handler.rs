@@ -78,7 +78,7 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
         event("b", "step", 1),
         event("c", "resolved", 2),
     ]);
-    let first = h.handle(&request(), t(3)).await.expect("handled");
+    let first = h.handle_request(&request(), t(3)).await.expect("handled");
     assert_eq!(
         (first.delivered, first.dead_lettered, first.pending),
         (6, 0, 0)
@@ -95,7 +95,7 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
     assert_eq!(h.chat.attempts("webhook").len(), 3);
 
     // A retried invocation, or the next one with nothing new: nothing is sent again.
-    let again = h.handle(&request(), t(4)).await.expect("handled");
+    let again = h.handle_request(&request(), t(4)).await.expect("handled");
     assert_eq!(again.delivered, 0);
     assert_eq!(lock(&h.chat.attempts).len(), 6);
 
@@ -114,7 +114,7 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
 
     // A new event later: only it is sent, still in the thread.
     h.store.add_event(event("d", "escalated", 5));
-    h.handle(&request(), t(6)).await.expect("handled");
+    h.handle_request(&request(), t(6)).await.expect("handled");
     assert_eq!(
         h.chat.attempts("slack").last(),
         Some(&(Some("ts-inc-1#a".to_string()), "inc-1#d".to_string()))
@@ -125,7 +125,7 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
 async fn a_sink_that_fails_twice_gets_the_message_once_after_backoff() {
     let h = handler(vec![event("a", "opened", 0)]);
     h.chat.script("webhook", vec![retry(None), retry(None)]);
-    let response = h.handle(&request(), t(1)).await.expect("handled");
+    let response = h.handle_request(&request(), t(1)).await.expect("handled");
     assert_eq!((response.delivered, response.dead_lettered), (2, 0));
     assert_eq!(
         h.chat.attempts("webhook").len(),
@@ -144,7 +144,7 @@ async fn retry_after_is_honoured_and_capped() {
     let h = handler(vec![event("a", "opened", 0)]);
     h.chat
         .script("webhook", vec![retry(Some(7)), retry(Some(3_600))]);
-    h.handle(&request(), t(1)).await.expect("handled");
+    h.handle_request(&request(), t(1)).await.expect("handled");
     let times: Vec<tokio::time::Instant> = lock(&h.chat.attempts)
         .iter()
         .filter(|a| a.0 == "webhook")
@@ -164,7 +164,7 @@ async fn a_sink_down_for_good_dead_letters_records_and_lets_the_rest_wait() {
     let h = handler(vec![event("a", "opened", 0), event("b", "resolved", 1)]);
     h.chat
         .script("webhook", (0..4).map(|_| retry(None)).collect());
-    let response = h.handle(&request(), t(2)).await.expect("handled");
+    let response = h.handle_request(&request(), t(2)).await.expect("handled");
     assert_eq!(
         (response.delivered, response.dead_lettered, response.pending),
         (2, 1, 1),
@@ -192,7 +192,7 @@ async fn a_sink_down_for_good_dead_letters_records_and_lets_the_rest_wait() {
     );
 
     // Recovered: the next invocation sends `b`, and never the failure record itself.
-    let next = h.handle(&request(), t(3)).await.expect("handled");
+    let next = h.handle_request(&request(), t(3)).await.expect("handled");
     assert_eq!(
         (next.delivered, next.dead_lettered, next.pending),
         (1, 0, 0)
@@ -212,7 +212,7 @@ async fn a_refusal_is_final_at_once_and_a_fresh_claim_is_left_alone() {
             reason: "HTTP 404".into(),
         })],
     );
-    let response = h.handle(&request(), t(1)).await.expect("handled");
+    let response = h.handle_request(&request(), t(1)).await.expect("handled");
     assert_eq!(response.dead_lettered, 1);
     assert_eq!(h.chat.attempts("webhook").len(), 1, "no retry of a 404");
 
@@ -228,11 +228,11 @@ async fn a_refusal_is_final_at_once_and_a_fresh_claim_is_left_alone() {
         thread: None,
         error: None,
     });
-    let response = h.handle(&request(), t(1)).await.expect("handled");
+    let response = h.handle_request(&request(), t(1)).await.expect("handled");
     assert_eq!(response.pending, 1);
     assert!(h.chat.attempts("slack").is_empty());
     // Once that claim is older than the lease, its attempt is taken to have died.
-    let later = h.handle(&request(), t(9)).await.expect("handled");
+    let later = h.handle_request(&request(), t(9)).await.expect("handled");
     assert_eq!(later.delivered, 1);
 }
 
@@ -240,7 +240,7 @@ async fn a_refusal_is_final_at_once_and_a_fresh_claim_is_left_alone() {
 async fn bad_requests_are_invalid_events() {
     let h = handler(vec![]);
     for raw in ["{}", "[]", r#"{"incident_id": "inc-404"}"#] {
-        let error = h.handle_raw(raw, t(0)).await.expect_err("refused");
+        let error = h.handle(raw, t(0)).await.expect_err("refused");
         assert_eq!(error.error_type(), "InvalidEvent", "{raw}: {error}");
     }
 }

@@ -105,7 +105,8 @@ where
     A: AlarmReader + Sync,
     C: ChatSender + Sync,
 {
-    pub async fn handle_raw(&self, raw: &str, now: DateTime<Utc>) -> Result<Report, HandlerError> {
+    /// Handles one raw payload.
+    pub async fn handle(&self, raw: &str, now: DateTime<Utc>) -> Result<Report, HandlerError> {
         let request: Request = decode_request(raw, MAX_REQUEST_BYTES)?;
         match request.incident_id {
             Some(incident_id) => self.page_now(&incident_id, now).await,
@@ -419,5 +420,5 @@ pub async fn invoke(
     handler: Arc<LambdaHandler>,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Report, HandlerError> {
-    handler.handle_raw(event.payload.get(), Utc::now()).await
+    handler.handle(event.payload.get(), Utc::now()).await
 }

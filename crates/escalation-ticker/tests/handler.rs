@@ -299,16 +299,16 @@ async fn page_now_sends_the_incidents_due_pages_at_once() {
     let h = ticker();
     let (id, _) = escalated(&h, "web-1-cpu", t0()).await;
     let request = serde_json::json!({ "incident_id": id }).to_string();
-    let now = h.handle_raw(&request, t0()).await.expect("paged");
+    let now = h.handle(&request, t0()).await.expect("paged");
     assert_eq!((now.due, now.pages_sent), (3, 3), "{now:?}");
     assert_eq!(h.pager.emailed(), vec!["alice"]);
     // The tick right after finds nothing left to send.
     assert_eq!(tick(&h, t0()).await, Report::default());
-    let again = h.handle_raw(&request, t0()).await.expect("paged");
+    let again = h.handle(&request, t0()).await.expect("paged");
     assert_eq!((again.due, again.pages_sent), (0, 0));
 
     let error = h
-        .handle_raw(r#"{"incident": "inc-1"}"#, t0())
+        .handle(r#"{"incident": "inc-1"}"#, t0())
         .await
         .expect_err("refused");
     assert_eq!(error.error_type(), "InvalidEvent", "{error}");

@@ -271,16 +271,13 @@ where
     A: ActionRunner + Sync,
 {
     /// Handles one raw payload.
-    pub async fn handle_raw(
-        &self,
-        raw: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Response, HandlerError> {
+    pub async fn handle(&self, raw: &str, now: DateTime<Utc>) -> Result<Response, HandlerError> {
         let request: Request = decode_request(raw, MAX_REQUEST_BYTES)?;
-        self.handle(request, now).await
+        self.handle_request(request, now).await
     }
 
-    pub async fn handle(
+    /// Handles one decoded request.
+    pub async fn handle_request(
         &self,
         request: Request,
         now: DateTime<Utc>,
@@ -1020,7 +1017,7 @@ pub async fn invoke(
     handler: Arc<LambdaHandler>,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Response, HandlerError> {
-    handler.handle_raw(event.payload.get(), Utc::now()).await
+    handler.handle(event.payload.get(), Utc::now()).await
 }
 
 #[cfg(test)]

@@ -81,8 +81,11 @@ fn t0() -> DateTime<Utc> {
 async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs() {
     let h = handler();
     let first = begin("im-automation");
-    let started = h.handle(first.clone(), t0()).await.expect("started");
-    let retried = h.handle(first, t0()).await.expect("retried");
+    let started = h
+        .handle_request(first.clone(), t0())
+        .await
+        .expect("started");
+    let retried = h.handle_request(first, t0()).await.expect("retried");
     assert_eq!(started, retried);
     let acted = h.actions.acted();
     assert_eq!(acted.len(), 1, "{acted:?}");
@@ -101,14 +104,14 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
 
     // Still running: poll again later, waiting longer.
     let polled = h
-        .handle(again(&started), t0() + Duration::seconds(10))
+        .handle_request(again(&started), t0() + Duration::seconds(10))
         .await
         .expect("poll");
     assert_eq!(polled.next.kind(), "poll");
     assert_eq!(polled.pending.as_ref().map(|p| p.polls), Some(1));
     assert_eq!(polled.wait_seconds, 10);
     let polled = h
-        .handle(again(&polled), t0() + Duration::seconds(20))
+        .handle_request(again(&polled), t0() + Duration::seconds(20))
         .await
         .expect("poll");
     assert_eq!(polled.wait_seconds, 20);
@@ -123,7 +126,7 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
         failure: None,
     }));
     let done = h
-        .handle(again(&polled), t0() + Duration::seconds(60))
+        .handle_request(again(&polled), t0() + Duration::seconds(60))
         .await
         .expect("done");
     let outcome = done.outcome.as_ref().expect("outcome");
@@ -147,8 +150,8 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
 async fn a_retried_reboot_reboots_once() {
     let h = handler();
     let first = begin("reboot-and-verify");
-    let a = h.handle(first.clone(), t0()).await.expect("first");
-    let b = h.handle(first, t0()).await.expect("retry");
+    let a = h.handle_request(first.clone(), t0()).await.expect("first");
+    let b = h.handle_request(first, t0()).await.expect("retry");
     assert_eq!(a, b);
     assert_eq!(h.actions.acted(), vec!["reboot i-1".to_string()]);
     assert_eq!(h.store.events("inc-1").len(), 1);
@@ -167,7 +170,7 @@ async fn a_claim_without_a_result_is_not_acted_on_again() {
         handle: None,
     });
     let response = h
-        .handle(begin("reboot-and-verify"), t0())
+        .handle_request(begin("reboot-and-verify"), t0())
         .await
         .expect("handled");
     assert!(h.actions.acted().is_empty());
@@ -183,13 +186,13 @@ async fn a_throttled_send_is_a_retryable_error_and_the_retry_sends() {
     let mut request = begin("cpu-diagnostics");
     request.incident.incident_id = "inc-1".into();
     let error = h
-        .handle(request.clone(), t0())
+        .handle_request(request.clone(), t0())
         .await
         .expect_err("throttled");
     assert!(matches!(error, HandlerError::Retryable(_)));
     assert_eq!(error.error_type(), "Retryable");
     assert!(h.store.claims().is_empty(), "claim released");
-    let sent = h.handle(request, t0()).await.expect("sent");
+    let sent = h.handle_request(request, t0()).await.expect("sent");
     assert_eq!(sent.next.kind(), "poll");
     assert_eq!(
         h.actions.acted(),
@@ -201,11 +204,14 @@ async fn a_throttled_send_is_a_retryable_error_and_the_retry_sends() {
 async fn a_command_that_never_finishes_times_out_and_escalates() {
     let h = handler();
     let started = h
-        .handle(begin("cpu-diagnostics"), t0())
+        .handle_request(begin("cpu-diagnostics"), t0())
         .await
         .expect("sent");
     let deadline = started.pending.as_ref().expect("pending").deadline;
-    let late = h.handle(again(&started), deadline).await.expect("late");
+    let late = h
+        .handle_request(again(&started), deadline)
+        .await
+        .expect("late");
     let outcome = late.outcome.as_ref().expect("outcome");
     assert_eq!(outcome.status, StepStatus::TimedOut);
     assert!(
@@ -218,10 +224,13 @@ async fn a_command_that_never_finishes_times_out_and_escalates() {
 #[tokio::test]
 async fn an_unknown_runbook_is_an_invalid_event() {
     let h = handler();
-    let error = h.handle(begin("nope"), t0()).await.expect_err("unknown");
+    let error = h
+        .handle_request(begin("nope"), t0())
+        .await
+        .expect_err("unknown");
     assert_eq!(error.error_type(), "InvalidEvent");
     let error = h
-        .handle_raw("{\"runbook\": 1}", t0())
+        .handle("{\"runbook\": 1}", t0())
         .await
         .expect_err("bad json");
     assert_eq!(error.error_type(), "InvalidEvent");
@@ -232,7 +241,7 @@ async fn max_wait_caps_sleeps_and_polls() {
     let mut h = handler();
     h.max_wait_seconds = Some(2);
     let reboot = h
-        .handle(begin("reboot-and-verify"), t0())
+        .handle_request(begin("reboot-and-verify"), t0())
         .await
         .expect("reboot");
     assert!(matches!(reboot.next, Next::Wait { seconds: 300, .. }));
@@ -244,7 +253,10 @@ async fn drive(h: &Handler<MemoryStore, FakeActions>, first: Request) -> Vec<Res
     let mut request = first;
     let mut responses = Vec::new();
     for _ in 0..50 {
-        let response = h.handle(request.clone(), t0()).await.expect("handled");
+        let response = h
+            .handle_request(request.clone(), t0())
+            .await
+            .expect("handled");
         let done = !matches!(
             response.next,
             Next::Step { .. } | Next::Poll { .. } | Next::Wait { .. }
@@ -325,7 +337,7 @@ async fn a_final_sleep_is_waited_out_by_the_state_machine_and_then_verified() {
     )
     .expect("config");
     *lock(&h.actions.alarm) = Some("OK".into());
-    let noted = h.handle(begin("settle"), t0()).await.expect("note");
+    let noted = h.handle_request(begin("settle"), t0()).await.expect("note");
     assert!(matches!(
         &noted.next,
         Next::Wait {
@@ -336,7 +348,7 @@ async fn a_final_sleep_is_waited_out_by_the_state_machine_and_then_verified() {
     ));
     assert_eq!(noted.position, None);
     // After the Wait the state machine sends the response back: verify, not a restart.
-    let verified = h.handle(again(&noted), t0()).await.expect("verify");
+    let verified = h.handle_request(again(&noted), t0()).await.expect("verify");
     assert_eq!(verified.next.kind(), "resolve", "{:?}", verified.next);
     assert_eq!(verified.outputs.runs, 1, "`look` did not run again");
 }
@@ -345,13 +357,16 @@ async fn a_final_sleep_is_waited_out_by_the_state_machine_and_then_verified() {
 async fn a_run_stops_when_its_incident_was_resolved_or_reopened_meanwhile() {
     let h = handler();
     let reboot = h
-        .handle(begin("reboot-and-verify"), t0())
+        .handle_request(begin("reboot-and-verify"), t0())
         .await
         .expect("reboot");
     assert_eq!(reboot.incident.episode, Some(0));
 
     h.store.update_incident("inc-1", |i| i.reopen_count = 1);
-    let stopped = h.handle(again(&reboot), t0()).await.expect("stopped");
+    let stopped = h
+        .handle_request(again(&reboot), t0())
+        .await
+        .expect("stopped");
     assert!(
         matches!(&stopped.next, Next::Stop { reason } if reason.contains("reopened")),
         "{:?}",
@@ -359,7 +374,7 @@ async fn a_run_stops_when_its_incident_was_resolved_or_reopened_meanwhile() {
     );
     // The reopened incident's own run reboots again: its claims are its own.
     let rerun = h
-        .handle(begin("reboot-and-verify"), t0())
+        .handle_request(begin("reboot-and-verify"), t0())
         .await
         .expect("reopened run");
     assert_eq!(rerun.incident.episode, Some(1));
@@ -368,7 +383,10 @@ async fn a_run_stops_when_its_incident_was_resolved_or_reopened_meanwhile() {
     h.store.update_incident("inc-1", |i| {
         i.status = quench_core::incident::IncidentStatus::Resolved
     });
-    let stopped = h.handle(again(&rerun), t0()).await.expect("stopped");
+    let stopped = h
+        .handle_request(again(&rerun), t0())
+        .await
+        .expect("stopped");
     assert!(
         matches!(&stopped.next, Next::Stop { reason } if reason.contains("resolved")),
         "{:?}",
@@ -389,7 +407,7 @@ async fn templates_read_the_tags_the_alarm_had_when_it_opened_the_incident() {
          runbooks:\n  tell:\n    - { id: who, note: { text: \"owned by {{ alarm.tags.team }}\" } }\n",
     )
     .expect("config");
-    let noted = h.handle(begin("tell"), t0()).await.expect("note");
+    let noted = h.handle_request(begin("tell"), t0()).await.expect("note");
     let outcome = noted.outcome.as_ref().expect("outcome");
     assert_eq!(outcome.summary, "owned by web");
 }
