@@ -13,6 +13,7 @@ use quench_core::chat::render::render;
 use quench_core::chat::{ChannelKind, Notice};
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::ports::IncidentLog;
 use quench_local_stack::incident_response::ChatStandIns;
 use quench_local_stack::sink::Sink;
 use quench_local_stack::{create_table, Moto};
@@ -146,7 +147,7 @@ pub async fn bench_delivery(moto: &Moto) -> Result<(), BenchError> {
             )
             .map_err(|e| failed(e.to_string()))?;
             handler
-                .handle(&request, Utc::now())
+                .handle_request(&request, Utc::now())
                 .await
                 .map_err(|e| failed(e.to_string()))
         }));

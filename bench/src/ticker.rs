@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use escalation_ticker::Handler as Ticker;
-use quench_aws::paging::Pager;
+use escalation_ticker::LambdaHandler as Ticker;
+use quench_aws::paging::{CloudWatchAlarms, Pager};
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DedupHead, IncidentRecord};
@@ -115,8 +115,9 @@ async fn scenario(moto: &Moto, open: usize) -> Result<Vec<Figures>, BenchError> 
         config,
         store: store.clone(),
         pager: Pager::new(sns, topic),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+        alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
         chat: None,
+        table: table.clone(),
         lease: chrono::Duration::minutes(2),
     };
     let now = Utc::now();

@@ -13,28 +13,27 @@
 //!
 //! `action` is `resolve`, `escalate` or `acknowledge`. Operations are idempotent:
 //! repeating one is `ignored` (`nothing_open`, `already_escalated`,
-//! `already_acknowledged`). Output is the [`Decision`] the state
-//! machine branches on.
+//! `already_acknowledged`). Output is the [`Decision`](quench_core::incident::Decision) the state
+//! machine branches on. Operations, and what follows any decision (metrics, mirrors),
+//! are [`quench_aws::incidents`], shared with the `quench-op` command.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use quench_aws::handler::required_env;
 pub use quench_aws::handler::{HandlerError, InitError};
-use quench_aws::metrics;
+pub use quench_aws::incidents::Response;
+use quench_aws::incidents::{IncidentPorts, Incidents};
 use quench_aws::mirror::AwsMirror;
-use quench_aws::sdk::{load_config, sdk_config};
 use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventError};
 use quench_core::config::Config;
-use quench_core::incident::{
-    apply_change, apply_operation, apply_pending_resolve, store_mirror_ids,
-};
-use quench_core::incident::{Commit, Decision, DecisionKind, Operation, OperationKind};
+use quench_core::incident::{apply_change, apply_pending_resolve};
+use quench_core::incident::{Operation, OperationKind};
+use quench_core::ports::IncidentLog;
 use quench_core::ports::IncidentMirror;
 use quench_core::ports::IncidentStore;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 pub use quench_aws::sdk::BUNDLED_CONFIG;
@@ -57,26 +56,6 @@ struct ConfirmResolveRequest {
 #[serde(deny_unknown_fields)]
 struct OperationRequest {
     operation: Operation,
-}
-
-/// Operation reasons and actors end up in timelines and chat; longer is not from us.
-const MAX_OPERATION_TEXT: usize = 4_096;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Response {
-    #[serde(flatten)]
-    pub decision: Decision,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub impact: Option<u8>,
-    /// Runbook to start, for `opened` and `reopened`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runbook: Option<String>,
-    /// Mirror operations that failed; our own record is written regardless.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mirror_failures: Vec<String>,
-    /// Decisions for further records of a multi-record SNS event, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub more: Vec<Decision>,
 }
 
 pub struct Handler<S, M> {
@@ -103,12 +82,15 @@ where
             } = request.confirm_resolve;
             let (decision, commit) =
                 apply_pending_resolve(&self.store, &dedup_key, &incident_id, now).await?;
-            return Ok(self.respond(decision, commit.as_ref(), now).await);
+            return Ok(self
+                .incidents()
+                .respond(decision, commit.as_ref(), now)
+                .await);
         }
         if value.get("operation").is_some() {
             let request: OperationRequest = serde_json::from_value(value)
                 .map_err(|e| HandlerError::InvalidRequest(format!("operation: {e}")))?;
-            return self.operate(&request.operation, now).await;
+            return self.incidents().operate(&request.operation, now).await;
         }
         let changes = parse_alarm_value(&value)?;
         let mut responses = Vec::with_capacity(changes.len());
@@ -123,38 +105,13 @@ where
         Ok(first)
     }
 
-    async fn operate(
-        &self,
-        operation: &Operation,
-        now: DateTime<Utc>,
-    ) -> Result<Response, HandlerError> {
-        for (field, text) in [
-            ("by", &operation.by),
-            ("reason", &operation.reason),
-            ("incident_id", &operation.incident_id),
-            ("dedup_key", &operation.dedup_key),
-        ] {
-            if text.len() > MAX_OPERATION_TEXT {
-                return Err(HandlerError::InvalidRequest(format!(
-                    "operation.{field}: {} bytes, at most {MAX_OPERATION_TEXT}",
-                    text.len()
-                )));
-            }
+    /// The ports, lent to the decisions shared with `quench-op`.
+    fn incidents(&self) -> Incidents<'_, S, M> {
+        Incidents {
+            config: &self.config,
+            store: &self.store,
+            mirror: self.mirror.as_ref(),
         }
-        if operation.by.trim().is_empty() {
-            return Err(HandlerError::InvalidRequest(
-                "operation.by: say who acts".into(),
-            ));
-        }
-        let (decision, commit) = apply_operation(&self.store, &self.config, operation, now).await?;
-        tracing::info!(
-            action = ?operation.action,
-            by = %operation.by,
-            decision = decision.decision.as_str(),
-            incident_id = %operation.incident_id,
-            "incident operation"
-        );
-        Ok(self.respond(decision, commit.as_ref(), now).await)
     }
 
     async fn handle_change(
@@ -171,84 +128,20 @@ where
             plan = %decision.plan,
             "alarm change decided"
         );
-        Ok(self.respond(decision, commit.as_ref(), now).await)
-    }
-
-    async fn respond(
-        &self,
-        decision: Decision,
-        commit: Option<&Commit>,
-        now: DateTime<Utc>,
-    ) -> Response {
-        if let Some(incident) = commit.and_then(|c| c.incident.as_ref()) {
-            metrics::incident_metrics(decision.decision, incident, now);
-        }
-        let plan = self.config.plans.get(&decision.plan);
-        let mirror_failures = match (commit, plan) {
-            (Some(commit), Some(plan)) => self.sync_mirrors(&plan.mirror, commit).await,
-            _ => Vec::new(),
-        };
-        let starts_runbook = matches!(
-            decision.decision,
-            DecisionKind::Opened | DecisionKind::Reopened
-        );
-        Response {
-            impact: plan.map(|p| p.impact),
-            runbook: plan
-                .and_then(|p| p.runbook.clone())
-                .filter(|_| starts_runbook),
-            decision,
-            mirror_failures,
-            more: Vec::new(),
-        }
-    }
-
-    /// Runs after our record is committed: whatever happens here, that record stands.
-    async fn sync_mirrors(
-        &self,
-        settings: &quench_core::config::Mirrors,
-        commit: &Commit,
-    ) -> Vec<String> {
-        let (Some(mirror), Some(incident), Some(event)) =
-            (&self.mirror, &commit.incident, &commit.timeline)
-        else {
-            return Vec::new();
-        };
-        if settings.is_off() {
-            return Vec::new();
-        }
-        let report = mirror.sync(settings, incident, event).await;
-        let mut failures: Vec<String> = report
-            .failures
-            .iter()
-            .map(|f| format!("{} {}: {}", f.target, f.operation, f.message))
-            .collect();
-        for failure in &report.failures {
-            tracing::warn!(
-                incident_id = %incident.id,
-                target = failure.target,
-                operation = failure.operation,
-                error = %failure.message,
-                "mirror sync failed; our record stands"
-            );
-        }
-        let learned = &report.learned;
-        if learned.incident_manager_arn.is_some() || learned.ops_item_id.is_some() {
-            if let Err(e) =
-                store_mirror_ids(&self.store, &incident.dedup_key, &incident.id, learned).await
-            {
-                tracing::warn!(incident_id = %incident.id, error = %e, "could not keep mirror ids");
-                failures.push(format!("store mirror ids: {e}"));
-            }
-        }
-        failures
+        Ok(self
+            .incidents()
+            .respond(decision, commit.as_ref(), now)
+            .await)
     }
 }
 
-impl<M: IncidentMirror + Sync> Handler<DynamoStore, M> {
-    /// An operation on an incident known by its id alone, for front ends that have
-    /// nothing else (the `quench-op` command, chat buttons): the dedup key is read from
-    /// the incident, and the operation takes the same path as an `operation` request.
+impl<S, M> Handler<S, M>
+where
+    S: IncidentStore + IncidentLog + Sync,
+    M: IncidentMirror + Sync,
+{
+    /// An operation on an incident known by its id alone (see
+    /// [`Incidents::operate_by_id`]).
     pub async fn operate_by_id(
         &self,
         action: OperationKind,
@@ -257,41 +150,25 @@ impl<M: IncidentMirror + Sync> Handler<DynamoStore, M> {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Response, HandlerError> {
-        let incident =
-            self.store.incident(incident_id).await?.ok_or_else(|| {
-                HandlerError::InvalidRequest(format!("no incident `{incident_id}`"))
-            })?;
-        let operation = Operation {
-            action,
-            dedup_key: incident.dedup_key,
-            incident_id: incident_id.to_string(),
-            by: by.to_string(),
-            reason: reason.to_string(),
-        };
-        self.operate(&operation, now).await
+        self.incidents()
+            .operate_by_id(action, incident_id, by, reason, now)
+            .await
     }
 }
 
 /// Everything built once per cold start.
 pub type LambdaHandler = Handler<DynamoStore, AwsMirror>;
 
-/// Reads the environment once: `QUENCH_TABLE` (required); the config from the SSM
-/// parameter `QUENCH_CONFIG_PARAMETER`, else the file `QUENCH_CONFIG_FILE`, else the
-/// bundled file.
+/// Reads the environment once (see [`IncidentPorts::from_env`]).
 pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
-    let table = required_env("QUENCH_TABLE")?;
-    let sdk = sdk_config("alarm-to-incident").await;
-    let config = load_config(&sdk).await?;
-    let mirrors_wanted = config.plans.values().any(|p| !p.mirror.is_off());
-    let mirror = mirrors_wanted.then(|| {
-        AwsMirror::new(
-            aws_sdk_ssmincidents::Client::new(&sdk),
-            aws_sdk_ssm::Client::new(&sdk),
-        )
-    });
+    let IncidentPorts {
+        config,
+        store,
+        mirror,
+    } = IncidentPorts::from_env("alarm-to-incident").await?;
     Ok(Handler {
         config,
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+        store,
         mirror,
     })
 }

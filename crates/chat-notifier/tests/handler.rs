@@ -1,17 +1,15 @@
 //! The delivery loop over in-memory fakes: ordering, once-only delivery, retries with
 //! backoff and Retry-After (on tokio's paused clock), dead letters and threads.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use chat_notifier::{ChatSender, Handler, NoticeStore, Request, RetryPolicy};
+use chat_notifier::{Handler, Request, RetryPolicy};
 use chrono::{DateTime, Utc};
-use quench_aws::chat::{SendError, Sent};
-use quench_core::chat::{Channel, Delivery, DeliveryState};
+use quench_aws::fake::{lock, FakeChat, MemoryStore};
+use quench_core::chat::{Delivery, DeliveryState};
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
-use quench_core::ports::StoreError;
+use quench_core::ports::{SendError, Sent};
 
 const CONFIG: &str = "version: 1
 plans:
@@ -22,10 +20,6 @@ chat:
     slack: { slack: { token: { secrets_manager: quench/slack }, channel: C1 } }
     hook: { webhook: { url: { ssm: /quench/hook } } }
 ";
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn t(minute: u32) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(&format!("2026-11-20T10:{minute:02}:00Z"))
@@ -42,160 +36,24 @@ fn event(key: &str, kind: &str, minute: u32) -> TimelineEvent {
     .expect("event")
 }
 
-#[derive(Default)]
-struct FakeStore {
-    timeline: Mutex<Vec<TimelineEvent>>,
-    deliveries: Mutex<BTreeMap<(String, String), Delivery>>,
+fn incident() -> IncidentRecord {
+    serde_json::from_value(serde_json::json!({
+        "id": "inc-1", "dedup_key": "alarm:x", "plan": "p", "impact": 2,
+        "title": "High CPU", "status": "OPEN", "created_at": t(0),
+        "series": ["arn"],
+        "trigger": { "alarm_name": "web-1-cpu-high", "alarm_arn": "arn",
+                     "account": "123456789012", "region": "eu-west-1", "reason": "r" },
+        "version": 1
+    }))
+    .expect("incident")
 }
 
-impl FakeStore {
-    fn with_events(events: Vec<TimelineEvent>) -> Self {
-        FakeStore {
-            timeline: Mutex::new(events),
-            deliveries: Mutex::default(),
-        }
-    }
-
-    fn state(&self, channel: &str, key: &str) -> Option<DeliveryState> {
-        lock(&self.deliveries)
-            .get(&(channel.to_string(), key.to_string()))
-            .map(|d| d.state)
-    }
-}
-
-impl NoticeStore for FakeStore {
-    async fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-        let incident: IncidentRecord = serde_json::from_value(serde_json::json!({
-            "id": "inc-1", "dedup_key": "alarm:x", "plan": "p", "impact": 2,
-            "title": "High CPU", "status": "OPEN", "created_at": t(0),
-            "series": ["arn"],
-            "trigger": { "alarm_name": "web-1-cpu-high", "alarm_arn": "arn",
-                         "account": "123456789012", "region": "eu-west-1", "reason": "r" },
-            "version": 1
-        }))
-        .expect("incident");
-        Ok(Some(incident).filter(|i| i.id == id))
-    }
-
-    async fn timeline(&self, _: &str) -> Result<Vec<TimelineEvent>, StoreError> {
-        Ok(lock(&self.timeline).clone())
-    }
-
-    async fn deliveries(&self, _: &str) -> Result<Vec<Delivery>, StoreError> {
-        Ok(lock(&self.deliveries).values().cloned().collect())
-    }
-
-    async fn claim_delivery(
-        &self,
-        delivery: &Delivery,
-        lease: chrono::Duration,
-    ) -> Result<bool, StoreError> {
-        let mut all = lock(&self.deliveries);
-        let key = (delivery.channel.clone(), delivery.event_key.clone());
-        match all.get(&key) {
-            Some(existing)
-                if existing.state != DeliveryState::Sending
-                    || existing.at >= delivery.at - lease =>
-            {
-                Ok(false)
-            }
-            _ => {
-                all.insert(key, delivery.clone());
-                Ok(true)
-            }
-        }
-    }
-
-    async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        lock(&self.deliveries).insert(
-            (delivery.channel.clone(), delivery.event_key.clone()),
-            delivery.clone(),
-        );
-        Ok(())
-    }
-
-    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
-        lock(&self.timeline).push(event.clone());
-        Ok(true)
-    }
-}
-
-/// (channel kind, thread, key, when on the paused clock)
-type Attempt = (String, Option<String>, String, tokio::time::Instant);
-
-/// Scripted answers per channel kind (`Ok` when the script is empty) and a log of
-/// every attempt: (channel kind, thread, key, when on the paused clock).
-#[derive(Default)]
-struct FakeChat {
-    script: Mutex<BTreeMap<&'static str, VecDeque<Result<Sent, SendError>>>>,
-    attempts: Mutex<Vec<Attempt>>,
-    dead: Mutex<Vec<serde_json::Value>>,
-    updates: Mutex<Vec<(String, String, serde_json::Value)>>,
-}
-
-impl FakeChat {
-    fn script(&self, kind: &'static str, answers: Vec<Result<Sent, SendError>>) {
-        lock(&self.script).insert(kind, answers.into());
-    }
-
-    fn attempts(&self, kind: &str) -> Vec<(Option<String>, String)> {
-        lock(&self.attempts)
-            .iter()
-            .filter(|a| a.0 == kind)
-            .map(|a| (a.1.clone(), a.2.clone()))
-            .collect()
-    }
-}
-
-impl ChatSender for FakeChat {
-    async fn send(
-        &self,
-        channel: &Channel,
-        _: &serde_json::Value,
-        thread: Option<&str>,
-        key: &str,
-    ) -> Result<Sent, SendError> {
-        let kind = channel.kind().as_str();
-        lock(&self.attempts).push((
-            kind.to_string(),
-            thread.map(str::to_string),
-            key.to_string(),
-            tokio::time::Instant::now(),
-        ));
-        let scripted = lock(&self.script)
-            .get_mut(kind)
-            .and_then(VecDeque::pop_front);
-        scripted.unwrap_or_else(|| {
-            Ok(Sent {
-                thread: (kind == "slack").then(|| format!("ts-{key}")),
-            })
-        })
-    }
-
-    async fn dead_letter(&self, record: &serde_json::Value) -> Result<bool, SendError> {
-        lock(&self.dead).push(record.clone());
-        Ok(true)
-    }
-
-    async fn update(
-        &self,
-        channel: &Channel,
-        body: &serde_json::Value,
-        thread: &str,
-    ) -> Result<(), SendError> {
-        lock(&self.updates).push((
-            channel.kind().as_str().to_string(),
-            thread.to_string(),
-            body.clone(),
-        ));
-        Ok(())
-    }
-}
-
-fn handler(events: Vec<TimelineEvent>) -> Handler<FakeStore, FakeChat> {
+fn handler(events: Vec<TimelineEvent>) -> Handler<MemoryStore, FakeChat> {
     Handler {
         config: Config::parse(CONFIG).expect("config"),
-        store: FakeStore::with_events(events),
+        store: MemoryStore::new()
+            .with_incident(incident())
+            .with_events(events),
         chat: FakeChat::default(),
         table: "quench".into(),
         policy: RetryPolicy::default(),
@@ -220,7 +78,7 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
         event("b", "step", 1),
         event("c", "resolved", 2),
     ]);
-    let first = h.handle(&request(), t(3)).await.expect("handled");
+    let first = h.handle_request(&request(), t(3)).await.expect("handled");
     assert_eq!(
         (first.delivered, first.dead_lettered, first.pending),
         (6, 0, 0)
@@ -237,7 +95,7 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
     assert_eq!(h.chat.attempts("webhook").len(), 3);
 
     // A retried invocation, or the next one with nothing new: nothing is sent again.
-    let again = h.handle(&request(), t(4)).await.expect("handled");
+    let again = h.handle_request(&request(), t(4)).await.expect("handled");
     assert_eq!(again.delivered, 0);
     assert_eq!(lock(&h.chat.attempts).len(), 6);
 
@@ -255,8 +113,8 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
     assert!(updates[0].2["text"].to_string().contains("Incident opened"));
 
     // A new event later: only it is sent, still in the thread.
-    lock(&h.store.timeline).push(event("d", "escalated", 5));
-    h.handle(&request(), t(6)).await.expect("handled");
+    h.store.add_event(event("d", "escalated", 5));
+    h.handle_request(&request(), t(6)).await.expect("handled");
     assert_eq!(
         h.chat.attempts("slack").last(),
         Some(&(Some("ts-inc-1#a".to_string()), "inc-1#d".to_string()))
@@ -267,14 +125,17 @@ async fn every_event_reaches_every_channel_once_in_order_and_slack_threads() {
 async fn a_sink_that_fails_twice_gets_the_message_once_after_backoff() {
     let h = handler(vec![event("a", "opened", 0)]);
     h.chat.script("webhook", vec![retry(None), retry(None)]);
-    let response = h.handle(&request(), t(1)).await.expect("handled");
+    let response = h.handle_request(&request(), t(1)).await.expect("handled");
     assert_eq!((response.delivered, response.dead_lettered), (2, 0));
     assert_eq!(
         h.chat.attempts("webhook").len(),
         3,
         "two failures, one success"
     );
-    assert_eq!(h.store.state("hook", "a"), Some(DeliveryState::Delivered));
+    assert_eq!(
+        h.store.delivery_state("inc-1", "hook", "a"),
+        Some(DeliveryState::Delivered)
+    );
     assert!(lock(&h.chat.dead).is_empty());
 }
 
@@ -283,7 +144,7 @@ async fn retry_after_is_honoured_and_capped() {
     let h = handler(vec![event("a", "opened", 0)]);
     h.chat
         .script("webhook", vec![retry(Some(7)), retry(Some(3_600))]);
-    h.handle(&request(), t(1)).await.expect("handled");
+    h.handle_request(&request(), t(1)).await.expect("handled");
     let times: Vec<tokio::time::Instant> = lock(&h.chat.attempts)
         .iter()
         .filter(|a| a.0 == "webhook")
@@ -303,7 +164,7 @@ async fn a_sink_down_for_good_dead_letters_records_and_lets_the_rest_wait() {
     let h = handler(vec![event("a", "opened", 0), event("b", "resolved", 1)]);
     h.chat
         .script("webhook", (0..4).map(|_| retry(None)).collect());
-    let response = h.handle(&request(), t(2)).await.expect("handled");
+    let response = h.handle_request(&request(), t(2)).await.expect("handled");
     assert_eq!(
         (response.delivered, response.dead_lettered, response.pending),
         (2, 1, 1),
@@ -311,7 +172,7 @@ async fn a_sink_down_for_good_dead_letters_records_and_lets_the_rest_wait() {
     );
     assert_eq!(h.chat.attempts("webhook").len(), 4, "bounded attempts");
     assert_eq!(
-        h.store.state("hook", "a"),
+        h.store.delivery_state("inc-1", "hook", "a"),
         Some(DeliveryState::DeadLettered)
     );
     let dead = lock(&h.chat.dead).clone();
@@ -322,11 +183,7 @@ async fn a_sink_down_for_good_dead_letters_records_and_lets_the_rest_wait() {
         dead[0]["message"].is_object(),
         "the rendered message is kept"
     );
-    let failed: Vec<TimelineEvent> = lock(&h.store.timeline)
-        .iter()
-        .filter(|e| e.kind == TimelineKind::ChatFailed)
-        .cloned()
-        .collect();
+    let failed: Vec<TimelineEvent> = h.store.events_of("inc-1", TimelineKind::ChatFailed);
     assert_eq!(failed.len(), 1);
     assert!(
         failed[0].summary.contains("chat `hook`"),
@@ -335,12 +192,15 @@ async fn a_sink_down_for_good_dead_letters_records_and_lets_the_rest_wait() {
     );
 
     // Recovered: the next invocation sends `b`, and never the failure record itself.
-    let next = h.handle(&request(), t(3)).await.expect("handled");
+    let next = h.handle_request(&request(), t(3)).await.expect("handled");
     assert_eq!(
         (next.delivered, next.dead_lettered, next.pending),
         (1, 0, 0)
     );
-    assert_eq!(h.store.state("hook", "b"), Some(DeliveryState::Delivered));
+    assert_eq!(
+        h.store.delivery_state("inc-1", "hook", "b"),
+        Some(DeliveryState::Delivered)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -352,30 +212,27 @@ async fn a_refusal_is_final_at_once_and_a_fresh_claim_is_left_alone() {
             reason: "HTTP 404".into(),
         })],
     );
-    let response = h.handle(&request(), t(1)).await.expect("handled");
+    let response = h.handle_request(&request(), t(1)).await.expect("handled");
     assert_eq!(response.dead_lettered, 1);
     assert_eq!(h.chat.attempts("webhook").len(), 1, "no retry of a 404");
 
     // Another invocation is sending `x` right now: this one leaves it.
     let h = handler(vec![event("x", "opened", 0)]);
-    lock(&h.store.deliveries).insert(
-        ("slack".into(), "x".into()),
-        Delivery {
-            incident_id: "inc-1".into(),
-            channel: "slack".into(),
-            event_key: "x".into(),
-            state: DeliveryState::Sending,
-            at: t(1),
-            attempts: 0,
-            thread: None,
-            error: None,
-        },
-    );
-    let response = h.handle(&request(), t(1)).await.expect("handled");
+    h.store.put_delivery(Delivery {
+        incident_id: "inc-1".into(),
+        channel: "slack".into(),
+        event_key: "x".into(),
+        state: DeliveryState::Sending,
+        at: t(1),
+        attempts: 0,
+        thread: None,
+        error: None,
+    });
+    let response = h.handle_request(&request(), t(1)).await.expect("handled");
     assert_eq!(response.pending, 1);
     assert!(h.chat.attempts("slack").is_empty());
     // Once that claim is older than the lease, its attempt is taken to have died.
-    let later = h.handle(&request(), t(9)).await.expect("handled");
+    let later = h.handle_request(&request(), t(9)).await.expect("handled");
     assert_eq!(later.delivered, 1);
 }
 
@@ -383,7 +240,7 @@ async fn a_refusal_is_final_at_once_and_a_fresh_claim_is_left_alone() {
 async fn bad_requests_are_invalid_events() {
     let h = handler(vec![]);
     for raw in ["{}", "[]", r#"{"incident_id": "inc-404"}"#] {
-        let error = h.handle_raw(raw, t(0)).await.expect_err("refused");
+        let error = h.handle(raw, t(0)).await.expect_err("refused");
         assert_eq!(error.error_type(), "InvalidEvent", "{raw}: {error}");
     }
 }

@@ -9,9 +9,11 @@
 //!   re-decides and finds nothing due. The pages a stage creates are written in the
 //!   same transaction.
 //! - a page: claimed with a lease (so a concurrent ticker skips it), sent by email or
-//!   SMS through SNS or to chat with a mention through the chat notifier, and settled.
-//!   A failed page is tried again on a later tick with backoff, without touching the
-//!   other pages of its wave; after [`MAX_PAGE_ATTEMPTS`] it is recorded as failed.
+//!   SMS through SNS or to chat with a mention through the chat delivery flow, and
+//!   settled. A failed page is tried again on a later tick with backoff, without
+//!   touching the other pages of its wave; after [`MAX_PAGE_ATTEMPTS`] it is recorded as
+//!   failed. What to do with a page and how its attempt settles it are decided in
+//!   [`quench_core::tick_flow`]; this handler reads, claims, sends and writes.
 //!
 //! A page whose incident was acknowledged, resolved or reopened before it was due is
 //! cancelled, so a resolve cancels every pending page.
@@ -21,20 +23,26 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
+use quench_aws::chat::{AwsChat, TokioHost};
 use quench_aws::handler::{decode_request, optional_env, required_env};
 pub use quench_aws::handler::{HandlerError, InitError};
 use quench_aws::metrics::{self, Unit};
-use quench_aws::paging::{alarm_readings, Pager};
+use quench_aws::paging::{CloudWatchAlarms, Pager};
 use quench_aws::sdk::{load_config, sdk_config};
-use quench_aws::store::{DueItem, DynamoStore};
+use quench_aws::store::DynamoStore;
+use quench_core::chat::{Notifier, RetryPolicy};
 use quench_core::config::Config;
-use quench_core::escalation::{page_retry_at, Page, PageState, Via};
-use quench_core::incident::{alarms_to_check, page_wanted, AlarmReading};
+use quench_core::escalation::Page;
+use quench_core::escalation::{
+    in_send_order, plan_page, sendable, settle, Outgoing, PageMessage, PageOutcome, PagePlan,
+};
+use quench_core::incident::{alarms_to_check, AlarmReading};
 use quench_core::incident::{apply_tick, ApplyError};
-use quench_core::incident::{Commit, DecisionKind, IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::incident::{Commit, DecisionKind, IncidentRecord};
 use quench_core::ports::IncidentStore;
+use quench_core::ports::{AlarmReader, ChatSender, DueItem, NoticeStore, PageSender, PageStore};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -62,20 +70,22 @@ pub struct Report {
     pub errors: u32,
 }
 
-pub struct Handler {
+pub struct Handler<S, P, A, C> {
     pub config: Config,
-    pub store: DynamoStore,
-    pub pager: Pager,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    /// Chat pages go through the chat notifier, in process.
-    pub chat: Option<chat_notifier::LambdaHandler>,
+    /// The incident heads, pages and timelines, and chat deliveries.
+    pub store: S,
+    /// Email and SMS pages.
+    pub pager: P,
+    /// Alarm states for recovery checks.
+    pub alarms: A,
+    /// Chat pages and the plan's channels, through the chat delivery flow in process;
+    /// `None`: no chat.
+    pub chat: Option<C>,
+    /// The incident table's name, for console links in chat.
+    pub table: String,
     /// A page claimed longer ago than this belongs to a ticker that died; it is taken
     /// over.
     pub lease: chrono::Duration,
-}
-
-fn when(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// `{}` from the scheduler: a tick. `{"incident_id": ...}` from the state machine right
@@ -89,8 +99,15 @@ pub struct Request {
 
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024;
 
-impl Handler {
-    pub async fn handle_raw(&self, raw: &str, now: DateTime<Utc>) -> Result<Report, HandlerError> {
+impl<S, P, A, C> Handler<S, P, A, C>
+where
+    S: IncidentStore + PageStore + NoticeStore + Sync,
+    P: PageSender + Sync,
+    A: AlarmReader + Sync,
+    C: ChatSender + Sync,
+{
+    /// Handles one raw payload.
+    pub async fn handle(&self, raw: &str, now: DateTime<Utc>) -> Result<Report, HandlerError> {
         let request: Request = decode_request(raw, MAX_REQUEST_BYTES)?;
         match request.incident_id {
             Some(incident_id) => self.page_now(&incident_id, now).await,
@@ -109,7 +126,7 @@ impl Handler {
             .pages(incident_id)
             .await?
             .into_iter()
-            .filter(|p| self.sendable(p, now))
+            .filter(|p| sendable(p, now, self.lease))
             .collect();
         let mut report = Report {
             due: u32::try_from(due.len()).unwrap_or(u32::MAX),
@@ -169,7 +186,8 @@ impl Handler {
         Ok(report)
     }
 
-    /// Does what is due for one incident; returns what it wrote, if anything.
+    /// Does what is due for one incident (decided and committed by [`apply_tick`]);
+    /// returns what it wrote, if anything.
     async fn incident(
         &self,
         dedup_key: &str,
@@ -218,8 +236,7 @@ impl Handler {
         now: DateTime<Utc>,
         report: &mut Report,
     ) {
-        pages.sort_by_key(|p| (p.incident_id.clone(), p.key()));
-        pages.dedup_by_key(|p| (p.incident_id.clone(), p.key()));
+        in_send_order(&mut pages);
         for page in pages {
             if !incidents.contains_key(&page.incident_id) {
                 match self.store.incident(&page.incident_id).await {
@@ -243,25 +260,24 @@ impl Handler {
         }
     }
 
-    /// Whether a page may be sent at `now`: pending and due, or left `sending` by an
-    /// attempt whose lease has run out.
-    fn sendable(&self, page: &Page, now: DateTime<Utc>) -> bool {
-        let abandoned = page.state == PageState::Sending && page.at < now - self.lease;
-        (page.state == PageState::Pending || abandoned) && page.due_at <= now
-    }
-
-    /// Brings the incident's chat threads up to date through the chat notifier.
+    /// Brings the incident's chat threads up to date through the chat delivery flow.
     async fn catch_up_chat(&self, incident_id: &str, now: DateTime<Utc>) -> Result<(), String> {
         let chat = self
             .chat
             .as_ref()
             .ok_or("chat is not set up for the ticker")?;
-        let request = chat_notifier::Request {
-            incident_id: incident_id.to_string(),
+        let notifier = Notifier {
+            config: &self.config,
+            store: &self.store,
+            chat,
+            host: &TokioHost,
+            table: &self.table,
+            policy: &RetryPolicy::default(),
         };
-        chat.handle(&request, now)
+        notifier
+            .catch_up(incident_id, now)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| HandlerError::from(e).to_string())?;
         Ok(())
     }
 
@@ -271,7 +287,7 @@ impl Handler {
         if names.is_empty() {
             return Vec::new();
         }
-        match alarm_readings(&self.cloudwatch, names).await {
+        match self.alarms.readings(names).await {
             Ok(readings) => readings,
             Err(error) => {
                 tracing::warn!(%error, "cannot read alarms for a recovery check");
@@ -280,140 +296,88 @@ impl Handler {
         }
     }
 
+    /// Claims one page, then cancels or sends it as [`plan_page`] decides, and settles
+    /// it as [`settle`] decides.
     async fn page(
         &self,
         incident: Option<&IncidentRecord>,
-        mut page: Page,
+        page: Page,
         now: DateTime<Utc>,
         report: &mut Report,
     ) -> Result<(), HandlerError> {
-        if !self.sendable(&page, now) {
+        if !sendable(&page, now, self.lease)
+            || !self.store.claim_page(&page, now, self.lease).await?
+        {
             report.pages_skipped += 1;
             return Ok(());
         }
-        if !self.store.claim_page(&page, now, self.lease).await? {
-            report.pages_skipped += 1;
-            return Ok(());
-        }
-        page.at = now;
-        let Some(incident) = incident.filter(|i| page_wanted(i, &page)) else {
-            page.state = PageState::Cancelled;
-            self.store.settle_page(&page).await?;
-            report.pages_cancelled += 1;
-            return Ok(());
+        let (incident, send) = match plan_page(&self.config, incident, &page, now) {
+            PagePlan::Cancel(cancelled) => {
+                self.store.settle_page(&cancelled).await?;
+                report.pages_cancelled += 1;
+                return Ok(());
+            }
+            PagePlan::Attempt { incident, send } => (incident, send),
         };
-        match self.send(incident, &page, now).await {
-            Ok(()) => {
-                page.state = PageState::Sent;
-                page.attempts += 1;
-                page.last_error = None;
-                self.store.settle_page(&page).await?;
-                report.pages_sent += 1;
-                page_metric("PagesSent", incident, &page, now);
-            }
-            Err(error) => {
-                page.attempts += 1;
-                page.last_error = Some(error.clone());
-                match page_retry_at(&page, now) {
-                    Some(retry_at) => {
-                        page.state = PageState::Pending;
-                        page.due_at = retry_at;
-                        report.pages_retrying += 1;
-                    }
-                    None => {
-                        page.state = PageState::Failed;
-                        report.pages_failed += 1;
-                        let summary = format!(
-                            "could not page {} by {} after {} attempts: {error}",
-                            page.contact,
-                            page.via.as_str(),
-                            page.attempts
-                        );
-                        self.store
-                            .append_timeline(&page_event(
-                                incident,
-                                &page,
-                                TimelineKind::PageFailed,
-                                summary,
-                                now,
-                            ))
-                            .await?;
-                        page_metric("PagesFailed", incident, &page, now);
-                    }
-                }
-                tracing::warn!(incident_id = %incident.id, page = %page.key(), %error, "page failed");
-                self.store.settle_page(&page).await?;
-            }
+        let result = match send {
+            Ok(outgoing) => self.send(outgoing, now).await,
+            Err(error) => Err(error),
+        };
+        let settled = settle(incident, page, result, now);
+        let page = &settled.page;
+        if settled.outcome == PageOutcome::Sent {
+            self.store.settle_page(page).await?;
+            report.pages_sent += 1;
+            page_metric("PagesSent", incident, page, now);
+            return Ok(());
         }
+        match settled.outcome {
+            PageOutcome::Retrying => report.pages_retrying += 1,
+            _ => report.pages_failed += 1,
+        }
+        if let Some(event) = &settled.timeline {
+            self.store.append_timeline(event).await?;
+            page_metric("PagesFailed", incident, page, now);
+        }
+        let error = page.last_error.as_deref().unwrap_or_default();
+        tracing::warn!(incident_id = %incident.id, page = %page.key(), %error, "page failed");
+        self.store.settle_page(page).await?;
         Ok(())
     }
 
-    /// Sends one page; the error text is kept on the page.
-    async fn send(
-        &self,
-        incident: &IncidentRecord,
-        page: &Page,
-        now: DateTime<Utc>,
-    ) -> Result<(), String> {
-        let contact = self
-            .config
-            .contacts
-            .get(&page.contact)
-            .ok_or_else(|| format!("contact `{}` is no longer in the config", page.contact))?;
-        let who = contact.name.as_deref().unwrap_or(&page.contact);
-        let title = format!("[Quench] P{} {}", incident.impact, incident.title);
-        let text = format!(
-            "{who}, you are paged for incident {} ({}, stage {} of round {}): {}. \
-             Alarm {} since {}. Acknowledge to stop the escalation.",
-            incident.id,
-            incident.plan,
-            page.stage + 1,
-            page.round + 1,
-            incident.title,
-            incident.trigger.alarm_name,
-            when(incident.created_at)
-        );
-        let summary = format!(
-            "paged {who} by {} (stage {}, round {})",
-            page.via.as_str(),
-            page.stage + 1,
-            page.round + 1
-        );
-        let mut event = page_event(incident, page, TimelineKind::Paged, summary, now);
-        match page.via {
-            Via::Email => {
+    /// Sends one page and records its event; the error text is kept on the page.
+    async fn send(&self, outgoing: Outgoing, now: DateTime<Utc>) -> Result<(), String> {
+        let Outgoing { message, event } = outgoing;
+        match &message {
+            PageMessage::Email {
+                contact,
+                subject,
+                body,
+            } => {
                 self.pager
-                    .email(&page.contact, &title, &text)
+                    .email(contact, subject, body)
                     .await
                     .map_err(|e| e.to_string())?;
             }
-            Via::Sms => {
-                let phone = contact.phone.as_deref().ok_or("the contact has no phone")?;
-                let sms = format!(
-                    "Quench P{}: {} ({}). You are paged; acknowledge to stop escalation.",
-                    incident.impact, incident.title, incident.id
-                );
+            PageMessage::Sms { phone, body } => {
                 self.pager
-                    .sms(phone, &sms)
+                    .sms(phone, body)
                     .await
                     .map_err(|e| e.to_string())?;
             }
             // A chat page is the event itself, carrying the mention, posted below.
-            Via::Chat => {
-                let identity = contact.chat.clone();
-                event.mention = Some(identity.ok_or("the contact has no chat identity")?);
-            }
+            PageMessage::Chat => {}
         }
         self.store
             .append_timeline(&event)
             .await
             .map_err(|e| e.to_string())?;
-        if page.via == Via::Chat {
+        if message == PageMessage::Chat {
             // A failed catch-up fails the page, so a later tick tries again: the event
-            // is already recorded (keyed by the page, so once), and the notifier's
+            // is already recorded (keyed by the page, so once), and the delivery
             // claims keep what did get through from being posted twice. A channel that
-            // refuses the message for good is the notifier's to dead-letter.
-            self.catch_up_chat(&incident.id, now)
+            // refuses the message for good is the delivery flow's to dead-letter.
+            self.catch_up_chat(&event.incident_id, now)
                 .await
                 .map_err(|e| format!("chat notifier: {e}"))?;
         }
@@ -427,46 +391,26 @@ fn page_metric(name: &str, incident: &IncidentRecord, page: &Page, now: DateTime
     metrics::emit(now, &dimensions, &[(name, 1.0, Unit::Count)]);
 }
 
-/// The timeline event of a page, keyed by the page alone: a page retried later (its
-/// `due_at` moved on) still records one event, and its chat message is posted once.
-fn page_event(
-    incident: &IncidentRecord,
-    page: &Page,
-    kind: TimelineKind,
-    summary: String,
-    now: DateTime<Utc>,
-) -> TimelineEvent {
-    TimelineEvent {
-        incident_id: incident.id.clone(),
-        event_key: format!("{}#{}", kind.as_str(), page.key()),
-        at: now,
-        kind,
-        alarm_name: incident.trigger.alarm_name.clone(),
-        series: String::new(),
-        state: quench_core::alarm::AlarmState::Alarm,
-        summary,
-        mention: None,
-    }
-}
+/// Everything built once per cold start.
+pub type LambdaHandler = Handler<DynamoStore, Pager, CloudWatchAlarms, AwsChat>;
 
 /// Everything built once per cold start: `QUENCH_TABLE` (required),
-/// `QUENCH_PAGES_TOPIC` (the pages SNS topic ARN), and the chat notifier's environment.
-pub async fn init_from_env() -> Result<Handler, InitError> {
+/// `QUENCH_PAGES_TOPIC` (the pages SNS topic ARN), and the chat sender's environment
+/// (`QUENCH_SLACK_API_URL`, `QUENCH_CHAT_DEAD_LETTER_QUEUE`).
+pub async fn init_from_env() -> Result<LambdaHandler, InitError> {
     let table = required_env("QUENCH_TABLE")?;
     let sdk = sdk_config("escalation-ticker").await;
     let config = load_config(&sdk).await?;
-    // One DynamoDB client for the ticker and the chat notifier it runs in-process.
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let chat = chat_notifier::from_parts(&sdk, dynamodb.clone(), config.clone(), table.clone());
     Ok(Handler {
         config,
-        store: DynamoStore::new(dynamodb, &table),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
         pager: Pager::new(
             aws_sdk_sns::Client::new(&sdk),
             optional_env("QUENCH_PAGES_TOPIC"),
         ),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-        chat: Some(chat),
+        alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
+        chat: Some(AwsChat::from_env(&sdk)),
+        table,
         lease: chrono::Duration::minutes(2),
     })
 }
@@ -474,8 +418,8 @@ pub async fn init_from_env() -> Result<Handler, InitError> {
 /// The Lambda entry point. The clock is the function's own, so no request can ask for
 /// pages early.
 pub async fn invoke(
-    handler: Arc<Handler>,
+    handler: Arc<LambdaHandler>,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Report, HandlerError> {
-    handler.handle_raw(event.payload.get(), Utc::now()).await
+    handler.handle(event.payload.get(), Utc::now()).await
 }

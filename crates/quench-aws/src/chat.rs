@@ -8,54 +8,17 @@ use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use quench_core::chat::{Channel, SecretRef};
+use quench_core::ports::{ChatSender, DeliveryHost, DeliveryNote};
+pub use quench_core::ports::{SendError, Sent};
 use sha2::Sha256;
 
 use crate::actions::classify;
+use crate::handler::optional_env;
 use crate::http::{HttpAnswer, HttpError, HttpSender};
 use crate::secrets::{SecretError, Secrets};
 
 /// Where the Slack Web API lives; tests point it at a local sink.
 pub const DEFAULT_SLACK_API: &str = "https://slack.com/api";
-
-/// How one send attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Worth another attempt: 429 (with the server's `Retry-After`), 5xx, a timeout, a
-    /// throttled AWS call, a secret that could not be read now.
-    #[error("{reason}")]
-    Retry {
-        after: Option<Duration>,
-        reason: String,
-    },
-    /// A retry will not help: 4xx, a bad URL, an unknown Slack channel, a missing secret.
-    #[error("{reason}")]
-    Fail { reason: String },
-}
-
-impl SendError {
-    fn retry(reason: impl Into<String>) -> Self {
-        SendError::Retry {
-            after: None,
-            reason: reason.into(),
-        }
-    }
-
-    fn fail(reason: impl Into<String>) -> Self {
-        SendError::Fail {
-            reason: reason.into(),
-        }
-    }
-}
-
-impl From<quench_core::ports::ActionError> for SendError {
-    fn from(error: quench_core::ports::ActionError) -> Self {
-        if error.is_retryable() {
-            SendError::retry(error.to_string())
-        } else {
-            SendError::fail(error.to_string())
-        }
-    }
-}
 
 impl From<SecretError> for SendError {
     fn from(error: SecretError) -> Self {
@@ -74,13 +37,6 @@ impl From<HttpError> for SendError {
             other => SendError::fail(other.to_string()),
         }
     }
-}
-
-/// A delivered message; `thread` is the channel's id for it when later messages can
-/// thread under it (Slack's `ts`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
-    pub thread: Option<String>,
 }
 
 pub struct AwsChat {
@@ -153,70 +109,16 @@ impl AwsChat {
         }
     }
 
-    /// Sends one rendered body. `key` identifies the message (incident and event) for
-    /// receivers that deduplicate (`Idempotency-Key`).
-    pub async fn send(
-        &self,
-        channel: &Channel,
-        body: &serde_json::Value,
-        thread: Option<&str>,
-        key: &str,
-    ) -> Result<Sent, SendError> {
-        let json = |value: &serde_json::Value| serde_json::to_vec(value).unwrap_or_default();
-        let content_type = ("Content-Type", "application/json".to_string());
-        match channel {
-            Channel::SlackWebhook { url } | Channel::Teams { url } | Channel::Chime { url } => {
-                let url = self.secrets.get(url).await?;
-                let answer = self.http.post(&url, &[content_type], json(body)).await?;
-                judge(&answer)?;
-                Ok(Sent { thread: None })
-            }
-            Channel::Webhook { url, signing_key } => {
-                let url = self.secrets.get(url).await?;
-                let payload = json(body);
-                let mut headers = vec![content_type, ("Idempotency-Key", key.to_string())];
-                if let Some(signing_key) = signing_key {
-                    let secret = self.secrets.get(signing_key).await?;
-                    let now = chrono::Utc::now().timestamp();
-                    headers.push(("X-Quench-Timestamp", now.to_string()));
-                    headers.push((
-                        "X-Quench-Signature",
-                        webhook_signature(secret.expose().as_bytes(), now, &payload),
-                    ));
-                }
-                let answer = self.http.post(&url, &headers, payload).await?;
-                judge(&answer)?;
-                Ok(Sent { thread: None })
-            }
-            Channel::Slack { token, channel } => self.slack(token, channel, body, thread).await,
-            Channel::Chatbot { topic_arn } => {
-                self.sns
-                    .publish()
-                    .topic_arn(topic_arn)
-                    .message(String::from_utf8_lossy(&json(body)).into_owned())
-                    .send()
-                    .await
-                    .map_err(|e| SendError::from(classify("Publish", e)))?;
-                Ok(Sent { thread: None })
-            }
-        }
-    }
-
-    /// Rewrites a posted message in place (Slack `chat.update`): the opening message
-    /// follows the incident's status. Other channels cannot edit; nothing to do.
-    pub async fn update(
-        &self,
-        channel: &Channel,
-        body: &serde_json::Value,
-        thread: &str,
-    ) -> Result<(), SendError> {
-        match channel {
-            Channel::Slack { token, channel } => self
-                .slack_call("chat.update", token, channel, body, Some(("ts", thread)))
-                .await
-                .map(|_| ()),
-            _ => Ok(()),
-        }
+    /// As every function that delivers chat builds it: requests time out after 5 s;
+    /// `QUENCH_SLACK_API_URL` (optional, for tests) and `QUENCH_CHAT_DEAD_LETTER_QUEUE`
+    /// (SQS queue URL, optional) from the environment.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Self {
+        AwsChat::new(
+            sdk,
+            Duration::from_secs(5),
+            optional_env("QUENCH_SLACK_API_URL"),
+            optional_env("QUENCH_CHAT_DEAD_LETTER_QUEUE"),
+        )
     }
 
     async fn slack(
@@ -298,9 +200,76 @@ impl AwsChat {
             _ => Err(SendError::fail(format!("Slack: {error}"))),
         }
     }
+}
 
-    /// Keeps an undeliverable message. Returns whether a queue took it.
-    pub async fn dead_letter(&self, record: &serde_json::Value) -> Result<bool, SendError> {
+impl ChatSender for AwsChat {
+    /// `key` goes out as `Idempotency-Key` where the receiver deduplicates (webhooks).
+    async fn send(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: Option<&str>,
+        key: &str,
+    ) -> Result<Sent, SendError> {
+        let json = |value: &serde_json::Value| serde_json::to_vec(value).unwrap_or_default();
+        let content_type = ("Content-Type", "application/json".to_string());
+        match channel {
+            Channel::SlackWebhook { url } | Channel::Teams { url } | Channel::Chime { url } => {
+                let url = self.secrets.get(url).await?;
+                let answer = self.http.post(&url, &[content_type], json(body)).await?;
+                judge(&answer)?;
+                Ok(Sent { thread: None })
+            }
+            Channel::Webhook { url, signing_key } => {
+                let url = self.secrets.get(url).await?;
+                let payload = json(body);
+                let mut headers = vec![content_type, ("Idempotency-Key", key.to_string())];
+                if let Some(signing_key) = signing_key {
+                    let secret = self.secrets.get(signing_key).await?;
+                    let now = chrono::Utc::now().timestamp();
+                    headers.push(("X-Quench-Timestamp", now.to_string()));
+                    headers.push((
+                        "X-Quench-Signature",
+                        webhook_signature(secret.expose().as_bytes(), now, &payload),
+                    ));
+                }
+                let answer = self.http.post(&url, &headers, payload).await?;
+                judge(&answer)?;
+                Ok(Sent { thread: None })
+            }
+            Channel::Slack { token, channel } => self.slack(token, channel, body, thread).await,
+            Channel::Chatbot { topic_arn } => {
+                self.sns
+                    .publish()
+                    .topic_arn(topic_arn)
+                    .message(String::from_utf8_lossy(&json(body)).into_owned())
+                    .send()
+                    .await
+                    .map_err(|e| SendError::from(classify("Publish", e)))?;
+                Ok(Sent { thread: None })
+            }
+        }
+    }
+
+    /// Rewrites a posted message in place (Slack `chat.update`): the opening message
+    /// follows the incident's status. Other channels cannot edit; nothing to do.
+    async fn update(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: &str,
+    ) -> Result<(), SendError> {
+        match channel {
+            Channel::Slack { token, channel } => self
+                .slack_call("chat.update", token, channel, body, Some(("ts", thread)))
+                .await
+                .map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The SQS queue, when there is one.
+    async fn dead_letter(&self, record: &serde_json::Value) -> Result<bool, SendError> {
         let Some(queue) = &self.dead_letter_queue else {
             return Ok(false);
         };
@@ -312,6 +281,73 @@ impl AwsChat {
             .await
             .map_err(|e| SendError::from(classify("SendMessage", e)))?;
         Ok(true)
+    }
+}
+
+/// Where chat delivery runs in a function: tokio's timer between attempts, and the
+/// function's log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioHost;
+
+impl DeliveryHost for TokioHost {
+    async fn sleep(&self, wait: Duration) {
+        tokio::time::sleep(wait).await;
+    }
+
+    fn note(&self, note: DeliveryNote<'_>) {
+        match note {
+            DeliveryNote::Retrying {
+                incident_id,
+                channel,
+                attempt,
+                wait,
+                error,
+            } => tracing::warn!(
+                incident_id = %incident_id,
+                channel,
+                attempt,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                error = %error,
+                "chat send failed; retrying"
+            ),
+            DeliveryNote::GivenUp {
+                incident_id,
+                channel,
+                event_key,
+                attempts,
+                error,
+                queued,
+            } => tracing::error!(
+                incident_id = %incident_id,
+                channel,
+                event_key = %event_key,
+                attempts,
+                error = %error,
+                "chat message not delivered; {queued}"
+            ),
+            DeliveryNote::OpeningNotUpdated {
+                incident_id,
+                channel,
+                error,
+            } => tracing::warn!(
+                incident_id = %incident_id,
+                channel,
+                error = %error,
+                "could not update the opening message"
+            ),
+            DeliveryNote::CaughtUp {
+                incident_id,
+                delivered,
+                dead_lettered,
+                pending,
+            } => tracing::info!(
+                incident_id = %incident_id,
+                delivered,
+                dead_lettered,
+                pending,
+                "chat caught up"
+            ),
+        }
     }
 }
 

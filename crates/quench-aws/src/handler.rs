@@ -3,6 +3,7 @@
 
 use lambda_runtime::Diagnostic;
 use quench_core::alarm::EventError;
+use quench_core::chat::NoticeError;
 use quench_core::incident::ApplyError;
 use quench_core::ports::StoreError;
 use quench_core::routing::RoutingError;
@@ -53,6 +54,15 @@ impl From<ApplyError> for HandlerError {
             ApplyError::Routing(e) => Self::Unroutable(e),
             ApplyError::Store(e) => e.into(),
             other => Self::Retryable(other.to_string()),
+        }
+    }
+}
+
+impl From<NoticeError> for HandlerError {
+    fn from(error: NoticeError) -> Self {
+        match error {
+            NoticeError::NoIncident(_) => Self::InvalidRequest(error.to_string()),
+            NoticeError::Store(e) => e.into(),
         }
     }
 }

@@ -2,8 +2,11 @@
 
 pub mod actions;
 pub mod chat;
+#[cfg(feature = "fakes")]
+pub mod fake;
 pub mod handler;
 pub mod http;
+pub mod incidents;
 pub mod metrics;
 pub mod mirror;
 pub mod paging;

@@ -7,17 +7,14 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::{DateTime, Utc};
 use quench_core::alarm::AlarmState;
 use quench_core::incident::AlarmReading;
+pub use quench_core::ports::PageError;
+use quench_core::ports::{AlarmReader, PageSender};
 
 use crate::actions::classify;
 
 /// The message attribute naming who a page is for; each email subscription's filter
 /// policy matches on it.
 const CONTACT_ATTRIBUTE: &str = "contact";
-
-/// Why a page did not go out.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PageError(pub String);
 
 #[derive(Debug, Clone)]
 pub struct Pager {
@@ -38,15 +35,12 @@ impl Pager {
     pub fn new(sns: aws_sdk_sns::Client, topic_arn: Option<String>) -> Self {
         Pager { sns, topic_arn }
     }
+}
 
+impl PageSender for Pager {
     /// Publishes to the pages topic; the contact's email subscription's filter policy
     /// (`{"contact": [NAME]}`) delivers it to them alone.
-    pub async fn email(
-        &self,
-        contact: &str,
-        subject: &str,
-        body: &str,
-    ) -> Result<String, PageError> {
+    async fn email(&self, contact: &str, subject: &str, body: &str) -> Result<String, PageError> {
         let topic = self
             .topic_arn
             .as_deref()
@@ -65,8 +59,8 @@ impl Pager {
         Ok(output.message_id.unwrap_or_default())
     }
 
-    /// An SMS straight to the number; transactional, so it is not dropped as marketing.
-    pub async fn sms(&self, phone: &str, body: &str) -> Result<String, PageError> {
+    /// Transactional, so it is not dropped as marketing.
+    async fn sms(&self, phone: &str, body: &str) -> Result<String, PageError> {
         let output = self
             .sns
             .publish()
@@ -80,51 +74,63 @@ impl Pager {
     }
 }
 
-/// The current state of each named alarm that exists (metric or composite), in one
-/// DescribeAlarms call per 100 names.
-pub async fn alarm_readings(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
-    names: &[String],
-) -> Result<Vec<AlarmReading>, PageError> {
-    let mut readings = Vec::new();
-    for chunk in names.chunks(100) {
-        let output = cloudwatch
-            .describe_alarms()
-            .set_alarm_names(Some(chunk.to_vec()))
-            .alarm_types(AlarmType::MetricAlarm)
-            .alarm_types(AlarmType::CompositeAlarm)
-            .send()
-            .await
-            .map_err(|e| PageError(classify("DescribeAlarms", e).to_string()))?;
-        let metric = output
-            .metric_alarms()
-            .iter()
-            .map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
-        let composite = output
-            .composite_alarms()
-            .iter()
-            .map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
-        for (name, state, since) in metric.chain(composite) {
-            let (Some(name), Some(state), Some(since)) = (name, state, since) else {
-                continue;
-            };
-            let state = match state {
-                StateValue::Ok => AlarmState::Ok,
-                StateValue::Alarm => AlarmState::Alarm,
-                _ => AlarmState::InsufficientData,
-            };
-            let Some(since) = DateTime::<Utc>::from_timestamp(since.secs(), since.subsec_nanos())
-            else {
-                continue;
-            };
-            readings.push(AlarmReading {
-                alarm_name: name.to_string(),
-                state,
-                since,
-            });
-        }
+/// Alarm states for the ticker's recovery checks, by DescribeAlarms.
+#[derive(Debug, Clone)]
+pub struct CloudWatchAlarms {
+    cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl CloudWatchAlarms {
+    pub fn new(cloudwatch: aws_sdk_cloudwatch::Client) -> Self {
+        CloudWatchAlarms { cloudwatch }
     }
-    Ok(readings)
+}
+
+impl AlarmReader for CloudWatchAlarms {
+    /// One DescribeAlarms call per 100 names.
+    async fn readings(&self, names: &[String]) -> Result<Vec<AlarmReading>, PageError> {
+        let mut readings = Vec::new();
+        for chunk in names.chunks(100) {
+            let output = self
+                .cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .send()
+                .await
+                .map_err(|e| PageError(classify("DescribeAlarms", e).to_string()))?;
+            let metric = output
+                .metric_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
+            let composite = output
+                .composite_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value(), a.state_updated_timestamp()));
+            for (name, state, since) in metric.chain(composite) {
+                let (Some(name), Some(state), Some(since)) = (name, state, since) else {
+                    continue;
+                };
+                let state = match state {
+                    StateValue::Ok => AlarmState::Ok,
+                    StateValue::Alarm => AlarmState::Alarm,
+                    _ => AlarmState::InsufficientData,
+                };
+                let Some(since) =
+                    DateTime::<Utc>::from_timestamp(since.secs(), since.subsec_nanos())
+                else {
+                    continue;
+                };
+                readings.push(AlarmReading {
+                    alarm_name: name.to_string(),
+                    state,
+                    since,
+                });
+            }
+        }
+        Ok(readings)
+    }
 }
 
 /// An email subscription on the pages topic, as SNS lists it.

@@ -29,7 +29,8 @@ use aws_sdk_dynamodb::Client;
 use quench_core::chat::{Delivery, DeliveryState};
 use quench_core::escalation::{Page, PageState};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
-use quench_core::ports::StepClaim;
+pub use quench_core::ports::DueItem;
+use quench_core::ports::{IncidentLog, NoticeStore, PageStore, StepClaim, StepStore};
 use quench_core::ports::{IncidentStore, StoreError};
 use std::collections::HashMap;
 
@@ -82,19 +83,6 @@ fn due_item(item: &HashMap<String, AttributeValue>) -> Option<DueItem> {
             page_key,
         })
     }
-}
-
-/// An item the `due` index returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DueItem {
-    Incident {
-        incident_id: String,
-        dedup_key: String,
-    },
-    Page {
-        incident_id: String,
-        page_key: String,
-    },
 }
 
 fn chat_sk(delivery: &Delivery) -> String {
@@ -315,12 +303,6 @@ impl DynamoStore {
         self.put(item, None)
     }
 
-    /// The incident item, as last written.
-    pub async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-        self.read_body(incident_pk(incident_id), INCIDENT_SORT_KEY.into())
-            .await
-    }
-
     /// Strongly consistent read of one item's body.
     async fn read_body<T: DeserializeOwned>(
         &self,
@@ -356,9 +338,15 @@ impl DynamoStore {
             .item(SORT_KEY, s(sort))
             .item("body", to_body(body)?))
     }
+}
 
-    /// The incident's timeline, oldest first.
-    pub async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
+impl IncidentLog for DynamoStore {
+    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        self.read_body(incident_pk(incident_id), INCIDENT_SORT_KEY.into())
+            .await
+    }
+
+    async fn timeline(&self, incident_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
         let mut events: Vec<TimelineEvent> = self.items_of(incident_id, TIMELINE_PREFIX).await?;
         // Keys are deterministic (so a retried write is the same item), not
         // chronological: runbook steps are keyed by their run, alarm changes by their
@@ -366,12 +354,8 @@ impl DynamoStore {
         events.sort_by(|a, b| (a.at, &a.event_key).cmp(&(b.at, &b.event_key)));
         Ok(events)
     }
-}
 
-impl DynamoStore {
-    /// Appends one timeline event unless an event with its key is already there (a
-    /// retried invocation computes the same key). Returns whether it was written.
-    pub async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
+    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
         let put = self
             .put_body(
                 incident_pk(&event.incident_id),
@@ -383,10 +367,10 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(PK)");
         written(put.send().await)
     }
+}
 
-    /// Claims one execution of a step before it acts. `None`: the claim is ours, act.
-    /// `Some(claim)`: an earlier attempt claimed it; reuse what it recorded.
-    pub async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
+impl StepStore for DynamoStore {
+    async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
         let put = self
             .put_body(incident_pk(&claim.incident_id), step_sk(claim), claim)?
             .condition_expression("attribute_not_exists(PK)");
@@ -405,8 +389,7 @@ impl DynamoStore {
         }
     }
 
-    /// Records what the claimed step's action returned (command id, execution id).
-    pub async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
+    async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
         self.put_body(incident_pk(&claim.incident_id), step_sk(claim), claim)?
             .condition_expression("attribute_exists(PK)")
             .send()
@@ -415,10 +398,9 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Gives a claim back when its action's call failed (throttled, unavailable, refused),
-    /// so a later attempt may act: an AWS call that returned an error did not act, which
-    /// is the assumption the SDK's own retries make.
-    pub async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
+    /// An AWS call that returned an error did not act, which is the assumption the SDK's
+    /// own retries make: a later attempt may act.
+    async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -483,12 +465,40 @@ impl IncidentStore for DynamoStore {
     }
 }
 
-impl DynamoStore {
-    /// Every chat delivery of the incident, in one query.
-    pub async fn deliveries(&self, incident_id: &str) -> Result<Vec<Delivery>, StoreError> {
+impl NoticeStore for DynamoStore {
+    /// In one query.
+    async fn deliveries(&self, incident_id: &str) -> Result<Vec<Delivery>, StoreError> {
         self.items_of(incident_id, CHAT_PREFIX).await
     }
 
+    /// A claim is a conditional put: absent, or `sending` since before the lease.
+    async fn claim_delivery(
+        &self,
+        delivery: &Delivery,
+        lease: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let put = self
+            .delivery_put(delivery)?
+            .condition_expression(
+                "attribute_not_exists(PK) OR (#state = :sending AND #at < :stale)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
+            .expression_attribute_values(":stale", s((delivery.at - lease).to_rfc3339()));
+        written(put.send().await)
+    }
+
+    async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.delivery_put(delivery)?
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+impl DynamoStore {
     /// Every item of the incident whose sort key starts with `prefix`, decoded.
     async fn items_of<T: DeserializeOwned>(
         &self,
@@ -537,36 +547,6 @@ impl DynamoStore {
         }
     }
 
-    /// Claims a delivery before sending. `false`: it is delivered or dead-lettered
-    /// already, or another invocation claimed it less than `lease` ago and may be sending
-    /// right now. A claim older than the lease belongs to an attempt that died; it is
-    /// taken over (that attempt may have posted: at-least-once in that one case).
-    pub async fn claim_delivery(
-        &self,
-        delivery: &Delivery,
-        lease: chrono::Duration,
-    ) -> Result<bool, StoreError> {
-        let put = self
-            .delivery_put(delivery)?
-            .condition_expression(
-                "attribute_not_exists(PK) OR (#state = :sending AND #at < :stale)",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#at", "at")
-            .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
-            .expression_attribute_values(":stale", s((delivery.at - lease).to_rfc3339()));
-        written(put.send().await)
-    }
-
-    /// Records how a claimed delivery ended.
-    pub async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        self.delivery_put(delivery)?
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
     /// A delivery with its state and time as top-level attributes, for the claim's
     /// condition.
     fn delivery_put(&self, delivery: &Delivery) -> Result<PutItemFluentBuilder, StoreError> {
@@ -598,9 +578,20 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// Everything due at `now`, oldest first, at most `limit` items. Reads the sparse
-    /// index only: open incidents that are not due cost nothing.
-    pub async fn due(
+    /// The page as one PutItem; the transaction of the decision that paged writes the
+    /// same attributes.
+    fn page_put(&self, page: &Page) -> Result<PutItemFluentBuilder, StoreError> {
+        let put = self.client.put_item().table_name(&self.table);
+        Ok(self
+            .page_item(page)?
+            .into_iter()
+            .fold(put, |put, (name, value)| put.item(name, value)))
+    }
+}
+
+impl PageStore for DynamoStore {
+    /// Reads the sparse index only.
+    async fn due(
         &self,
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
@@ -619,19 +610,12 @@ impl DynamoStore {
         Ok(items.iter().filter_map(due_item).collect())
     }
 
-    /// One page, strongly consistent.
-    pub async fn page(
-        &self,
-        incident_id: &str,
-        page_key: &str,
-    ) -> Result<Option<Page>, StoreError> {
+    async fn page(&self, incident_id: &str, page_key: &str) -> Result<Option<Page>, StoreError> {
         self.read_body(incident_pk(incident_id), format!("{PAGE_PREFIX}{page_key}"))
             .await
     }
 
-    /// Claims a page, as read, for sending at `now`: `false` when another ticker claimed
-    /// it less than `lease` ago, or it is no longer the pending page that was read.
-    pub async fn claim_page(
+    async fn claim_page(
         &self,
         page: &Page,
         now: chrono::DateTime<chrono::Utc>,
@@ -654,25 +638,12 @@ impl DynamoStore {
         written(put.send().await)
     }
 
-    /// Records how a claimed page ended: sent, cancelled, failed, or pending again with
-    /// its next attempt's time.
-    pub async fn settle_page(&self, page: &Page) -> Result<(), StoreError> {
+    async fn settle_page(&self, page: &Page) -> Result<(), StoreError> {
         self.page_put(page)?.send().await.map_err(classify)?;
         Ok(())
     }
 
-    /// The page as one PutItem; the transaction of the decision that paged writes the
-    /// same attributes.
-    fn page_put(&self, page: &Page) -> Result<PutItemFluentBuilder, StoreError> {
-        let put = self.client.put_item().table_name(&self.table);
-        Ok(self
-            .page_item(page)?
-            .into_iter()
-            .fold(put, |put, (name, value)| put.item(name, value)))
-    }
-
-    /// Every page of the incident.
-    pub async fn pages(&self, incident_id: &str) -> Result<Vec<Page>, StoreError> {
+    async fn pages(&self, incident_id: &str) -> Result<Vec<Page>, StoreError> {
         self.items_of(incident_id, PAGE_PREFIX).await
     }
 }

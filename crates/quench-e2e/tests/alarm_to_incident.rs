@@ -9,6 +9,7 @@ use quench_aws::mirror::AwsMirror;
 use quench_aws::store::{DynamoStore, PARTITION_KEY, SORT_KEY};
 use quench_core::config::Config;
 use quench_core::incident::{DecisionKind, IgnoreReason, IncidentStatus, TimelineKind};
+use quench_core::ports::IncidentLog;
 use quench_local_stack::{
     counted_dynamodb, create_table, sample_event, table_definition, CallCounter, LambdaWatch, Moto,
 };

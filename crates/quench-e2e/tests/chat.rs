@@ -10,6 +10,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use quench_aws::chat::webhook_signature;
 use quench_aws::store::DynamoStore;
 use quench_core::incident::{IncidentStatus, TimelineEvent, TimelineKind};
+use quench_core::ports::IncidentLog;
 use quench_local_stack::incident_response::{
     drain_queue, seed_alarms, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,

@@ -10,14 +10,15 @@ use std::sync::Arc;
 use alarm_to_incident::Handler as AlarmHandler;
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{DateTime, Duration, Utc};
-use escalation_ticker::{Handler as Ticker, Report};
+use escalation_ticker::{LambdaHandler as Ticker, Report};
 use quench_aws::chat::AwsChat;
 use quench_aws::mirror::AwsMirror;
-use quench_aws::paging::Pager;
+use quench_aws::paging::{CloudWatchAlarms, Pager};
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::escalation::PageState;
 use quench_core::incident::{DecisionKind, IncidentStatus, OperationKind, TimelineKind};
+use quench_core::ports::{IncidentLog, PageStore};
 use quench_local_stack::incident_response::{drain_queue, ChatStandIns, PagesStandIn};
 use quench_local_stack::sink::Sink;
 use quench_local_stack::{create_table, sample_event, Moto};
@@ -92,24 +93,18 @@ async fn stack() -> Stack {
         .expect("pages topic");
     let config = Config::parse(CONFIG).expect("config");
     let store = DynamoStore::new(dynamodb, table);
-    let notifier = chat_notifier::Handler {
-        config: config.clone(),
-        store: store.clone(),
-        chat: AwsChat::new(
-            &sdk,
-            std::time::Duration::from_secs(5),
-            Some(sink.url("/slack/api")),
-            Some(chat.dead_letters.clone()),
-        ),
-        table: table.to_string(),
-        policy: chat_notifier::RetryPolicy::default(),
-    };
     let ticker = Ticker {
         config: config.clone(),
         store: store.clone(),
         pager: Pager::new(aws_sdk_sns::Client::new(&sdk), Some(pages.topic_arn)),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-        chat: Some(notifier),
+        alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
+        chat: Some(AwsChat::new(
+            &sdk,
+            std::time::Duration::from_secs(5),
+            Some(sink.url("/slack/api")),
+            Some(chat.dead_letters.clone()),
+        )),
+        table: table.to_string(),
         lease: Duration::minutes(2),
     };
     let alarms = AlarmHandler {

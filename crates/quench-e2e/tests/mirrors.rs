@@ -16,6 +16,7 @@ use quench_aws::mirror::AwsMirror;
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DecisionKind, IncidentStatus};
+use quench_core::ports::IncidentLog;
 use quench_local_stack::{create_table, sample_event, Moto};
 
 const CONFIG: &str = "version: 1

@@ -11,6 +11,7 @@ use quench_aws::mirror::AwsMirror;
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
 use quench_core::incident::{DecisionKind, TimelineKind};
+use quench_core::ports::IncidentLog;
 use quench_core::runbook::{Next, StepStatus};
 use quench_local_stack::incident_response::{
     create_seed_alarms, launch_instance, seed_event, set_alarm_state,
@@ -91,7 +92,7 @@ impl Local {
         // Through JSON both ways, as the state machine passes it.
         let raw = serde_json::to_string(request).expect("request encodes");
         self.steps
-            .handle_raw(&raw, Utc::now())
+            .handle(&raw, Utc::now())
             .await
             .expect("step handled")
     }

@@ -10,6 +10,7 @@ use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use quench_aws::store::DynamoStore;
 use quench_core::incident::{IncidentRecord, IncidentStatus, TimelineEvent, TimelineKind};
+use quench_core::ports::IncidentLog;
 use quench_local_stack::incident_response::{
     seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,

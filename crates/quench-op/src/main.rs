@@ -13,8 +13,8 @@
 
 use std::process::ExitCode;
 
-use alarm_to_incident::init_from_env;
 use chrono::Utc;
+use quench_aws::incidents::IncidentPorts;
 use quench_aws::paging::{
     apply_subscription_changes, email_subscriptions, plan_subscriptions, SubscriptionChange,
 };
@@ -161,14 +161,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let handler = match init_from_env().await {
-        Ok(handler) => handler,
+    // Built as alarm-to-incident builds its own, and named so in the SDK's user agent.
+    let ports = match IncidentPorts::from_env("alarm-to-incident").await {
+        Ok(ports) => ports,
         Err(e) => {
             eprintln!("quench-op: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let result = handler
+    let result = ports
+        .incidents()
         .operate_by_id(
             args.action,
             &args.incident_id,

@@ -90,7 +90,6 @@
 //! acting and recording) is never acted on again: the step fails and the runbook decides.
 //! Each finished step appends one timeline event with a deterministic key.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -103,10 +102,9 @@ use quench_aws::store::DynamoStore;
 use quench_core::alarm::AlarmState;
 use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
-use quench_core::ports::StoreError;
 use quench_core::ports::{
     client_token, step_key, ActionError, ActionRunner, AutomationResult, CommandRequest,
-    CommandResult, MetricRequest, StepClaim,
+    CommandResult, MetricRequest, StepClaim, StepStore,
 };
 use quench_core::runbook::scope::Facts;
 use quench_core::runbook::{
@@ -209,52 +207,6 @@ pub struct Response {
     pub verified: Option<StepOutcome>,
 }
 
-/// The store operations a step needs. [`DynamoStore`] implements it; tests may fake it.
-pub trait StepStore {
-    fn incident(
-        &self,
-        incident_id: &str,
-    ) -> impl Future<Output = Result<Option<IncidentRecord>, StoreError>> + Send;
-    fn append_timeline(
-        &self,
-        event: &TimelineEvent,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn claim_step(
-        &self,
-        claim: &StepClaim,
-    ) -> impl Future<Output = Result<Option<StepClaim>, StoreError>> + Send;
-    fn record_step_handle(
-        &self,
-        claim: &StepClaim,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn release_step(
-        &self,
-        claim: &StepClaim,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-impl StepStore for DynamoStore {
-    async fn incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-        DynamoStore::incident(self, incident_id).await
-    }
-
-    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
-        DynamoStore::append_timeline(self, event).await
-    }
-
-    async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
-        DynamoStore::claim_step(self, claim).await
-    }
-
-    async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
-        DynamoStore::record_step_handle(self, claim).await
-    }
-
-    async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
-        DynamoStore::release_step(self, claim).await
-    }
-}
-
 /// Poll intervals: short at first (most commands take seconds), growing, capped.
 fn poll_wait(handle: &PendingHandle, polls: u32) -> u64 {
     let schedule: &[u64] = match handle {
@@ -319,16 +271,13 @@ where
     A: ActionRunner + Sync,
 {
     /// Handles one raw payload.
-    pub async fn handle_raw(
-        &self,
-        raw: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Response, HandlerError> {
+    pub async fn handle(&self, raw: &str, now: DateTime<Utc>) -> Result<Response, HandlerError> {
         let request: Request = decode_request(raw, MAX_REQUEST_BYTES)?;
-        self.handle(request, now).await
+        self.handle_request(request, now).await
     }
 
-    pub async fn handle(
+    /// Handles one decoded request.
+    pub async fn handle_request(
         &self,
         request: Request,
         now: DateTime<Utc>,
@@ -1068,7 +1017,7 @@ pub async fn invoke(
     handler: Arc<LambdaHandler>,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Response, HandlerError> {
-    handler.handle_raw(event.payload.get(), Utc::now()).await
+    handler.handle(event.payload.get(), Utc::now()).await
 }
 
 #[cfg(test)]

@@ -2,43 +2,19 @@
 //! (SSM Automation, throttling, a claim left by a dead attempt, a command that never
 //! finishes).
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
+use quench_aws::fake::{lock, FakeActions, MemoryStore};
 use quench_core::config::Config;
-use quench_core::incident::{IncidentRecord, TimelineEvent};
-use quench_core::ports::StoreError;
+use quench_core::incident::IncidentRecord;
 use quench_core::ports::{
-    ActionError, ActionRunner, AlarmStateInfo, AutomationFinished, AutomationResult,
-    CommandRequest, CommandResult, Datapoint, InstanceStatus, MetricRequest, StepClaim,
+    ActionError, AutomationFinished, AutomationResult, CommandResult, StepClaim,
 };
 use quench_core::runbook::{Next, StepStatus};
 use runbook_step::{
-    Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, StepStore, BUNDLED_CONFIG,
+    Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, BUNDLED_CONFIG,
 };
-
-type ClaimKey = (u32, u32, String);
-
-fn claim_key(claim: &StepClaim) -> ClaimKey {
-    (claim.episode, claim.run, claim.step.clone())
-}
-
-struct FakeStore {
-    incident: Mutex<IncidentRecord>,
-    claims: Mutex<BTreeMap<ClaimKey, StepClaim>>,
-    timeline: Mutex<BTreeMap<String, TimelineEvent>>,
-}
-
-impl Default for FakeStore {
-    fn default() -> Self {
-        FakeStore {
-            incident: Mutex::new(incident()),
-            claims: Mutex::default(),
-            timeline: Mutex::default(),
-        }
-    }
-}
 
 fn incident() -> IncidentRecord {
     serde_json::from_value(serde_json::json!({
@@ -66,125 +42,11 @@ fn incident() -> IncidentRecord {
     .expect("incident")
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl StepStore for FakeStore {
-    async fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-        Ok(Some(lock(&self.incident).clone()).filter(|i| i.id == id))
-    }
-
-    async fn append_timeline(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
-        let mut timeline = lock(&self.timeline);
-        if timeline.contains_key(&event.event_key) {
-            return Ok(false);
-        }
-        timeline.insert(event.event_key.clone(), event.clone());
-        Ok(true)
-    }
-
-    async fn claim_step(&self, claim: &StepClaim) -> Result<Option<StepClaim>, StoreError> {
-        let mut claims = lock(&self.claims);
-        let key = claim_key(claim);
-        if let Some(existing) = claims.get(&key) {
-            return Ok(Some(existing.clone()));
-        }
-        claims.insert(key, claim.clone());
-        Ok(None)
-    }
-
-    async fn record_step_handle(&self, claim: &StepClaim) -> Result<(), StoreError> {
-        lock(&self.claims).insert(claim_key(claim), claim.clone());
-        Ok(())
-    }
-
-    async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
-        lock(&self.claims).remove(&claim_key(claim));
-        Ok(())
-    }
-}
-
-/// Scripted answers, and a log of the calls that act.
-#[derive(Default)]
-struct FakeRunner {
-    /// What DescribeAlarms says; `ALARM` when unset.
-    alarm: Mutex<Option<String>>,
-    acted: Mutex<Vec<String>>,
-    send_errors: Mutex<VecDeque<ActionError>>,
-    commands: Mutex<VecDeque<CommandResult>>,
-    automations: Mutex<VecDeque<AutomationResult>>,
-}
-
-impl FakeRunner {
-    fn acted(&self) -> Vec<String> {
-        lock(&self.acted).clone()
-    }
-}
-
-impl ActionRunner for FakeRunner {
-    async fn send_command(&self, request: &CommandRequest) -> Result<String, ActionError> {
-        if let Some(error) = lock(&self.send_errors).pop_front() {
-            return Err(error);
-        }
-        lock(&self.acted).push(format!("send {}", request.document));
-        Ok("cmd-1".into())
-    }
-
-    async fn command_result(&self, _: &str, _: &str, _: u32) -> Result<CommandResult, ActionError> {
-        Ok(lock(&self.commands)
-            .pop_front()
-            .unwrap_or(CommandResult::Pending))
-    }
-
-    async fn start_automation(
-        &self,
-        document: &str,
-        parameters: &BTreeMap<String, Vec<String>>,
-        client_token: &str,
-    ) -> Result<String, ActionError> {
-        lock(&self.acted).push(format!(
-            "start {document} {parameters:?} token={client_token}"
-        ));
-        Ok("exec-1".into())
-    }
-
-    async fn automation_result(&self, _: &str) -> Result<AutomationResult, ActionError> {
-        Ok(lock(&self.automations)
-            .pop_front()
-            .unwrap_or(AutomationResult::Pending))
-    }
-
-    async fn reboot(&self, instance: &str) -> Result<(), ActionError> {
-        lock(&self.acted).push(format!("reboot {instance}"));
-        Ok(())
-    }
-
-    async fn instance_status(&self, _: &str) -> Result<InstanceStatus, ActionError> {
-        Ok(InstanceStatus {
-            instance_state: "running".into(),
-            instance_status: "ok".into(),
-            system_status: "ok".into(),
-        })
-    }
-
-    async fn alarm_state(&self, _: &str) -> Result<AlarmStateInfo, ActionError> {
-        Ok(AlarmStateInfo {
-            state: lock(&self.alarm).clone().unwrap_or_else(|| "ALARM".into()),
-            reason: "r".into(),
-        })
-    }
-
-    async fn metric_query(&self, _: &MetricRequest) -> Result<Vec<Datapoint>, ActionError> {
-        Ok(Vec::new())
-    }
-}
-
-fn handler() -> Handler<FakeStore, FakeRunner> {
+fn handler() -> Handler<MemoryStore, FakeActions> {
     Handler {
         config: Config::parse(BUNDLED_CONFIG).expect("config"),
-        store: FakeStore::default(),
-        actions: FakeRunner::default(),
+        store: MemoryStore::new().with_incident(incident()),
+        actions: FakeActions::default(),
         max_wait_seconds: None,
     }
 }
@@ -219,8 +81,11 @@ fn t0() -> DateTime<Utc> {
 async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs() {
     let h = handler();
     let first = begin("im-automation");
-    let started = h.handle(first.clone(), t0()).await.expect("started");
-    let retried = h.handle(first, t0()).await.expect("retried");
+    let started = h
+        .handle_request(first.clone(), t0())
+        .await
+        .expect("started");
+    let retried = h.handle_request(first, t0()).await.expect("retried");
     assert_eq!(started, retried);
     let acted = h.actions.acted();
     assert_eq!(acted.len(), 1, "{acted:?}");
@@ -239,14 +104,14 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
 
     // Still running: poll again later, waiting longer.
     let polled = h
-        .handle(again(&started), t0() + Duration::seconds(10))
+        .handle_request(again(&started), t0() + Duration::seconds(10))
         .await
         .expect("poll");
     assert_eq!(polled.next.kind(), "poll");
     assert_eq!(polled.pending.as_ref().map(|p| p.polls), Some(1));
     assert_eq!(polled.wait_seconds, 10);
     let polled = h
-        .handle(again(&polled), t0() + Duration::seconds(20))
+        .handle_request(again(&polled), t0() + Duration::seconds(20))
         .await
         .expect("poll");
     assert_eq!(polled.wait_seconds, 20);
@@ -261,7 +126,7 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
         failure: None,
     }));
     let done = h
-        .handle(again(&polled), t0() + Duration::seconds(60))
+        .handle_request(again(&polled), t0() + Duration::seconds(60))
         .await
         .expect("done");
     let outcome = done.outcome.as_ref().expect("outcome");
@@ -278,37 +143,34 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
         }
     );
     assert_eq!(done.pending, None);
-    assert_eq!(lock(&h.store.timeline).len(), 1);
+    assert_eq!(h.store.events("inc-1").len(), 1);
 }
 
 #[tokio::test]
 async fn a_retried_reboot_reboots_once() {
     let h = handler();
     let first = begin("reboot-and-verify");
-    let a = h.handle(first.clone(), t0()).await.expect("first");
-    let b = h.handle(first, t0()).await.expect("retry");
+    let a = h.handle_request(first.clone(), t0()).await.expect("first");
+    let b = h.handle_request(first, t0()).await.expect("retry");
     assert_eq!(a, b);
     assert_eq!(h.actions.acted(), vec!["reboot i-1".to_string()]);
-    assert_eq!(lock(&h.store.timeline).len(), 1);
+    assert_eq!(h.store.events("inc-1").len(), 1);
 }
 
 #[tokio::test]
 async fn a_claim_without_a_result_is_not_acted_on_again() {
     let h = handler();
     // An earlier attempt claimed the reboot and died before recording it.
-    lock(&h.store.claims).insert(
-        (0, 0, "reboot".into()),
-        StepClaim {
-            incident_id: "inc-1".into(),
-            episode: 0,
-            run: 0,
-            step: "reboot".into(),
-            claimed_at: t0(),
-            handle: None,
-        },
-    );
+    h.store.put_claim(StepClaim {
+        incident_id: "inc-1".into(),
+        episode: 0,
+        run: 0,
+        step: "reboot".into(),
+        claimed_at: t0(),
+        handle: None,
+    });
     let response = h
-        .handle(begin("reboot-and-verify"), t0())
+        .handle_request(begin("reboot-and-verify"), t0())
         .await
         .expect("handled");
     assert!(h.actions.acted().is_empty());
@@ -324,13 +186,13 @@ async fn a_throttled_send_is_a_retryable_error_and_the_retry_sends() {
     let mut request = begin("cpu-diagnostics");
     request.incident.incident_id = "inc-1".into();
     let error = h
-        .handle(request.clone(), t0())
+        .handle_request(request.clone(), t0())
         .await
         .expect_err("throttled");
     assert!(matches!(error, HandlerError::Retryable(_)));
     assert_eq!(error.error_type(), "Retryable");
-    assert!(lock(&h.store.claims).is_empty(), "claim released");
-    let sent = h.handle(request, t0()).await.expect("sent");
+    assert!(h.store.claims().is_empty(), "claim released");
+    let sent = h.handle_request(request, t0()).await.expect("sent");
     assert_eq!(sent.next.kind(), "poll");
     assert_eq!(
         h.actions.acted(),
@@ -342,11 +204,14 @@ async fn a_throttled_send_is_a_retryable_error_and_the_retry_sends() {
 async fn a_command_that_never_finishes_times_out_and_escalates() {
     let h = handler();
     let started = h
-        .handle(begin("cpu-diagnostics"), t0())
+        .handle_request(begin("cpu-diagnostics"), t0())
         .await
         .expect("sent");
     let deadline = started.pending.as_ref().expect("pending").deadline;
-    let late = h.handle(again(&started), deadline).await.expect("late");
+    let late = h
+        .handle_request(again(&started), deadline)
+        .await
+        .expect("late");
     let outcome = late.outcome.as_ref().expect("outcome");
     assert_eq!(outcome.status, StepStatus::TimedOut);
     assert!(
@@ -359,10 +224,13 @@ async fn a_command_that_never_finishes_times_out_and_escalates() {
 #[tokio::test]
 async fn an_unknown_runbook_is_an_invalid_event() {
     let h = handler();
-    let error = h.handle(begin("nope"), t0()).await.expect_err("unknown");
+    let error = h
+        .handle_request(begin("nope"), t0())
+        .await
+        .expect_err("unknown");
     assert_eq!(error.error_type(), "InvalidEvent");
     let error = h
-        .handle_raw("{\"runbook\": 1}", t0())
+        .handle("{\"runbook\": 1}", t0())
         .await
         .expect_err("bad json");
     assert_eq!(error.error_type(), "InvalidEvent");
@@ -373,7 +241,7 @@ async fn max_wait_caps_sleeps_and_polls() {
     let mut h = handler();
     h.max_wait_seconds = Some(2);
     let reboot = h
-        .handle(begin("reboot-and-verify"), t0())
+        .handle_request(begin("reboot-and-verify"), t0())
         .await
         .expect("reboot");
     assert!(matches!(reboot.next, Next::Wait { seconds: 300, .. }));
@@ -381,11 +249,14 @@ async fn max_wait_caps_sleeps_and_polls() {
 }
 
 /// Runs the handler the way the state machine does until the runbook ends.
-async fn drive(h: &Handler<FakeStore, FakeRunner>, first: Request) -> Vec<Response> {
+async fn drive(h: &Handler<MemoryStore, FakeActions>, first: Request) -> Vec<Response> {
     let mut request = first;
     let mut responses = Vec::new();
     for _ in 0..50 {
-        let response = h.handle(request.clone(), t0()).await.expect("handled");
+        let response = h
+            .handle_request(request.clone(), t0())
+            .await
+            .expect("handled");
         let done = !matches!(
             response.next,
             Next::Step { .. } | Next::Poll { .. } | Next::Wait { .. }
@@ -423,9 +294,9 @@ async fn a_runbook_resolve_is_believed_only_when_the_alarm_no_longer_alarms() {
         "{:?}",
         last.next
     );
-    let timeline = lock(&h.store.timeline);
+    let timeline = h.store.events("inc-1");
     assert!(
-        timeline.values().any(|e| e
+        timeline.iter().any(|e| e
             .summary
             .starts_with("alarm.state at the end of the runbook succeeded: web-1-status is ALARM")),
         "{timeline:#?}"
@@ -466,7 +337,7 @@ async fn a_final_sleep_is_waited_out_by_the_state_machine_and_then_verified() {
     )
     .expect("config");
     *lock(&h.actions.alarm) = Some("OK".into());
-    let noted = h.handle(begin("settle"), t0()).await.expect("note");
+    let noted = h.handle_request(begin("settle"), t0()).await.expect("note");
     assert!(matches!(
         &noted.next,
         Next::Wait {
@@ -477,7 +348,7 @@ async fn a_final_sleep_is_waited_out_by_the_state_machine_and_then_verified() {
     ));
     assert_eq!(noted.position, None);
     // After the Wait the state machine sends the response back: verify, not a restart.
-    let verified = h.handle(again(&noted), t0()).await.expect("verify");
+    let verified = h.handle_request(again(&noted), t0()).await.expect("verify");
     assert_eq!(verified.next.kind(), "resolve", "{:?}", verified.next);
     assert_eq!(verified.outputs.runs, 1, "`look` did not run again");
 }
@@ -486,13 +357,16 @@ async fn a_final_sleep_is_waited_out_by_the_state_machine_and_then_verified() {
 async fn a_run_stops_when_its_incident_was_resolved_or_reopened_meanwhile() {
     let h = handler();
     let reboot = h
-        .handle(begin("reboot-and-verify"), t0())
+        .handle_request(begin("reboot-and-verify"), t0())
         .await
         .expect("reboot");
     assert_eq!(reboot.incident.episode, Some(0));
 
-    lock(&h.store.incident).reopen_count = 1;
-    let stopped = h.handle(again(&reboot), t0()).await.expect("stopped");
+    h.store.update_incident("inc-1", |i| i.reopen_count = 1);
+    let stopped = h
+        .handle_request(again(&reboot), t0())
+        .await
+        .expect("stopped");
     assert!(
         matches!(&stopped.next, Next::Stop { reason } if reason.contains("reopened")),
         "{:?}",
@@ -500,14 +374,19 @@ async fn a_run_stops_when_its_incident_was_resolved_or_reopened_meanwhile() {
     );
     // The reopened incident's own run reboots again: its claims are its own.
     let rerun = h
-        .handle(begin("reboot-and-verify"), t0())
+        .handle_request(begin("reboot-and-verify"), t0())
         .await
         .expect("reopened run");
     assert_eq!(rerun.incident.episode, Some(1));
     assert_eq!(h.actions.acted().len(), 2, "{:?}", h.actions.acted());
 
-    lock(&h.store.incident).status = quench_core::incident::IncidentStatus::Resolved;
-    let stopped = h.handle(again(&rerun), t0()).await.expect("stopped");
+    h.store.update_incident("inc-1", |i| {
+        i.status = quench_core::incident::IncidentStatus::Resolved
+    });
+    let stopped = h
+        .handle_request(again(&rerun), t0())
+        .await
+        .expect("stopped");
     assert!(
         matches!(&stopped.next, Next::Stop { reason } if reason.contains("resolved")),
         "{:?}",
@@ -528,7 +407,7 @@ async fn templates_read_the_tags_the_alarm_had_when_it_opened_the_incident() {
          runbooks:\n  tell:\n    - { id: who, note: { text: \"owned by {{ alarm.tags.team }}\" } }\n",
     )
     .expect("config");
-    let noted = h.handle(begin("tell"), t0()).await.expect("note");
+    let noted = h.handle_request(begin("tell"), t0()).await.expect("note");
     let outcome = noted.outcome.as_ref().expect("outcome");
     assert_eq!(outcome.summary, "owned by web");
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use aws_sdk_cloudwatch::types::StateValue;
 use quench_aws::store::DynamoStore;
+use quench_core::ports::{IncidentLog, PageStore};
 use quench_local_stack::incident_response::{
     drain_queue, seed_alarms, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,

@@ -1,0 +1,178 @@
+//! The handler over in-memory fakes of its ports: an alarm's incident opened once,
+//! operations by request and by id, the pending resolution's confirmation, and a mirror
+//! that fails without touching our record. The same paths against DynamoDB are in
+//! tests/tests/alarm_to_incident.rs.
+
+use alarm_to_incident::{Handler, BUNDLED_CONFIG};
+use chrono::{DateTime, Duration, Utc};
+use quench_aws::fake::{lock, FakeMirror, MemoryStore};
+use quench_core::config::Config;
+use quench_core::incident::{DecisionKind, IgnoreReason, IncidentStatus, OperationKind};
+use quench_core::ports::MirrorFailure;
+
+fn sample(name: &str) -> String {
+    let path = format!(
+        "{}/../../events/alarm-to-incident/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).expect("sample event")
+}
+
+fn handler(config: &str) -> Handler<MemoryStore, FakeMirror> {
+    Handler {
+        config: Config::parse(config).expect("config"),
+        store: MemoryStore::new(),
+        mirror: Some(FakeMirror::default()),
+    }
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("time")
+}
+
+#[tokio::test]
+async fn an_alarm_opens_one_incident_and_its_ok_resolves_it() {
+    let h = handler(BUNDLED_CONFIG);
+    let now = at("2026-11-20T10:05:00Z");
+    let opened = h
+        .handle(&sample("cpu-high-alarm.json"), now)
+        .await
+        .expect("handled");
+    assert_eq!(opened.decision.decision, DecisionKind::Opened);
+    assert_eq!(opened.decision.plan, "ec2-cpu-high");
+    assert_eq!(opened.impact, Some(3));
+    let again = h
+        .handle(&sample("cpu-high-alarm.json"), now)
+        .await
+        .expect("handled");
+    assert_eq!(
+        again.decision.ignored_because,
+        Some(IgnoreReason::Duplicate)
+    );
+    assert_eq!(again.decision.incident_id, opened.decision.incident_id);
+
+    let resolved = h
+        .handle(&sample("cpu-high-ok.json"), now)
+        .await
+        .expect("handled");
+    assert_eq!(resolved.decision.decision, DecisionKind::Resolved);
+    let id = opened.decision.incident_id.expect("id");
+    let incident = h.store.record(&id).expect("incident");
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    assert_eq!(h.store.events(&id).len(), 2);
+}
+
+#[tokio::test]
+async fn operations_are_idempotent_by_request_and_by_id() {
+    let h = handler(BUNDLED_CONFIG);
+    let now = at("2026-11-20T10:05:00Z");
+    let opened = h
+        .handle(&sample("cpu-high-alarm.json"), now)
+        .await
+        .expect("handled");
+    let id = opened.decision.incident_id.clone().expect("id");
+    let operation = |action: &str| {
+        serde_json::json!({ "operation": {
+            "action": action, "dedup_key": opened.decision.dedup_key,
+            "incident_id": id, "by": "alice", "reason": "on it",
+        }})
+        .to_string()
+    };
+    let acknowledged = h.handle(&operation("acknowledge"), now).await.expect("ack");
+    assert_eq!(acknowledged.decision.decision, DecisionKind::Acknowledged);
+    let again = h
+        .operate_by_id(OperationKind::Acknowledge, &id, "alice", "", now)
+        .await
+        .expect("handled");
+    assert_eq!(
+        again.decision.ignored_because,
+        Some(IgnoreReason::AlreadyAcknowledged)
+    );
+    let resolved = h
+        .operate_by_id(OperationKind::Resolve, &id, "alice", "fixed", now)
+        .await
+        .expect("resolved");
+    assert_eq!(resolved.decision.decision, DecisionKind::Resolved);
+
+    let nobody = serde_json::json!({ "operation": {
+        "action": "resolve", "dedup_key": "k", "incident_id": id, "by": " ",
+    }})
+    .to_string();
+    let error = h.handle(&nobody, now).await.expect_err("refused");
+    assert_eq!(error.error_type(), "InvalidEvent", "{error}");
+    let unknown = h
+        .operate_by_id(OperationKind::Resolve, "inc-404", "alice", "", now)
+        .await
+        .expect_err("refused");
+    assert_eq!(unknown.error_type(), "InvalidEvent", "{unknown}");
+}
+
+#[tokio::test]
+async fn a_pending_resolution_is_confirmed_once_its_time_has_come() {
+    let h = handler(BUNDLED_CONFIG);
+    let now = at("2026-11-20T10:05:00Z");
+    h.handle(&sample("instance-check-failed-alarm.json"), now)
+        .await
+        .expect("handled");
+    let pending = h
+        .handle(&sample("instance-check-failed-ok.json"), now)
+        .await
+        .expect("handled");
+    assert_eq!(pending.decision.decision, DecisionKind::ResolvePending);
+    let due = pending.decision.resolve_due_at.expect("due time");
+    let confirm = serde_json::json!({ "confirm_resolve": {
+        "dedup_key": pending.decision.dedup_key,
+        "incident_id": pending.decision.incident_id,
+    }})
+    .to_string();
+    let early = h
+        .handle(&confirm, due - Duration::seconds(1))
+        .await
+        .expect("handled");
+    assert_eq!(
+        early.decision.ignored_because,
+        Some(IgnoreReason::NotYetDue)
+    );
+    let done = h.handle(&confirm, due).await.expect("handled");
+    assert_eq!(done.decision.decision, DecisionKind::Resolved);
+}
+
+#[tokio::test]
+async fn a_failing_mirror_is_reported_and_what_it_learned_is_kept() {
+    let h = handler(
+        "version: 1
+plans:
+  mirrored:
+    impact: 2
+    mirror:
+      ops_center: { category: Availability }
+default_plan: mirrored
+",
+    );
+    let mirror = h.mirror.as_ref().expect("mirror");
+    {
+        let mut report = lock(&mirror.report);
+        report.learned.ops_item_id = Some("oi-0123456789ab".into());
+        report.failures.push(MirrorFailure {
+            target: "incident_manager",
+            operation: "StartIncident",
+            message: "not allowed".into(),
+        });
+    }
+    let opened = h
+        .handle(&sample("cpu-high-alarm.json"), at("2026-11-20T10:05:00Z"))
+        .await
+        .expect("our record stands");
+    assert_eq!(opened.decision.decision, DecisionKind::Opened);
+    assert_eq!(
+        opened.mirror_failures,
+        vec!["incident_manager StartIncident: not allowed".to_string()]
+    );
+    let id = opened.decision.incident_id.expect("id");
+    assert_eq!(lock(&mirror.synced).len(), 1);
+    let incident = h.store.record(&id).expect("incident");
+    assert_eq!(
+        incident.mirrors.ops_item_id.as_deref(),
+        Some("oi-0123456789ab")
+    );
+}

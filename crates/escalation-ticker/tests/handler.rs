@@ -1,0 +1,341 @@
+//! The ticker over in-memory fakes of its ports: stages paged on time, a page that fails
+//! and is tried again, pages cancelled by an acknowledgement, the state machine's
+//! PageNow, and a recovery found by reading the alarm.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use escalation_ticker::{Handler, Report};
+use quench_aws::fake::{lock, FakeAlarms, FakeChat, FakePager, MemoryStore};
+use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, MetricRef};
+use quench_core::config::Config;
+use quench_core::escalation::{Page, PageState, Via};
+use quench_core::incident::AlarmReading;
+use quench_core::incident::{apply_change, apply_operation};
+use quench_core::incident::{DecisionKind, IncidentStatus, Operation, OperationKind, TimelineKind};
+
+const CONFIG: &str = r#"
+version: 1
+default_plan: web
+plans:
+  web: { impact: 2, escalation: front, resolve_on_ok: never, chat: [ops] }
+  carol: { impact: 2, escalation: carol-only, resolve_on_ok: never }
+  bob: { impact: 2, escalation: bob-only, resolve_on_ok: never }
+  recovering: { impact: 3, resolve_on_ok: after 5m }
+routes:
+  - plan: carol
+    match: { alarm_name: "carol-*" }
+  - plan: bob
+    match: { alarm_name: "bob-*" }
+  - plan: recovering
+    match: { alarm_name: "*-recovering" }
+chat:
+  channels:
+    ops: { slack: { token: { secrets_manager: quench/slack }, channel: C1 } }
+contacts:
+  alice: { email: alice@example.com, phone: "+4915100000001", chat: { channel: ops, user: U0ALICE } }
+  bob: { email: bob@example.com, phone: "+4915100000002", engagement: [{ via: email }, { via: sms, after: 5m }] }
+  carol: { email: carol@example.com }
+escalation_policies:
+  front:
+    stages:
+      - { targets: [{ contact: alice }], timeout: 10m }
+      - { targets: [{ contact: carol }], timeout: 10m }
+  carol-only:
+    stages:
+      - { targets: [{ contact: carol }], timeout: 1h }
+  bob-only:
+    stages:
+      - { targets: [{ contact: bob }], timeout: 1h }
+"#;
+
+type Ticker = Handler<MemoryStore, FakePager, FakeAlarms, FakeChat>;
+
+fn ticker() -> Ticker {
+    Handler {
+        config: Config::parse(CONFIG).expect("config"),
+        store: MemoryStore::new(),
+        pager: FakePager::default(),
+        alarms: FakeAlarms::default(),
+        chat: Some(FakeChat::default()),
+        table: "quench".into(),
+        lease: Duration::minutes(2),
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn minutes(n: i64) -> DateTime<Utc> {
+    t0() + Duration::minutes(n)
+}
+
+/// `name` went into ALARM at `at`.
+fn alarm(name: &str, at: DateTime<Utc>) -> AlarmChange {
+    AlarmChange {
+        source: AlarmSource::EventBridge,
+        kind: AlarmKind::Metric,
+        alarm_arn: format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"),
+        alarm_name: name.into(),
+        account: "123456789012".into(),
+        region: "eu-west-1".into(),
+        state: AlarmState::Alarm,
+        previous_state: None,
+        state_at: at,
+        reason: "Threshold Crossed".into(),
+        description: None,
+        metrics: vec![MetricRef {
+            namespace: "AWS/EC2".into(),
+            name: "CPUUtilization".into(),
+            dimensions: BTreeMap::new(),
+        }],
+        threshold: Some(90.0),
+        comparison: None,
+        alarm_rule: None,
+        tags: BTreeMap::new(),
+        contributor: None,
+    }
+}
+
+/// Opens an incident for `name` at `at`; returns (incident id, dedup key).
+async fn open(h: &Ticker, name: &str, at: DateTime<Utc>) -> (String, String) {
+    let (decision, _) = apply_change(&h.store, &h.config, &alarm(name, at))
+        .await
+        .expect("opened");
+    assert_eq!(decision.decision, DecisionKind::Opened);
+    (decision.incident_id.expect("incident"), decision.dedup_key)
+}
+
+/// `action` on the incident by `by` at `at`, as alarm-to-incident applies it.
+async fn operate(
+    h: &Ticker,
+    action: OperationKind,
+    incident: &(String, String),
+    by: &str,
+    at: DateTime<Utc>,
+) -> DecisionKind {
+    let operation = Operation {
+        action,
+        dedup_key: incident.1.clone(),
+        incident_id: incident.0.clone(),
+        by: by.into(),
+        reason: String::new(),
+    };
+    let (decision, _) = apply_operation(&h.store, &h.config, &operation, at)
+        .await
+        .expect("operated");
+    decision.decision
+}
+
+/// An incident for `name`, escalated at `at` (stage 1's pages written, due).
+async fn escalated(h: &Ticker, name: &str, at: DateTime<Utc>) -> (String, String) {
+    let incident = open(h, name, at).await;
+    let decision = operate(h, OperationKind::Escalate, &incident, "runbook:cpu", at).await;
+    assert_eq!(decision, DecisionKind::Escalated);
+    incident
+}
+
+async fn tick(h: &Ticker, at: DateTime<Utc>) -> Report {
+    h.tick(at).await.expect("tick")
+}
+
+fn page(h: &Ticker, incident_id: &str, contact: &str, via: Via) -> Page {
+    h.store
+        .stored_pages(incident_id)
+        .into_iter()
+        .find(|p| p.contact == contact && p.via == via)
+        .expect("page")
+}
+
+fn chat(h: &Ticker) -> &FakeChat {
+    h.chat.as_ref().expect("chat")
+}
+
+#[tokio::test]
+async fn a_tick_pages_stage_one_on_every_channel_then_the_next_stage_on_time() {
+    let h = ticker();
+    let (id, _) = escalated(&h, "web-1-cpu", t0()).await;
+
+    let first = tick(&h, t0()).await;
+    assert_eq!((first.pages_sent, first.escalations), (3, 0), "{first:?}");
+    assert_eq!(h.pager.emailed(), vec!["alice"]);
+    assert_eq!(h.pager.texted(), vec!["+4915100000001"]);
+    let (to, subject, body) = lock(&h.pager.emails)[0].clone();
+    assert_eq!(to, "alice");
+    assert!(subject.starts_with("[Quench] P2 "), "{subject}");
+    assert!(body.contains("stage 1 of round 1"), "{body}");
+    // Each page recorded once; the chat page is its event, posted with the mention.
+    let paged = h.store.events_of(&id, TimelineKind::Paged);
+    assert_eq!(paged.len(), 3, "{paged:#?}");
+    let mention = paged
+        .iter()
+        .find(|e| e.mention.as_ref().is_some_and(|m| m.user == "U0ALICE"))
+        .expect("the chat page's event");
+    let posted = format!("{id}#{}", mention.event_key);
+    assert!(
+        chat(&h)
+            .attempts("slack")
+            .iter()
+            .any(|(_, key)| *key == posted),
+        "{:?}",
+        chat(&h).attempts("slack")
+    );
+    assert!(h
+        .store
+        .stored_pages(&id)
+        .iter()
+        .all(|p| p.state == PageState::Sent && p.attempts == 1));
+
+    assert_eq!(tick(&h, minutes(5)).await, Report::default(), "nothing due");
+    let second = tick(&h, minutes(10)).await;
+    assert_eq!(
+        (second.escalations, second.pages_sent),
+        (1, 1),
+        "{second:?}"
+    );
+    assert_eq!(h.pager.emailed(), vec!["alice", "carol"]);
+    // The plan's channel heard of the stage change from the ticker.
+    let stage = h.store.events_of(&id, TimelineKind::Paging);
+    let told = format!("{id}#{}", stage.last().expect("paging event").event_key);
+    assert!(chat(&h)
+        .attempts("slack")
+        .iter()
+        .any(|(_, key)| *key == told));
+}
+
+#[tokio::test]
+async fn a_page_that_fails_is_tried_again_on_a_later_tick_and_recorded_when_it_never_goes_out() {
+    let h = ticker();
+    lock(&h.pager.failures).push_back("SNS is down".into());
+    let (id, _) = escalated(&h, "carol-1-cpu", t0()).await;
+
+    let first = tick(&h, t0()).await;
+    assert_eq!(
+        (first.pages_sent, first.pages_retrying),
+        (0, 1),
+        "{first:?}"
+    );
+    let failed = page(&h, &id, "carol", Via::Email);
+    assert_eq!(failed.state, PageState::Pending);
+    assert_eq!(failed.attempts, 1);
+    assert_eq!(failed.last_error.as_deref(), Some("SNS is down"));
+    assert_eq!(failed.due_at, minutes(1), "the next tick");
+    assert_eq!(
+        tick(&h, t0() + Duration::seconds(30)).await,
+        Report::default()
+    );
+
+    let retried = tick(&h, minutes(1)).await;
+    assert_eq!(retried.pages_sent, 1, "{retried:?}");
+    assert_eq!(h.pager.emailed(), vec!["carol"]);
+    let sent = page(&h, &id, "carol", Via::Email);
+    assert_eq!((sent.state, sent.attempts), (PageState::Sent, 2));
+    assert_eq!(sent.last_error, None);
+    assert_eq!(
+        h.store.events_of(&id, TimelineKind::Paged).len(),
+        1,
+        "one event for the page, however many attempts"
+    );
+
+    // Another incident whose page never goes out: given up after five attempts.
+    let h = ticker();
+    lock(&h.pager.failures).extend((0..5).map(|_| "SNS is down".to_string()));
+    let (id, _) = escalated(&h, "carol-2-cpu", t0()).await;
+    let mut reports = Vec::new();
+    for _ in 0..5 {
+        let due = page(&h, &id, "carol", Via::Email).due_at;
+        reports.push(tick(&h, due).await);
+    }
+    let last = reports.last().expect("ticks");
+    assert_eq!(
+        (last.pages_failed, last.pages_retrying),
+        (1, 0),
+        "{reports:?}"
+    );
+    assert_eq!(
+        reports.iter().map(|r| r.pages_retrying).sum::<u32>(),
+        4,
+        "{reports:?}"
+    );
+    let given_up = page(&h, &id, "carol", Via::Email);
+    assert_eq!((given_up.state, given_up.attempts), (PageState::Failed, 5));
+    let recorded = h.store.events_of(&id, TimelineKind::PageFailed);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        recorded[0].summary,
+        "could not page carol by email after 5 attempts: SNS is down"
+    );
+    assert!(h.pager.emailed().is_empty());
+}
+
+#[tokio::test]
+async fn an_acknowledgement_cancels_the_pages_still_pending() {
+    let h = ticker();
+    let incident = escalated(&h, "bob-1-cpu", t0()).await;
+    let first = tick(&h, t0()).await;
+    assert_eq!(first.pages_sent, 1, "the SMS waits 5 minutes: {first:?}");
+    assert_eq!(h.pager.emailed(), vec!["bob"]);
+
+    let acked = operate(&h, OperationKind::Acknowledge, &incident, "bob", minutes(2)).await;
+    assert_eq!(acked, DecisionKind::Acknowledged);
+    let later = tick(&h, minutes(5)).await;
+    assert_eq!(
+        (later.pages_cancelled, later.pages_sent),
+        (1, 0),
+        "{later:?}"
+    );
+    assert!(h.pager.texted().is_empty());
+    let sms = page(&h, &incident.0, "bob", Via::Sms);
+    assert_eq!(sms.state, PageState::Cancelled);
+    assert_eq!(sms.at, minutes(5));
+    assert_eq!(tick(&h, minutes(6)).await, Report::default());
+}
+
+#[tokio::test]
+async fn page_now_sends_the_incidents_due_pages_at_once() {
+    let h = ticker();
+    let (id, _) = escalated(&h, "web-1-cpu", t0()).await;
+    let request = serde_json::json!({ "incident_id": id }).to_string();
+    let now = h.handle(&request, t0()).await.expect("paged");
+    assert_eq!((now.due, now.pages_sent), (3, 3), "{now:?}");
+    assert_eq!(h.pager.emailed(), vec!["alice"]);
+    // The tick right after finds nothing left to send.
+    assert_eq!(tick(&h, t0()).await, Report::default());
+    let again = h.handle(&request, t0()).await.expect("paged");
+    assert_eq!((again.due, again.pages_sent), (0, 0));
+
+    let error = h
+        .handle(r#"{"incident": "inc-1"}"#, t0())
+        .await
+        .expect_err("refused");
+    assert_eq!(error.error_type(), "InvalidEvent", "{error}");
+}
+
+#[tokio::test]
+async fn a_recovery_quench_did_not_hear_of_is_found_by_reading_the_alarm() {
+    let h = ticker();
+    let (id, _) = open(&h, "web-1-recovering", t0()).await;
+    lock(&h.alarms.readings).push(AlarmReading {
+        alarm_name: "web-1-recovering".into(),
+        state: AlarmState::Ok,
+        since: minutes(2),
+    });
+    assert_eq!(tick(&h, minutes(9)).await, Report::default(), "not yet due");
+    let checked = tick(&h, minutes(10)).await;
+    assert_eq!(checked.resolved, 1, "{checked:?}");
+    assert_eq!(
+        lock(&h.alarms.asked).clone(),
+        vec![vec!["web-1-recovering".to_string()]]
+    );
+    let incident = h.store.record(&id).expect("incident");
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    let resolved = h.store.events_of(&id, TimelineKind::Resolved);
+    assert!(
+        resolved[0].summary.contains("never reached Quench"),
+        "{}",
+        resolved[0].summary
+    );
+}
