@@ -311,7 +311,7 @@ where
             report.pages_skipped += 1;
             return Ok(());
         }
-        let (incident, send) = match plan_page(&self.config, incident, &page, now) {
+        let (incident, send) = match plan_page(&self.config.roster(), incident, &page, now) {
             PagePlan::Cancel(cancelled) => {
                 self.store.settle_page(&cancelled).await?;
                 report.pages_cancelled += 1;

@@ -98,14 +98,14 @@ fn a_page_of_an_acknowledged_or_missing_incident_is_cancelled() {
     let config = Config::parse("version: 1\nplans: { p: { impact: 2 } }").expect("config");
     let mut incident = incident();
     let claimed = page(PageState::Pending);
-    let unknown = plan_page(&config, Some(&incident), &claimed, at(1));
+    let unknown = plan_page(&config.roster(), Some(&incident), &claimed, at(1));
     assert!(
         matches!(&unknown, PagePlan::Attempt { send: Err(why), .. } if why.contains("no longer in the config")),
         "{unknown:?}"
     );
     incident.status = IncidentStatus::Acknowledged;
     for incident in [Some(&incident), None] {
-        match plan_page(&config, incident, &claimed, at(1)) {
+        match plan_page(&config.roster(), incident, &claimed, at(1)) {
             PagePlan::Cancel(page) => {
                 assert_eq!((page.state, page.at), (PageState::Cancelled, at(1)));
             }

@@ -14,6 +14,7 @@ use crate::chat::channels::ChatConfig;
 use crate::config::plan::{Plan, Route};
 use crate::config::vocabulary::{field, ConfigError, Names, Problems, Validate};
 use crate::escalation::policy::{Contact, EscalationPolicy};
+use crate::escalation::roster::Roster;
 use crate::oncall::schedule::Schedule;
 use crate::runbook::model::Runbook;
 
@@ -118,6 +119,15 @@ impl Config {
         }
         section(&mut problems, &names, "runbook", "runbooks", &self.runbooks);
         problems.into_result()
+    }
+
+    /// Who can be paged and how: what an escalation reads of the file.
+    pub fn roster(&self) -> Roster<'_> {
+        Roster {
+            contacts: &self.contacts,
+            schedules: &self.schedules,
+            policies: &self.escalation_policies,
+        }
     }
 
     /// The names each section may refer to.

@@ -15,11 +15,12 @@
 //! creates them.
 //!
 //! Layout: `policy` (contacts and escalation policies as configured, and their checks),
-//! `paging` (the walk's state and its pages, as stored), `walk` (how the walk moves),
+//! `paging` (the walk's state and its pages, as stored), `walk` (how the walk moves, reading only the `roster`),
 //! `sending` (what the ticker does with a due page and how a send settles it).
 
 pub(crate) mod paging;
 pub(crate) mod policy;
+pub(crate) mod roster;
 pub(crate) mod sending;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ pub(crate) mod walk;
 
 pub use paging::{page_retry_at, Page, PageState, Paging, PagingState, MAX_PAGE_ATTEMPTS};
 pub use policy::{ChatIdentity, Contact, Engagement, EscalationPolicy, Stage, Target, Via};
+pub use roster::Roster;
 pub use sending::{
     in_send_order, plan_page, sendable, settle, Outgoing, PageMessage, PageOutcome, PagePlan,
     Settled,

@@ -13,9 +13,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::alarm::AlarmState;
-use crate::config::file::Config;
 use crate::escalation::paging::{page_retry_at, Page, PageState};
 use crate::escalation::policy::Via;
+use crate::escalation::roster::Roster;
 use crate::incident::record::{IncidentRecord, TimelineEvent, TimelineKind};
 use crate::incident::tick::page_wanted;
 
@@ -79,7 +79,7 @@ pub enum PagePlan<'a> {
 
 /// Decides what a page this ticker claimed at `now` comes to.
 pub fn plan_page<'a>(
-    config: &Config,
+    roster: &Roster<'_>,
     incident: Option<&'a IncidentRecord>,
     page: &Page,
     now: DateTime<Utc>,
@@ -92,17 +92,17 @@ pub fn plan_page<'a>(
     };
     PagePlan::Attempt {
         incident,
-        send: outgoing(config, incident, page, now),
+        send: outgoing(roster, incident, page, now),
     }
 }
 
 fn outgoing(
-    config: &Config,
+    roster: &Roster<'_>,
     incident: &IncidentRecord,
     page: &Page,
     now: DateTime<Utc>,
 ) -> Result<Outgoing, String> {
-    let contact = config
+    let contact = roster
         .contacts
         .get(&page.contact)
         .ok_or_else(|| format!("contact `{}` is no longer in the config", page.contact))?;

@@ -41,7 +41,7 @@ fn t(minutes: i64) -> DateTime<Utc> {
 #[test]
 fn an_unacknowledged_walk_visits_every_stage_each_round_then_stops() {
     let config = config(TWO_STAGES);
-    let (mut paging, pages) = start(&config, "front", "inc-1", 0, t(0));
+    let (mut paging, pages) = start(&config.roster(), "front", "inc-1", 0, t(0));
     let first: Vec<_> = pages
         .iter()
         .map(|p| (p.contact.as_str(), p.via, p.due_at))
@@ -51,11 +51,14 @@ fn an_unacknowledged_walk_visits_every_stage_each_round_then_stops() {
         vec![("alice", Via::Email, t(0)), ("alice", Via::Sms, t(5))]
     );
     assert_eq!(paging.next_at, Some(t(10)));
-    assert_eq!(advance(&config, &mut paging, "inc-1", 0, t(9)), None);
+    assert_eq!(
+        advance(&config.roster(), &mut paging, "inc-1", 0, t(9)),
+        None
+    );
     let mut visited = vec![(paging.round, paging.stage, paging.engaged.clone())];
     let mut now = t(10);
     loop {
-        match advance(&config, &mut paging, "inc-1", 0, now) {
+        match advance(&config.roster(), &mut paging, "inc-1", 0, now) {
             Some((Advance::NextStage, pages)) => {
                 assert!(pages.iter().all(|p| p.wave == paging.wave));
                 visited.push((paging.round, paging.stage, paging.engaged.clone()));
@@ -87,10 +90,10 @@ fn an_unacknowledged_walk_visits_every_stage_each_round_then_stops() {
 #[test]
 fn an_acknowledgement_stops_the_walk_until_its_timeout_repages_the_same_stage() {
     let config = config(TWO_STAGES);
-    let (mut paging, _) = start(&config, "front", "inc-1", 0, t(0));
+    let (mut paging, _) = start(&config.roster(), "front", "inc-1", 0, t(0));
     assert_eq!(
         acknowledge(
-            &config,
+            &config.roster(),
             &mut paging,
             "alice",
             Some(Span::from_secs(1800)),
@@ -99,8 +102,11 @@ fn an_acknowledgement_stops_the_walk_until_its_timeout_repages_the_same_stage() 
         AckEffect::Stopped
     );
     assert_eq!(paging.next_at, Some(t(33)));
-    assert_eq!(advance(&config, &mut paging, "inc-1", 0, t(20)), None);
-    let (effect, pages) = advance(&config, &mut paging, "inc-1", 0, t(33)).unwrap();
+    assert_eq!(
+        advance(&config.roster(), &mut paging, "inc-1", 0, t(20)),
+        None
+    );
+    let (effect, pages) = advance(&config.roster(), &mut paging, "inc-1", 0, t(33)).unwrap();
     assert_eq!(effect, Advance::Repaged);
     assert_eq!((paging.stage, paging.wave), (0, 2));
     assert!(pages.iter().all(|p| p.contact == "alice" && p.wave == 2));
@@ -109,19 +115,22 @@ fn an_acknowledgement_stops_the_walk_until_its_timeout_repages_the_same_stage() 
 #[test]
 fn a_stage_where_everyone_must_acknowledge_waits_for_the_last_one() {
     let config = config(TWO_STAGES);
-    let (mut paging, _) = start(&config, "front", "inc-1", 0, t(0));
-    advance(&config, &mut paging, "inc-1", 0, t(10)).unwrap();
+    let (mut paging, _) = start(&config.roster(), "front", "inc-1", 0, t(0));
+    advance(&config.roster(), &mut paging, "inc-1", 0, t(10)).unwrap();
     assert_eq!(
-        acknowledge(&config, &mut paging, "bob", None, t(11)),
+        acknowledge(&config.roster(), &mut paging, "bob", None, t(11)),
         AckEffect::Waiting { missing: 1 }
     );
     assert_eq!(paging.next_at, Some(t(25)));
     assert_eq!(
-        acknowledge(&config, &mut paging, "carol", None, t(12)),
+        acknowledge(&config.roster(), &mut paging, "carol", None, t(12)),
         AckEffect::Stopped
     );
     assert_eq!(paging.next_at, None);
-    assert_eq!(advance(&config, &mut paging, "inc-1", 0, t(60)), None);
+    assert_eq!(
+        advance(&config.roster(), &mut paging, "inc-1", 0, t(60)),
+        None
+    );
 }
 
 #[test]
@@ -136,7 +145,7 @@ fn schedules_and_other_policies_expand_to_contacts_once() {
       - { targets: [{ contact: carol }, { contact: bob }], timeout: 5m }
 "#,
     );
-    let (paging, _) = start(&config, "front", "inc-1", 0, t(0));
+    let (paging, _) = start(&config.roster(), "front", "inc-1", 0, t(0));
     assert_eq!(paging.engaged, vec!["bob".to_string(), "carol".to_string()]);
 }
 
@@ -224,12 +233,12 @@ proptest::proptest! {
     #[test]
     fn ticks_at_any_times_walk_the_policy_in_order(gaps in proptest::collection::vec(0_i64..40, 1..60)) {
         let config = config(TWO_STAGES);
-        let (mut paging, _) = start(&config, "front", "inc-1", 0, t(0));
+        let (mut paging, _) = start(&config.roster(), "front", "inc-1", 0, t(0));
         let mut walked = vec![(paging.round, paging.stage)];
         let mut now = t(0);
         for gap in gaps {
             now += chrono::Duration::minutes(gap);
-            if let Some((Advance::NextStage, pages)) = advance(&config, &mut paging, "inc-1", 0, now) {
+            if let Some((Advance::NextStage, pages)) = advance(&config.roster(), &mut paging, "inc-1", 0, now) {
                 proptest::prop_assert!(pages.iter().all(|p| (p.round, p.stage) == (paging.round, paging.stage)));
                 walked.push((paging.round, paging.stage));
             }
@@ -265,7 +274,7 @@ contacts:
 #[test]
 fn failed_pages_back_off_then_give_up() {
     let config = config(TWO_STAGES);
-    let (_, pages) = start(&config, "front", "inc-1", 0, t(0));
+    let (_, pages) = start(&config.roster(), "front", "inc-1", 0, t(0));
     let mut page = pages[0].clone();
     let mut delays = Vec::new();
     loop {

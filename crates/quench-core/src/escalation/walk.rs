@@ -5,17 +5,17 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::file::Config;
 use crate::duration::Span;
 use crate::escalation::policy::{Stage, Target};
+use crate::escalation::roster::Roster;
 
 use crate::escalation::paging::*;
 
 /// The contacts a stage pages at `at`, in target order, each once.
-pub fn stage_contacts(config: &Config, stage: &Stage, at: DateTime<Utc>) -> Vec<String> {
+pub fn stage_contacts(roster: &Roster<'_>, stage: &Stage, at: DateTime<Utc>) -> Vec<String> {
     let mut contacts = Vec::new();
     expand(
-        config,
+        roster,
         &stage.targets,
         at,
         &mut contacts,
@@ -25,7 +25,7 @@ pub fn stage_contacts(config: &Config, stage: &Stage, at: DateTime<Utc>) -> Vec<
 }
 
 fn expand(
-    config: &Config,
+    roster: &Roster<'_>,
     targets: &[Target],
     at: DateTime<Utc>,
     out: &mut Vec<String>,
@@ -40,7 +40,7 @@ fn expand(
         match target {
             Target::Contact(name) => push(name.clone(), out),
             Target::Schedule(name) => {
-                if let Some(schedule) = config.schedules.get(name) {
+                if let Some(schedule) = roster.schedules.get(name) {
                     for person in schedule.on_call(at) {
                         push(person, out);
                     }
@@ -49,12 +49,8 @@ fn expand(
             Target::Policy(name) => {
                 // Validation refuses cycles; this keeps a bad config from looping anyway.
                 if seen_policies.insert(name.clone()) {
-                    if let Some(first) = config
-                        .escalation_policies
-                        .get(name)
-                        .and_then(|p| p.stages.first())
-                    {
-                        expand(config, &first.targets, at, out, seen_policies);
+                    if let Some(first) = roster.policies.get(name).and_then(|p| p.stages.first()) {
+                        expand(roster, &first.targets, at, out, seen_policies);
                     }
                 }
             }
@@ -65,14 +61,14 @@ fn expand(
 /// Pages the policy's stage `paging.stage` of round `paging.round` as a new wave.
 /// Returns the pages to write (each due after its contact's engagement delay).
 pub fn page_wave(
-    config: &Config,
+    roster: &Roster<'_>,
     paging: &mut Paging,
     incident_id: &str,
     episode: u32,
     now: DateTime<Utc>,
 ) -> Vec<Page> {
-    let Some(stage) = config
-        .escalation_policies
+    let Some(stage) = roster
+        .policies
         .get(&paging.policy)
         .and_then(|p| p.stages.get(paging.stage as usize))
     else {
@@ -83,12 +79,12 @@ pub fn page_wave(
     paging.wave += 1;
     paging.wave_started_at = now;
     paging.acknowledged_by.clear();
-    paging.engaged = stage_contacts(config, stage, now);
+    paging.engaged = stage_contacts(roster, stage, now);
     paging.state = PagingState::Waiting;
     paging.next_at = Some(now + stage.timeout.to_chrono());
     let mut pages = Vec::new();
     for name in &paging.engaged {
-        let Some(contact) = config.contacts.get(name) else {
+        let Some(contact) = roster.contacts.get(name) else {
             continue;
         };
         for engagement in contact.engagements() {
@@ -113,14 +109,14 @@ pub fn page_wave(
 
 /// Starts the walk at stage 1 of `policy`.
 pub fn start(
-    config: &Config,
+    roster: &Roster<'_>,
     policy: &str,
     incident_id: &str,
     episode: u32,
     now: DateTime<Utc>,
 ) -> (Paging, Vec<Page>) {
     let mut paging = at_stage_one(policy, now);
-    let pages = page_wave(config, &mut paging, incident_id, episode, now);
+    let pages = page_wave(roster, &mut paging, incident_id, episode, now);
     (paging, pages)
 }
 
@@ -162,7 +158,7 @@ pub enum Advance {
 
 /// Moves the walk on once `next_at` has passed. `None`: nothing is due.
 pub fn advance(
-    config: &Config,
+    roster: &Roster<'_>,
     paging: &mut Paging,
     incident_id: &str,
     episode: u32,
@@ -171,10 +167,10 @@ pub fn advance(
     if paging.next_at.is_none_or(|due| due > now) {
         return None;
     }
-    let policy = config.escalation_policies.get(&paging.policy)?;
+    let policy = roster.policies.get(&paging.policy)?;
     match paging.state {
         PagingState::Acknowledged => {
-            let pages = page_wave(config, paging, incident_id, episode, now);
+            let pages = page_wave(roster, paging, incident_id, episode, now);
             Some((Advance::Repaged, pages))
         }
         PagingState::Waiting => {
@@ -189,7 +185,7 @@ pub fn advance(
                 paging.next_at = None;
                 return Some((Advance::Exhausted, Vec::new()));
             }
-            let pages = page_wave(config, paging, incident_id, episode, now);
+            let pages = page_wave(roster, paging, incident_id, episode, now);
             Some((Advance::NextStage, pages))
         }
         PagingState::Exhausted | PagingState::Stopped => {
@@ -209,14 +205,14 @@ pub enum AckEffect {
 }
 
 pub fn acknowledge(
-    config: &Config,
+    roster: &Roster<'_>,
     paging: &mut Paging,
     by: &str,
     acknowledge_timeout: Option<Span>,
     now: DateTime<Utc>,
 ) -> AckEffect {
-    let needs_everyone = config
-        .escalation_policies
+    let needs_everyone = roster
+        .policies
         .get(&paging.policy)
         .and_then(|p| p.stages.get(paging.stage as usize))
         .is_some_and(|s| s.all_must_acknowledge);

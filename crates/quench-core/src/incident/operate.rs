@@ -82,8 +82,13 @@ pub fn operate(
                     ));
                     note = Some("already acknowledged: nobody paged".to_string());
                 } else {
-                    let (paging, first) =
-                        escalation::start(config, policy, &updated.id, updated.reopen_count, now);
+                    let (paging, first) = escalation::start(
+                        &config.roster(),
+                        policy,
+                        &updated.id,
+                        updated.reopen_count,
+                        now,
+                    );
                     note = Some(format!("paging {}", paging.engaged.join(", ")));
                     updated.paging = Some(paging);
                     pages = first;
@@ -105,7 +110,7 @@ pub fn operate(
                     if paging.acknowledged_by.contains(&operation.by) {
                         return ignored(IgnoreReason::AlreadyAcknowledged);
                     }
-                    escalation::acknowledge(config, paging, &operation.by, timeout, now)
+                    escalation::acknowledge(&config.roster(), paging, &operation.by, timeout, now)
                 }
                 None => AckEffect::Stopped,
             };

@@ -132,7 +132,7 @@ pub fn tick(
         let advanced = updated
             .paging
             .as_mut()
-            .and_then(|paging| escalation::advance(config, paging, &id, episode, now));
+            .and_then(|paging| escalation::advance(&config.roster(), paging, &id, episode, now));
         match (advanced, &updated.paging) {
             (Some((advance, wave)), Some(paging)) => {
                 pages = wave;
