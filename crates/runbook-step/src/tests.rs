@@ -1,7 +1,11 @@
 //! Unit tests of the crate's private parts: the sample requests, poll intervals and
 //! the `next` the state machine reads.
 
-use super::*;
+use quench_core::config::Config;
+use quench_core::runbook::Next;
+
+use crate::poll::poll_wait;
+use crate::{PendingHandle, Request, BUNDLED_CONFIG};
 
 #[test]
 fn sample_requests_parse() {
