@@ -1,12 +1,17 @@
-//! Acting on a step: the rendered action of the step the interpreter planned. Steps that
-//! act (`run_command`, `automation`, `ec2.reboot`) claim the step first (see the crate
+//! Acting on a step: the rendered action of the step the interpreter planned, one
+//! function per kind of action. The steps that act (`run_command`, `automation`,
+//! `ec2.reboot`) go through [`Turn::act_once`], the one place that claims the step,
+//! records what the action returned and gives the claim back when it failed (the crate
 //! doc's Idempotency); the others only read.
+
+use std::collections::BTreeMap;
+use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 use quench_aws::handler::HandlerError;
 use quench_core::incident::IncidentRecord;
 use quench_core::ports::{
-    client_token, ActionRunner, CommandRequest, MetricRequest, StepClaim, StepStore,
+    client_token, ActionError, ActionRunner, CommandRequest, MetricRequest, StepClaim, StepStore,
 };
 use quench_core::runbook::{OutputValue, RenderedAction, StepOutcome, StepStatus};
 
@@ -40,6 +45,38 @@ impl Execution<'_> {
             handle,
         }
     }
+
+    /// A command or automation of this step started at `started_at`, to be polled: it
+    /// has timed out `timeout_seconds` plus `grace_seconds` later.
+    fn pending(
+        &self,
+        handle: PendingHandle,
+        started_at: DateTime<Utc>,
+        timeout_seconds: u64,
+        grace_seconds: i64,
+    ) -> Pending {
+        Pending {
+            step: self.step.to_string(),
+            run: self.run,
+            handle,
+            started_at,
+            deadline: started_at
+                + Duration::seconds(
+                    i64::try_from(timeout_seconds).unwrap_or(i64::MAX / 2) + grace_seconds,
+                ),
+            polls: 0,
+        }
+    }
+}
+
+/// What [`Turn::act_once`] does with a claim an earlier attempt left without a handle.
+#[derive(Debug, Clone, Copy)]
+enum Unrecorded {
+    /// The earlier attempt may have acted: the step fails rather than act twice.
+    Fail,
+    /// Acting again is safe (the call carries an idempotency token): act, and count the
+    /// action as started when the step was first claimed.
+    ActAgain,
 }
 
 impl<S, A> Turn<'_, S, A>
@@ -68,28 +105,6 @@ where
                 timeout_seconds,
                 output_limit,
             } => {
-                let started = |command_id: String, started_at: DateTime<Utc>| Pending {
-                    step: step.to_string(),
-                    run,
-                    handle: PendingHandle::RunCommand {
-                        command_id,
-                        targets: targets.clone(),
-                        output_limit: *output_limit,
-                    },
-                    started_at,
-                    deadline: started_at
-                        + Duration::seconds(
-                            i64::try_from(*timeout_seconds).unwrap_or(i64::MAX / 2)
-                                + COMMAND_GRACE_SECS,
-                        ),
-                    polls: 0,
-                };
-                if let Some(existing) = self.store().claim_step(&exec.claim(None)).await? {
-                    return Ok(match existing.handle {
-                        Some(id) => Progress::Running(started(id, existing.claimed_at)),
-                        None => uncertain(step),
-                    });
-                }
                 let request = CommandRequest {
                     document: document.clone(),
                     parameters: parameters.clone(),
@@ -97,107 +112,19 @@ where
                     timeout_seconds: *timeout_seconds,
                     comment: format!("quench {} {step}", self.incident.id),
                 };
-                match self.actions().send_command(&request).await {
-                    Ok(id) => {
-                        self.store()
-                            .record_step_handle(&exec.claim(Some(id.clone())))
-                            .await?;
-                        Ok(Progress::Running(started(id, self.now)))
-                    }
-                    Err(error) => {
-                        self.store().release_step(&exec.claim(None)).await?;
-                        failed(error)
-                    }
-                }
+                self.run_command(&exec, &request, *output_limit).await
             }
             RenderedAction::Automation {
                 document,
                 parameters,
                 timeout_seconds,
             } => {
-                let started = |execution_id: String, started_at: DateTime<Utc>| Pending {
-                    step: step.to_string(),
-                    run,
-                    handle: PendingHandle::Automation { execution_id },
-                    started_at,
-                    deadline: started_at
-                        + Duration::seconds(
-                            i64::try_from(*timeout_seconds).unwrap_or(i64::MAX / 2)
-                                + AUTOMATION_GRACE_SECS,
-                        ),
-                    polls: 0,
-                };
-                let existing = self.store().claim_step(&exec.claim(None)).await?;
-                let started_at = existing.as_ref().map_or(self.now, |c| c.claimed_at);
-                if let Some(id) = existing.and_then(|c| c.handle) {
-                    return Ok(Progress::Running(started(id, started_at)));
-                }
-                // With the same ClientToken, a start that did happen returns the same
-                // execution instead of a second one: safe to call again.
-                let token = client_token(&self.incident.id, self.episode, run, step);
-                match self
-                    .actions()
-                    .start_automation(document, parameters, &token)
+                self.automation(&exec, document, parameters, *timeout_seconds)
                     .await
-                {
-                    Ok(id) => {
-                        self.store()
-                            .record_step_handle(&exec.claim(Some(id.clone())))
-                            .await?;
-                        Ok(Progress::Running(started(id, started_at)))
-                    }
-                    Err(error) => {
-                        self.store().release_step(&exec.claim(None)).await?;
-                        failed(error)
-                    }
-                }
             }
-            RenderedAction::Ec2Reboot { instance } => {
-                let rebooted = || {
-                    StepOutcome::succeeded(format!("reboot of {instance} requested"))
-                        .with("instance", instance.as_str())
-                };
-                if let Some(existing) = self.store().claim_step(&exec.claim(None)).await? {
-                    return Ok(match existing.handle {
-                        Some(_) => Progress::Finished(rebooted()),
-                        None => uncertain(step),
-                    });
-                }
-                match self.actions().reboot(instance).await {
-                    Ok(()) => {
-                        self.store()
-                            .record_step_handle(&exec.claim(Some(DONE.into())))
-                            .await?;
-                        Ok(Progress::Finished(rebooted()))
-                    }
-                    Err(error) => {
-                        self.store().release_step(&exec.claim(None)).await?;
-                        failed(error)
-                    }
-                }
-            }
-            RenderedAction::Ec2Status { instance } => {
-                match self.actions().instance_status(instance).await {
-                    Ok(status) => Ok(Progress::Finished(
-                        StepOutcome::succeeded(format!(
-                            "{instance}: {}, instance status {}, system status {}",
-                            status.instance_state, status.instance_status, status.system_status
-                        ))
-                        .with("instance_state", status.instance_state)
-                        .with("instance_status", status.instance_status)
-                        .with("system_status", status.system_status),
-                    )),
-                    Err(error) => failed(error),
-                }
-            }
-            RenderedAction::AlarmState { alarm } => match self.actions().alarm_state(alarm).await {
-                Ok(state) => Ok(Progress::Finished(
-                    StepOutcome::succeeded(format!("{alarm} is {}: {}", state.state, state.reason))
-                        .with("state", state.state)
-                        .with("reason", state.reason),
-                )),
-                Err(error) => failed(error),
-            },
+            RenderedAction::Ec2Reboot { instance } => self.ec2_reboot(&exec, instance).await,
+            RenderedAction::Ec2Status { instance } => self.ec2_status(instance).await,
+            RenderedAction::AlarmState { alarm } => self.alarm_state(alarm).await,
             RenderedAction::MetricQuery {
                 namespace,
                 metric,
@@ -215,14 +142,160 @@ where
                     start: self.now - Duration::minutes(i64::from(*minutes)),
                     end: self.now,
                 };
-                match self.actions().metric_query(&request).await {
-                    Ok(points) => Ok(Progress::Finished(metric_outcome(&request, &points))),
-                    Err(error) => failed(error),
-                }
+                self.metric_query(&request).await
             }
             RenderedAction::Note { text } => {
                 Ok(Progress::Finished(StepOutcome::succeeded(summary(text))))
             }
+        }
+    }
+
+    /// Claims the step, then acts at most once. A handle an earlier attempt recorded is
+    /// reused without acting; a claim without one is handled as `unrecorded` says.
+    /// Otherwise `act` runs: the handle it returns is recorded on the claim, and a failed
+    /// call gives the claim back. `acted` turns a handle and the time its action started
+    /// into the step's progress.
+    async fn act_once<Act, Fut>(
+        &self,
+        exec: &Execution<'_>,
+        unrecorded: Unrecorded,
+        act: Act,
+        acted: impl FnOnce(String, DateTime<Utc>) -> Progress,
+    ) -> Result<Progress, HandlerError>
+    where
+        Act: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String, ActionError>>,
+    {
+        let existing = self.store().claim_step(&exec.claim(None)).await?;
+        let started_at = existing.as_ref().map_or(self.now, |c| c.claimed_at);
+        if let Some(claim) = existing {
+            match (claim.handle, unrecorded) {
+                (Some(handle), _) => return Ok(acted(handle, started_at)),
+                (None, Unrecorded::Fail) => return Ok(uncertain(exec.step)),
+                (None, Unrecorded::ActAgain) => {}
+            }
+        }
+        match act().await {
+            Ok(handle) => {
+                self.store()
+                    .record_step_handle(&exec.claim(Some(handle.clone())))
+                    .await?;
+                Ok(acted(handle, started_at))
+            }
+            Err(error) => {
+                self.store().release_step(&exec.claim(None)).await?;
+                failed(error)
+            }
+        }
+    }
+
+    async fn run_command(
+        &self,
+        exec: &Execution<'_>,
+        request: &CommandRequest,
+        output_limit: u32,
+    ) -> Result<Progress, HandlerError> {
+        self.act_once(
+            exec,
+            Unrecorded::Fail,
+            || self.actions().send_command(request),
+            |command_id, started_at| {
+                let handle = PendingHandle::RunCommand {
+                    command_id,
+                    targets: request.targets.clone(),
+                    output_limit,
+                };
+                Progress::Running(exec.pending(
+                    handle,
+                    started_at,
+                    request.timeout_seconds,
+                    COMMAND_GRACE_SECS,
+                ))
+            },
+        )
+        .await
+    }
+
+    async fn automation(
+        &self,
+        exec: &Execution<'_>,
+        document: &str,
+        parameters: &BTreeMap<String, Vec<String>>,
+        timeout_seconds: u64,
+    ) -> Result<Progress, HandlerError> {
+        // With the same ClientToken, a start that did happen returns the same execution
+        // instead of a second one: safe to call again.
+        let token = client_token(&exec.incident.id, exec.episode, exec.run, exec.step);
+        self.act_once(
+            exec,
+            Unrecorded::ActAgain,
+            || {
+                self.actions()
+                    .start_automation(document, parameters, &token)
+            },
+            |execution_id, started_at| {
+                let handle = PendingHandle::Automation { execution_id };
+                Progress::Running(exec.pending(
+                    handle,
+                    started_at,
+                    timeout_seconds,
+                    AUTOMATION_GRACE_SECS,
+                ))
+            },
+        )
+        .await
+    }
+
+    async fn ec2_reboot(
+        &self,
+        exec: &Execution<'_>,
+        instance: &str,
+    ) -> Result<Progress, HandlerError> {
+        let reboot = || async {
+            self.actions()
+                .reboot(instance)
+                .await
+                .map(|()| DONE.to_string())
+        };
+        self.act_once(exec, Unrecorded::Fail, reboot, |_, _| {
+            Progress::Finished(
+                StepOutcome::succeeded(format!("reboot of {instance} requested"))
+                    .with("instance", instance),
+            )
+        })
+        .await
+    }
+
+    async fn ec2_status(&self, instance: &str) -> Result<Progress, HandlerError> {
+        match self.actions().instance_status(instance).await {
+            Ok(status) => Ok(Progress::Finished(
+                StepOutcome::succeeded(format!(
+                    "{instance}: {}, instance status {}, system status {}",
+                    status.instance_state, status.instance_status, status.system_status
+                ))
+                .with("instance_state", status.instance_state)
+                .with("instance_status", status.instance_status)
+                .with("system_status", status.system_status),
+            )),
+            Err(error) => failed(error),
+        }
+    }
+
+    async fn alarm_state(&self, alarm: &str) -> Result<Progress, HandlerError> {
+        match self.actions().alarm_state(alarm).await {
+            Ok(state) => Ok(Progress::Finished(
+                StepOutcome::succeeded(format!("{alarm} is {}: {}", state.state, state.reason))
+                    .with("state", state.state)
+                    .with("reason", state.reason),
+            )),
+            Err(error) => failed(error),
+        }
+    }
+
+    async fn metric_query(&self, request: &MetricRequest) -> Result<Progress, HandlerError> {
+        match self.actions().metric_query(request).await {
+            Ok(points) => Ok(Progress::Finished(metric_outcome(request, &points))),
+            Err(error) => failed(error),
         }
     }
 }
