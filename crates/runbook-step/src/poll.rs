@@ -1,8 +1,11 @@
 //! Polling a command or automation that an earlier invocation started: how long to wait
 //! between polls, when it has timed out, and what its finished invocations come to.
 
+use chrono::{DateTime, Utc};
 use quench_aws::handler::HandlerError;
-use quench_core::ports::{ActionRunner, AutomationResult, CommandResult, StepStore};
+use quench_core::ports::{
+    ActionRunner, AutomationFinished, AutomationResult, CommandResult, StepStore,
+};
 use quench_core::runbook::{StepOutcome, StepStatus};
 use quench_core::text::sanitize_output;
 
@@ -30,71 +33,60 @@ where
     A: ActionRunner + Sync,
 {
     pub(crate) async fn poll(&self, pending: &Pending) -> Result<Progress, HandlerError> {
-        let over = self.now >= pending.deadline || pending.polls >= MAX_POLLS;
-        let still_running = |pending: &Pending| {
-            if over {
-                Progress::Finished(StepOutcome::with_status(
-                    StepStatus::TimedOut,
-                    format!(
-                        "no final status after {} polls since {}",
-                        pending.polls,
-                        pending.started_at.to_rfc3339()
-                    ),
-                ))
-            } else {
-                Progress::Running(Pending {
-                    polls: pending.polls.saturating_add(1),
-                    ..pending.clone()
-                })
-            }
-        };
         match &pending.handle {
             PendingHandle::RunCommand {
                 command_id,
                 targets,
                 output_limit,
             } => {
-                let mut done = Vec::with_capacity(targets.len());
-                for target in targets {
-                    match self
-                        .actions()
-                        .command_result(command_id, target, *output_limit)
-                        .await
-                    {
-                        Ok(CommandResult::Pending) => return Ok(still_running(pending)),
-                        Ok(CommandResult::Finished(finished)) => done.push((target, finished)),
-                        Err(error) => return failed(error),
-                    }
-                }
-                Ok(Progress::Finished(command_outcome(
-                    command_id,
-                    *output_limit,
-                    &done,
-                )))
+                self.poll_command(pending, command_id, targets, *output_limit)
+                    .await
             }
             PendingHandle::Automation { execution_id } => {
-                match self.actions().automation_result(execution_id).await {
-                    Ok(AutomationResult::Pending) => Ok(still_running(pending)),
-                    Ok(AutomationResult::Finished(finished)) => {
-                        let mut outcome = StepOutcome::with_status(
-                            finished.status,
-                            summary(&match &finished.failure {
-                                Some(why) => {
-                                    format!("automation {execution_id} {}: {why}", finished.detail)
-                                }
-                                None => format!("automation {execution_id} {}", finished.detail),
-                            }),
-                        )
-                        .with("execution_id", execution_id.as_str())
-                        .with("status", finished.detail.as_str());
-                        for (name, values) in &finished.outputs {
-                            outcome = outcome.with(name, values.join("\n"));
-                        }
-                        Ok(Progress::Finished(outcome))
-                    }
-                    Err(error) => failed(error),
-                }
+                self.poll_automation(pending, execution_id).await
             }
+        }
+    }
+
+    /// Finished once the command finished on every target.
+    async fn poll_command(
+        &self,
+        pending: &Pending,
+        command_id: &str,
+        targets: &[String],
+        output_limit: u32,
+    ) -> Result<Progress, HandlerError> {
+        let mut done = Vec::with_capacity(targets.len());
+        for target in targets {
+            match self
+                .actions()
+                .command_result(command_id, target, output_limit)
+                .await
+            {
+                Ok(CommandResult::Pending) => return Ok(still_running(pending, self.now)),
+                Ok(CommandResult::Finished(finished)) => done.push((target, finished)),
+                Err(error) => return failed(error),
+            }
+        }
+        Ok(Progress::Finished(command_outcome(
+            command_id,
+            output_limit,
+            &done,
+        )))
+    }
+
+    async fn poll_automation(
+        &self,
+        pending: &Pending,
+        execution_id: &str,
+    ) -> Result<Progress, HandlerError> {
+        match self.actions().automation_result(execution_id).await {
+            Ok(AutomationResult::Pending) => Ok(still_running(pending, self.now)),
+            Ok(AutomationResult::Finished(finished)) => Ok(Progress::Finished(automation_outcome(
+                execution_id,
+                &finished,
+            ))),
+            Err(error) => failed(error),
         }
     }
 }
@@ -151,4 +143,39 @@ fn command_outcome(
         .with("stderr", stderr)
         .with("exit_code", exit_code)
         .with("command_id", command_id)
+}
+
+/// No final status yet: poll again, unless the deadline or [`MAX_POLLS`] has passed.
+fn still_running(pending: &Pending, now: DateTime<Utc>) -> Progress {
+    if now >= pending.deadline || pending.polls >= MAX_POLLS {
+        Progress::Finished(StepOutcome::with_status(
+            StepStatus::TimedOut,
+            format!(
+                "no final status after {} polls since {}",
+                pending.polls,
+                pending.started_at.to_rfc3339()
+            ),
+        ))
+    } else {
+        Progress::Running(Pending {
+            polls: pending.polls.saturating_add(1),
+            ..pending.clone()
+        })
+    }
+}
+
+fn automation_outcome(execution_id: &str, finished: &AutomationFinished) -> StepOutcome {
+    let mut outcome = StepOutcome::with_status(
+        finished.status,
+        summary(&match &finished.failure {
+            Some(why) => format!("automation {execution_id} {}: {why}", finished.detail),
+            None => format!("automation {execution_id} {}", finished.detail),
+        }),
+    )
+    .with("execution_id", execution_id)
+    .with("status", finished.detail.as_str());
+    for (name, values) in &finished.outputs {
+        outcome = outcome.with(name, values.join("\n"));
+    }
+    outcome
 }
