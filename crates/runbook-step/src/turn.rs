@@ -134,8 +134,29 @@ where
         if !matches!(next, Next::Verify | Next::Resolve { .. }) {
             return Ok(self.respond(next, outputs, None, finished, branches));
         }
+        let (next, verified) = self.verify_alarm(next).await?;
+        self.record(
+            format!(
+                "verify#{}",
+                step_key(&self.incident.id, self.episode, outputs.runs, "end")
+            ),
+            &format!(
+                "alarm.state at the end of the runbook {}: {}",
+                verified.status.as_str(),
+                verified.summary
+            ),
+        )
+        .await?;
+        let mut response = self.respond(next, outputs, None, finished, branches);
+        response.verified = Some(verified);
+        Ok(response)
+    }
+
+    /// Reads the triggering alarm at the end of the runbook: `next` as the alarm's state
+    /// concludes it (an unreadable or unknown state escalates), and what the alarm said.
+    async fn verify_alarm(&self, next: Next) -> Result<(Next, StepOutcome), HandlerError> {
         let alarm = &self.incident.trigger.alarm_name;
-        let (next, verified) = match self.actions().alarm_state(alarm).await {
+        match self.actions().alarm_state(alarm).await {
             Ok(info) => {
                 let outcome = StepOutcome::succeeded(summary(&format!(
                     "{alarm} is {}: {}",
@@ -157,37 +178,20 @@ where
                         reason: format!("{alarm} reports an unknown state `{}`", info.state),
                     },
                 };
-                (next, outcome)
+                Ok((next, outcome))
             }
-            Err(error) if error.is_retryable() => {
-                return Err(HandlerError::Retryable(error.to_string()))
-            }
+            Err(error) if error.is_retryable() => Err(HandlerError::Retryable(error.to_string())),
             Err(error) => {
                 let reason = summary(&format!("could not read {alarm}: {error}"));
-                (
+                Ok((
                     Next::Escalate {
                         step: None,
                         reason: reason.clone(),
                     },
                     StepOutcome::with_status(StepStatus::Failed, reason),
-                )
+                ))
             }
-        };
-        self.record(
-            format!(
-                "verify#{}",
-                step_key(&self.incident.id, self.episode, outputs.runs, "end")
-            ),
-            &format!(
-                "alarm.state at the end of the runbook {}: {}",
-                verified.status.as_str(),
-                verified.summary
-            ),
-        )
-        .await?;
-        let mut response = self.respond(next, outputs, None, finished, branches);
-        response.verified = Some(verified);
-        Ok(response)
+        }
     }
 
     async fn flow(&self, transition: Transition) -> Result<Response, HandlerError> {
