@@ -68,6 +68,8 @@
 //! still alarms. What the alarm said is in `verified` and on the timeline. The core's
 //! `verify` never leaves this function.
 //!
+//! [`Next::concluded`]: quench_core::runbook::Next::concluded
+//!
 //! `wait_seconds` is capped by `QUENCH_MAX_WAIT_SECONDS` when set (tests set 0).
 //! `outcome` and `step` are the step that finished in this invocation (null when none
 //! did: a poll, or a transition decided without running a step). `position` is the
