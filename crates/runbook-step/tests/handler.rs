@@ -411,3 +411,84 @@ async fn templates_read_the_tags_the_alarm_had_when_it_opened_the_incident() {
     let outcome = noted.outcome.as_ref().expect("outcome");
     assert_eq!(outcome.summary, "owned by web");
 }
+
+/// A claim an earlier attempt of `step` left at `claimed_at`.
+fn earlier_claim(step: &str, claimed_at: DateTime<Utc>, handle: Option<&str>) -> StepClaim {
+    StepClaim {
+        incident_id: "inc-1".into(),
+        episode: 0,
+        run: 0,
+        step: step.into(),
+        claimed_at,
+        handle: handle.map(str::to_string),
+    }
+}
+
+#[tokio::test]
+async fn a_retried_command_polls_the_command_its_first_attempt_sent() {
+    let h = handler();
+    let claimed_at = t0() - Duration::seconds(30);
+    h.store
+        .put_claim(earlier_claim("snapshot", claimed_at, Some("cmd-0")));
+    let response = h
+        .handle_request(begin("cpu-diagnostics"), t0())
+        .await
+        .expect("handled");
+    assert!(h.actions.acted().is_empty());
+    assert_eq!(
+        response.next,
+        Next::Poll {
+            step: "snapshot".into()
+        }
+    );
+    let pending = response.pending.as_ref().expect("pending");
+    assert!(matches!(
+        &pending.handle,
+        PendingHandle::RunCommand { command_id, .. } if command_id == "cmd-0"
+    ));
+    assert_eq!(pending.started_at, claimed_at);
+    assert_eq!(pending.deadline, claimed_at + Duration::seconds(60 + 120));
+}
+
+#[tokio::test]
+async fn a_command_send_that_was_not_recorded_is_not_sent_again() {
+    let h = handler();
+    h.store.put_claim(earlier_claim("snapshot", t0(), None));
+    let response = h
+        .handle_request(begin("cpu-diagnostics"), t0())
+        .await
+        .expect("handled");
+    assert!(h.actions.acted().is_empty());
+    let outcome = response.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome.status, StepStatus::Failed);
+    assert!(outcome.summary.contains("not acting twice"), "{outcome:?}");
+    assert_eq!(response.pending, None);
+}
+
+#[tokio::test]
+async fn an_automation_start_that_was_not_recorded_starts_again_dated_from_the_claim() {
+    let h = handler();
+    let claimed_at = t0() - Duration::seconds(30);
+    // With the same ClientToken, SSM returns the execution the earlier start made.
+    h.store
+        .put_claim(earlier_claim("restart", claimed_at, None));
+    let response = h
+        .handle_request(begin("im-automation"), t0())
+        .await
+        .expect("started");
+    let acted = h.actions.acted();
+    assert_eq!(acted.len(), 1, "{acted:?}");
+    assert!(acted[0].starts_with("start AWS-RestartEC2Instance"));
+    let pending = response.pending.as_ref().expect("pending");
+    assert!(matches!(
+        &pending.handle,
+        PendingHandle::Automation { execution_id } if execution_id == "exec-1"
+    ));
+    assert_eq!(pending.started_at, claimed_at);
+    assert_eq!(
+        pending.deadline,
+        claimed_at + Duration::seconds(15 * 60 + 120)
+    );
+    let handles: Vec<Option<String>> = h.store.claims().into_iter().map(|c| c.handle).collect();
+    assert_eq!(handles, vec![Some("exec-1".to_string())]);
+}
