@@ -1,7 +1,7 @@
 //! The handler over in-memory fakes of its ports: an alarm's incident opened once,
 //! operations by request and by id, the pending resolution's confirmation, and a mirror
 //! that fails without touching our record. The same paths against DynamoDB are in
-//! tests/tests/alarm_to_incident.rs.
+//! crates/quench-e2e/tests/alarm_to_incident.rs.
 
 use alarm_to_incident::{Handler, BUNDLED_CONFIG};
 use chrono::{DateTime, Duration, Utc};

@@ -14,7 +14,7 @@
 //!
 //! For each chat channel of the incident's plan, every timeline event not yet delivered
 //! there is rendered ([`quench_core::chat::render`]) and sent, oldest first (the flow is
-//! [`quench_core::notice_flow`]):
+//! [`quench_core::chat::Notifier`]):
 //!
 //! - **Once per (incident, event, channel).** A delivery is claimed with a conditional
 //!   write before it is sent and settled after; a retried invocation skips what is

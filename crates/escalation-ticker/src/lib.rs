@@ -13,7 +13,7 @@
 //!   settled. A failed page is tried again on a later tick with backoff, without
 //!   touching the other pages of its wave; after [`MAX_PAGE_ATTEMPTS`] it is recorded as
 //!   failed. What to do with a page and how its attempt settles it are decided in
-//!   [`quench_core::tick_flow`]; this handler reads, claims, sends and writes.
+//!   [`quench_core::escalation`] (`sending`); this handler reads, claims, sends and writes.
 //!
 //! A page whose incident was acknowledged, resolved or reopened before it was due is
 //! cancelled, so a resolve cancels every pending page.

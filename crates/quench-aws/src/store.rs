@@ -1,4 +1,4 @@
-//! The incident store on DynamoDB: one table, three item shapes.
+//! The incident store on DynamoDB: one table, six item shapes.
 //!
 //! | item              | PK                | SK              |
 //! |-------------------|-------------------|-----------------|

@@ -71,7 +71,7 @@ pub async fn apply_operation<S: IncidentStore + Sync>(
     .await
 }
 
-/// Does what is due for one incident on the ticker's word (see [`crate::ticker::tick`]).
+/// Does what is due for one incident on the ticker's word (see [`crate::incident::tick::tick`]).
 /// `head` is the head the ticker just read (to know which alarms to read): the first
 /// decision is made on it rather than on a second read of the same item.
 pub async fn apply_tick<S: IncidentStore + Sync>(

@@ -42,10 +42,11 @@
 //! compiled once (on the first lookup) into sorted, non-overlapping intervals searched
 //! by bisection.
 //!
-//! Validation (see [`Schedule::validate`]) also checks coverage: unless `allow_gaps` is
-//! true, every minute of the week, in local time, must be inside some rotation's windows
-//! (a rotation without restrictions covers the whole week). Time before a rotation's
-//! `start` and the effect of clock changes on windows do not count as gaps.
+//! Validation (the [`Validate`](crate::config::Validate) of a [`Schedule`]) also checks
+//! coverage: unless `allow_gaps` is true, every minute of the week, in local time, must
+//! be inside some rotation's windows (a rotation without restrictions covers the whole
+//! week). Time before a rotation's `start` and the effect of clock changes on windows do
+//! not count as gaps.
 //!
 //! Layout: `schedule` (the section, its validation and lookups), `model` (its parts:
 //! rotations, restrictions, overrides, shifts), `local_time` (the value types and their syntax), `zone` (instants from local

@@ -52,7 +52,7 @@ pub struct CommandRequest {
 }
 
 /// A finished command on one instance. `stdout` and `stderr` are already sanitised and
-/// bounded (see [`sanitize_output`]).
+/// bounded (see [`sanitize_output`](crate::text::sanitize_output)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandFinished {
     pub status: StepStatus,

@@ -283,7 +283,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Planned {
-    /// Execute `step` with this input, then ask [`after_step`].
+    /// Execute `step` with this input, then ask [`after_step`](crate::runbook::interpreter::after_step).
     Execute {
         step: String,
         input: RenderedAction,
@@ -291,7 +291,7 @@ pub enum Planned {
         branches: Vec<BranchTaken>,
     },
     /// The step's input was refused: record `outcome` (status `refused`, never executed)
-    /// and ask [`after_step`] as for any outcome.
+    /// and ask [`after_step`](crate::runbook::interpreter::after_step) as for any outcome.
     Refused {
         step: String,
         error: TemplateError,

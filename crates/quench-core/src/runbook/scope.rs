@@ -152,7 +152,7 @@ impl<'a> Scope<'a> {
 }
 
 /// Renders `param.from` and refuses it unless the whole value matches the pattern. The
-/// value returned is raw; quote it with [`shell_quote`] before it meets a shell.
+/// value returned is raw; quote it with [`shell_quote`](crate::runbook::template::shell_quote) before it meets a shell.
 pub fn check_param(name: &str, param: &Param, scope: &Scope<'_>) -> Result<String, TemplateError> {
     let unparameterised = Scope {
         params: None,

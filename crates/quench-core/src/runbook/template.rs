@@ -6,7 +6,7 @@
 //! empty instance id or process name would make a step do something other than asked.
 //!
 //! Values that reach a shell only ever come through declared parameters, each checked
-//! against its own pattern and then single-quoted; see [`check_param`] and [`shell_quote`].
+//! against its own pattern and then single-quoted; see [`check_param`](crate::runbook::scope::check_param) and [`shell_quote`].
 
 use std::fmt;
 
