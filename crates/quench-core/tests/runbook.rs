@@ -1,5 +1,6 @@
 //! Runbooks: parsing, validation, templating (hostile values included) and the
-//! interpreter's transitions.
+//! interpreter's transitions. About 1,150 lines because each of the eleven actions and
+//! each validation rule has its own cases; they read best side by side.
 
 use std::collections::BTreeMap;
 
