@@ -77,7 +77,20 @@ pub fn run() -> Result<(), BenchError> {
         black_box(Config::parse(black_box(BUNDLED_CONFIG)).map_err(|e| failed(e.to_string()))?);
     }
     let whole = started.elapsed().as_secs_f64() * 1e6 / f64::from(ROUNDS);
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(black_box(BUNDLED_CONFIG));
+        black_box(
+            serde_path_to_error::deserialize::<_, Config>(deserializer)
+                .map_err(|e| failed(e.to_string()))?,
+        );
+    }
+    let tracked = started.elapsed().as_secs_f64() * 1e6 / f64::from(ROUNDS);
     let rows = [
+        (
+            "whole file, deserialized tracking field paths, not validated",
+            tracked,
+        ),
         (
             "whole file, deserialized, not validated",
             mean_us::<
