@@ -6,6 +6,7 @@
 //! the figures are printed next to their targets.
 
 mod chat;
+mod config_cost;
 mod lifecycle;
 mod oncall;
 mod stub;
@@ -791,6 +792,7 @@ fn run() -> Result<(), BenchError> {
             bench_rss(handler, &hello)?;
         }
         bench_config_load()?;
+        config_cost::run()?;
     }
     if args.wants("throughput") {
         bench_throughput(args.iterations)?;

@@ -4,8 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::{Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike};
-use chrono_tz::Tz;
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 use crate::duration::Span;
 use crate::oncall::local_time::*;
@@ -45,7 +44,7 @@ pub(super) enum Clock {
 }
 
 impl Compiled {
-    pub(super) fn new(zone: Tz, rotations: &[Rotation], overrides: &[Override]) -> Self {
+    pub(super) fn new(zone: Zone, rotations: &[Rotation], overrides: &[Override]) -> Self {
         let all_rotations = rotations;
         let rotations: Vec<Turns> = all_rotations
             .iter()
@@ -118,7 +117,7 @@ impl Compiled {
 }
 
 impl Clock {
-    fn new(zone: Tz, rotation: &Rotation) -> Self {
+    fn new(zone: Zone, rotation: &Rotation) -> Self {
         let start = rotation.start.naive();
         match rotation.every.whole_days() {
             Some(days) => Clock::Days {
@@ -135,7 +134,7 @@ impl Clock {
     }
 
     /// Hand-off `k` in seconds; `None` past the calendar's range.
-    fn handoff(self, zone: Tz, k: i64) -> Option<i64> {
+    fn handoff(self, zone: Zone, k: i64) -> Option<i64> {
         match self {
             Clock::Days { date, time, every } => {
                 let days = chrono::Duration::try_days(k.checked_mul(every)?)?;
@@ -149,7 +148,7 @@ impl Clock {
 
     /// The shift in progress at `t` (seconds), whose local reading is `local`; `None`
     /// before hand-off 0.
-    fn shift_at(self, zone: Tz, t: i64, local: NaiveDateTime) -> Option<i64> {
+    fn shift_at(self, zone: Zone, t: i64, local: NaiveDateTime) -> Option<i64> {
         match self {
             Clock::Days { date, every, .. } => {
                 let days = (local.date() - date).num_days();
@@ -190,7 +189,7 @@ impl Clock {
     }
 
     /// Hand-off instants in `(lo, hi)` onto `out`.
-    pub(super) fn handoffs_between(self, zone: Tz, lo: i64, hi: i64, out: &mut Vec<i64>) {
+    pub(super) fn handoffs_between(self, zone: Zone, lo: i64, hi: i64, out: &mut Vec<i64>) {
         let Some(local) = local_at(zone, lo) else {
             return;
         };
@@ -214,7 +213,7 @@ impl Clock {
 impl Turns {
     pub(super) fn person<'a>(
         &self,
-        zone: Tz,
+        zone: Zone,
         rotation: &'a Rotation,
         t: i64,
         local: NaiveDateTime,
@@ -366,7 +365,13 @@ pub(super) fn week_window(start: usize, end: usize) -> String {
 /// Instants in `(lo, hi)` where some rotation's restriction windows may open or close:
 /// each window edge on each local date, every time the wall clock reads it, and every
 /// change of offset (where the wall clock jumps over or back across edges).
-pub(super) fn window_cuts(zone: Tz, rotations: &[Rotation], lo: i64, hi: i64, out: &mut Vec<i64>) {
+pub(super) fn window_cuts(
+    zone: Zone,
+    rotations: &[Rotation],
+    lo: i64,
+    hi: i64,
+    out: &mut Vec<i64>,
+) {
     let mut edges: BTreeSet<u16> = BTreeSet::from([0]);
     for restriction in rotations.iter().flat_map(|r| &r.restrictions) {
         edges.insert(restriction.from.minutes() % 1440);
@@ -383,11 +388,7 @@ pub(super) fn window_cuts(zone: Tz, rotations: &[Rotation], lo: i64, hi: i64, ou
             else {
                 continue;
             };
-            match zone.from_local_datetime(&date.and_time(time)) {
-                LocalResult::Single(t) => out.push(t.timestamp()),
-                LocalResult::Ambiguous(a, b) => out.extend([a.timestamp(), b.timestamp()]),
-                LocalResult::None => {}
-            }
+            out.extend(instants(zone, date.and_time(time)));
         }
         date = match date.succ_opt() {
             Some(next) => next,
@@ -399,7 +400,7 @@ pub(super) fn window_cuts(zone: Tz, rotations: &[Rotation], lo: i64, hi: i64, ou
 
 /// Every instant in `(lo, hi]` where the zone's offset changes, assuming no two changes
 /// within six hours of each other.
-pub(super) fn offset_changes(zone: Tz, lo: i64, hi: i64, out: &mut Vec<i64>) {
+pub(super) fn offset_changes(zone: Zone, lo: i64, hi: i64, out: &mut Vec<i64>) {
     const STEP: i64 = 6 * 3600;
     let Some(mut before) = offset_at(zone, lo) else {
         return;

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Timelike};
-use chrono_tz::Tz;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::duration::Span;
+use crate::oncall::zone::Zone;
 
 pub(super) const DAY_SECS: u64 = 86_400;
 pub(super) const WEEK_SECS: u64 = 7 * DAY_SECS;
@@ -262,26 +262,24 @@ impl JsonSchema for ZoneName {
 pub(super) mod zone_name {
     use super::*;
 
-    pub fn serialize<S: Serializer>(zone: &Tz, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(zone: &Zone, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(zone.name())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Zone, D::Error> {
         struct Name;
 
         impl de::Visitor<'_> for Name {
-            type Value = Tz;
+            type Value = Zone;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an IANA time zone name such as `Europe/Berlin`")
             }
 
-            fn visit_str<E: de::Error>(self, raw: &str) -> Result<Tz, E> {
-                raw.parse::<Tz>().map_err(|_| {
-                    let hint = chrono_tz::TZ_VARIANTS
-                        .iter()
-                        .find(|z| z.name().eq_ignore_ascii_case(raw.trim()))
-                        .map(|z| format!("; did you mean `{}`?", z.name()))
+            fn visit_str<E: de::Error>(self, raw: &str) -> Result<Zone, E> {
+                Zone::get(raw).ok_or_else(|| {
+                    let hint = Zone::spelled(raw)
+                        .map(|name| format!("; did you mean `{name}`?"))
                         .unwrap_or_else(|| {
                             ": use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`"
                                 .to_string()

@@ -49,7 +49,8 @@
 //! not count as gaps.
 //!
 //! Layout: `schedule` (the section, its validation and lookups), `model` (its parts:
-//! rotations, restrictions, overrides, shifts), `local_time` (the value types and their syntax), `zone` (instants from local
+//! rotations, restrictions, overrides, shifts), `local_time` (the value types and their
+//! syntax), `zone` (the zone type, on jiff's bundled database, and instants from local
 //! readings), `compiled` (shift arithmetic, override intervals, the coverage mask);
 //! `tests` holds the unit and property tests of all four, which reach their private
 //! parts (1,200 lines: the zone cases, Lord_Howe to St_Johns, are most of it).
@@ -68,3 +69,4 @@ pub use local_time::{
 };
 pub use model::{Day, Override, Restriction, Rotation, Shift};
 pub use schedule::Schedule;
+pub use zone::Zone;

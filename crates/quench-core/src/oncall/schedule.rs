@@ -4,8 +4,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, FixedOffset, Offset, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +23,7 @@ pub struct Schedule {
     /// date-time and time of day in this schedule is read in.
     #[serde(with = "zone_name")]
     #[schemars(with = "ZoneName")]
-    time_zone: Tz,
+    time_zone: Zone,
     /// Allow times of the week when no rotation covers anyone. Off by default: a gap
     /// is a config error.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -42,7 +41,7 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn new(
-        time_zone: Tz,
+        time_zone: Zone,
         rotations: Vec<Rotation>,
         overrides: Vec<Override>,
         allow_gaps: bool,
@@ -56,7 +55,7 @@ impl Schedule {
         }
     }
 
-    pub fn time_zone(&self) -> Tz {
+    pub fn time_zone(&self) -> Zone {
         self.time_zone
     }
 
@@ -82,11 +81,16 @@ impl Schedule {
     /// `at` in the schedule's zone as listings show it. Zones without an abbreviation
     /// show their offset, since `%Z` would print one anyway (`+03`).
     pub fn local_time(&self, at: DateTime<Utc>) -> String {
-        let at = at.with_timezone(&self.time_zone());
-        if at.format("%Z").to_string().starts_with(['+', '-']) {
+        let zone = self.time_zone();
+        let abbreviation = zone.abbreviation(at.timestamp());
+        let offset = offset_at(zone, at.timestamp())
+            .and_then(FixedOffset::east_opt)
+            .unwrap_or(Utc.fix());
+        let at = at.with_timezone(&offset);
+        if abbreviation.starts_with(['+', '-']) {
             at.format("%a %Y-%m-%d %H:%M %:z").to_string()
         } else {
-            at.format("%a %Y-%m-%d %H:%M %Z").to_string()
+            format!("{} {abbreviation}", at.format("%a %Y-%m-%d %H:%M"))
         }
     }
 
