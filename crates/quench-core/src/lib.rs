@@ -7,8 +7,8 @@
 //! circles, which `tests/module_graph.rs` checks.
 //!
 //! Tests: a module's tests live in the crate's `tests/` when its public items are
-//! enough, and in a sibling `tests.rs` (`#[cfg(test)] mod tests;`) when they reach
-//! private ones.
+//! enough, and in the folder's `tests` module (`#[cfg(test)] mod tests;`, a `tests.rs`
+//! or, when it grows, a `tests/` folder of its own) when they reach private ones.
 
 pub mod alarm;
 pub mod chat;

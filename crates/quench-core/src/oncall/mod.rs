@@ -53,7 +53,7 @@
 //! syntax), `zone` (the zone type, on jiff's bundled database, and instants from local
 //! readings), `compiled` (shift arithmetic, override intervals, the coverage mask);
 //! `tests` holds the unit and property tests of all four, which reach their private
-//! parts (1,200 lines: the zone cases, Lord_Howe to St_Johns, are most of it).
+//! parts: lookups, checks and properties, one file each.
 
 pub(crate) mod compiled;
 pub(crate) mod local_time;
