@@ -29,8 +29,7 @@ use quench_aws::store::DynamoStore;
 use quench_core::alarm::{parse_alarm_value, parse_payload, AlarmChange, EventError};
 use quench_core::config::Config;
 use quench_core::incident::{apply_change, apply_pending_resolve};
-use quench_core::incident::{Operation, OperationKind};
-use quench_core::ports::IncidentLog;
+use quench_core::incident::Operation;
 use quench_core::ports::IncidentMirror;
 use quench_core::ports::IncidentStore;
 use serde::Deserialize;
@@ -105,8 +104,9 @@ where
         Ok(first)
     }
 
-    /// The ports, lent to the decisions shared with `quench-op`.
-    fn incidents(&self) -> Incidents<'_, S, M> {
+    /// The ports, lent to the decisions shared with `quench-op`, e.g.
+    /// [`Incidents::operate_by_id`] for an incident known by its id alone.
+    pub fn incidents(&self) -> Incidents<'_, S, M> {
         Incidents {
             config: &self.config,
             store: &self.store,
@@ -132,27 +132,6 @@ where
             .incidents()
             .respond(decision, commit.as_ref(), now)
             .await)
-    }
-}
-
-impl<S, M> Handler<S, M>
-where
-    S: IncidentStore + IncidentLog + Sync,
-    M: IncidentMirror + Sync,
-{
-    /// An operation on an incident known by its id alone (see
-    /// [`Incidents::operate_by_id`]).
-    pub async fn operate_by_id(
-        &self,
-        action: OperationKind,
-        incident_id: &str,
-        by: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Response, HandlerError> {
-        self.incidents()
-            .operate_by_id(action, incident_id, by, reason, now)
-            .await
     }
 }
 

@@ -81,6 +81,7 @@ async fn operations_are_idempotent_by_request_and_by_id() {
     let acknowledged = h.handle(&operation("acknowledge"), now).await.expect("ack");
     assert_eq!(acknowledged.decision.decision, DecisionKind::Acknowledged);
     let again = h
+        .incidents()
         .operate_by_id(OperationKind::Acknowledge, &id, "alice", "", now)
         .await
         .expect("handled");
@@ -89,6 +90,7 @@ async fn operations_are_idempotent_by_request_and_by_id() {
         Some(IgnoreReason::AlreadyAcknowledged)
     );
     let resolved = h
+        .incidents()
         .operate_by_id(OperationKind::Resolve, &id, "alice", "fixed", now)
         .await
         .expect("resolved");
@@ -101,6 +103,7 @@ async fn operations_are_idempotent_by_request_and_by_id() {
     let error = h.handle(&nobody, now).await.expect_err("refused");
     assert_eq!(error.error_type(), "InvalidEvent", "{error}");
     let unknown = h
+        .incidents()
         .operate_by_id(OperationKind::Resolve, "inc-404", "alice", "", now)
         .await
         .expect_err("refused");

@@ -314,6 +314,7 @@ async fn an_acknowledgement_stops_escalation_until_its_timeout_pages_again() {
     // By incident id alone, as the `quench-op` command does.
     let acked = stack
         .alarms
+        .incidents()
         .operate_by_id(
             OperationKind::Acknowledge,
             &incident.0,
