@@ -4,7 +4,7 @@
 //! Secrets (webhook URLs, bot tokens, signing keys) are read through [`Secrets`] and sent
 //! only as the URL or an `Authorization` header; no error returned here contains them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use quench_core::chat::{Channel, SecretRef};
@@ -292,6 +292,17 @@ pub struct TokioHost;
 impl DeliveryHost for TokioHost {
     async fn sleep(&self, wait: Duration) {
         tokio::time::sleep(wait).await;
+    }
+
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn jitter_seed(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()) ^ d.as_secs())
+            .unwrap_or(0)
     }
 
     fn note(&self, note: DeliveryNote<'_>) {

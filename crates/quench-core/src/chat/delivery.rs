@@ -98,13 +98,6 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn jitter_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::from(d.subsec_nanos()) ^ d.as_secs())
-        .unwrap_or(0)
-}
-
 /// What one catch-up did: `pending` counts messages left for a later invocation
 /// (another invocation is sending them, the time budget ran out, or their channel
 /// dead-lettered one in this invocation).
@@ -174,7 +167,7 @@ where
             return Ok(DeliveryReport::default());
         }
         let deliveries = self.store.deliveries(incident_id).await?;
-        let started = Instant::now();
+        let started = self.host.instant();
         let mut report = DeliveryReport::default();
         for (name, follows_plan) in channels {
             let Some(channel) = self.config.chat.channels.get(name) else {
@@ -223,6 +216,14 @@ where
     C: ChatSender + Sync,
     H: DeliveryHost + Sync,
 {
+    /// Time spent in this invocation, by the host's clock.
+    fn elapsed(&self) -> Duration {
+        self.notifier
+            .host
+            .instant()
+            .saturating_duration_since(self.started)
+    }
+
     async fn catch_up(
         &self,
         timeline: &[TimelineEvent],
@@ -241,7 +242,7 @@ where
             {
                 continue;
             }
-            if stop || self.started.elapsed() > policy.budget {
+            if stop || self.elapsed() > policy.budget {
                 report.pending += 1;
                 continue;
             }
@@ -332,7 +333,7 @@ where
 
     async fn send(&self, body: &serde_json::Value, thread: Option<&str>, key: &str) -> Outcome {
         let policy = self.notifier.policy;
-        let seed = jitter_seed();
+        let seed = self.notifier.host.jitter_seed();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -348,7 +349,7 @@ where
             let Some(wait) = policy.wait_after(&error, attempt, seed) else {
                 return Outcome::Failed(error, attempt);
             };
-            if self.started.elapsed() + wait > policy.budget {
+            if self.elapsed() + wait > policy.budget {
                 return Outcome::Failed(error, attempt);
             }
             self.notifier.host.note(DeliveryNote::Retrying {

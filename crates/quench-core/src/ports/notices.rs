@@ -2,7 +2,7 @@
 //! the host the delivery runs on (waiting between attempts, and the logs).
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::chat::channels::Channel;
 use crate::chat::notice::Delivery;
@@ -144,8 +144,14 @@ pub enum DeliveryNote<'a> {
     },
 }
 
-/// Where the delivery flow runs: it waits between attempts there, and writes its logs.
+/// Where the delivery flow runs: it waits between attempts there, reads the time its
+/// budget is counted in and the entropy that spreads retries, and writes its logs. The
+/// core reads no clock of its own.
 pub trait DeliveryHost {
     fn sleep(&self, wait: Duration) -> impl Future<Output = ()> + Send;
+    /// A monotonic reading; the flow counts its time budget from the first one.
+    fn instant(&self) -> Instant;
+    /// A value that differs between invocations, to seed retry jitter.
+    fn jitter_seed(&self) -> u64;
     fn note(&self, note: DeliveryNote<'_>);
 }
