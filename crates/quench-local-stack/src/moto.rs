@@ -126,8 +126,10 @@ impl Moto {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, StackError> {
+        // Generous: on a loaded two-core runner the emulator can be starved for seconds
+        // while functions build and run beside it.
         let (status, answer) =
-            http_post(self.port, path, &body.to_string(), Duration::from_secs(10))?;
+            http_post(self.port, path, &body.to_string(), Duration::from_secs(60))?;
         if status != 200 {
             return Err(StackError::Http(format!("{path}: {status} {answer}")));
         }

@@ -158,7 +158,18 @@ pub(crate) fn http_post(
     )
     .map_err(http)?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(http)?;
+    stream.read_to_end(&mut response).map_err(|e| {
+        // A read timeout surfaces as EAGAIN ("Resource temporarily unavailable"), which
+        // names neither the request nor the wait.
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            StackError::Http(format!("{path}: no answer within {timeout:?}"))
+        } else {
+            http(e)
+        }
+    })?;
     let response = String::from_utf8_lossy(&response).to_string();
     let (head, rest) = response
         .split_once("\r\n\r\n")
