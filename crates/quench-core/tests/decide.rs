@@ -10,7 +10,7 @@ use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, Metric
 use quench_core::config::Config;
 use quench_core::incident::{
     confirm_pending_resolve, decide, operate, Commit, DecisionKind, DedupHead, IgnoreReason,
-    IncidentRecord, IncidentStatus, Operation, OperationKind, TimelineEvent, TimelineKind,
+    IncidentRecord, IncidentStatus, Operation, OperationKind, Outcome, TimelineEvent, TimelineKind,
 };
 
 #[derive(Default, Debug, Clone, PartialEq)]
@@ -210,9 +210,13 @@ proptest! {
             let expected = replay(&config, &clean);
             let actual = replay(&config, &deliveries);
 
+            // What each series last saw; which transition it made depends on the order.
             let heads = |store: &MemoryStore| -> Vec<_> {
-                let mut series: Vec<_> =
-                    store.heads.values().flat_map(|h| h.series.clone()).collect();
+                let mut series: Vec<_> = store
+                    .heads
+                    .values()
+                    .flat_map(|h| h.series.iter().map(|(k, s)| (k.clone(), s.state, s.alarming, s.at)))
+                    .collect();
                 series.sort_by(|a, b| a.0.cmp(&b.0));
                 series
             };
@@ -505,11 +509,80 @@ fn a_lost_race_is_refused_by_the_version_condition() {
     assert!(store.apply(first));
     assert!(!store.apply(second), "the loser must re-decide");
     let retry = decide(store.heads.get(&key), &alarm, &routed, &key);
+    // The loser hears what the winner did (its execution carries on beside the winner's,
+    // and the step and page claims keep every effect single); it writes nothing.
+    assert_eq!(retry.decision.decision, DecisionKind::Opened);
+    assert!(retry.decision.redelivery);
+    assert_eq!(store.incidents.len(), 1);
+    assert!(retry.commit.is_none());
+}
+
+/// Decides `change` against the stored head without writing: what a retried delivery
+/// hears.
+fn redeliver(store: &MemoryStore, config: &Config, change: &AlarmChange) -> Outcome {
+    let routed = config.route(change).expect("routed");
+    let key = routed.dedup_key(change);
+    decide(store.heads.get(&key), change, &routed, &key)
+}
+
+/// A delivery retried after its commit landed (an SDK retry of a write whose answer was
+/// lost, a retried invocation, a replay) hears what the first delivery did, so its
+/// execution goes on to the runbook or the stable-period wait instead of stopping at
+/// `duplicate` with the incident open and nobody engaged. It writes nothing.
+#[test]
+fn a_redelivered_transition_answers_with_what_it_did_and_writes_nothing() {
+    let config_plain = config("dedupe: alarm, flap_window: 30m");
+    let mut store = MemoryStore::default();
+    let alarm = change(0, AlarmState::Alarm, at(0));
+    store.deliver(&config_plain, &alarm);
+    let opened = store.incidents.values().next().expect("opened").id.clone();
+    let again = redeliver(&store, &config_plain, &alarm);
+    assert_eq!(again.decision.decision, DecisionKind::Opened);
+    assert_eq!(again.decision.incident_id.as_deref(), Some(opened.as_str()));
+    assert!(again.decision.redelivery);
+    assert!(again.commit.is_none());
+
+    let ok = change(0, AlarmState::Ok, at(5));
+    assert_eq!(store.deliver(&config_plain, &ok), DecisionKind::Resolved);
+    let again = redeliver(&store, &config_plain, &ok);
+    assert_eq!(again.decision.decision, DecisionKind::Resolved);
+    assert!(again.commit.is_none());
+    // The open is history now: its redelivery is stale, as before.
     assert_eq!(
-        retry.decision.ignored_because,
+        redeliver(&store, &config_plain, &alarm)
+            .decision
+            .ignored_because,
+        Some(IgnoreReason::Stale)
+    );
+
+    let realarm = change(0, AlarmState::Alarm, at(8));
+    assert_eq!(
+        store.deliver(&config_plain, &realarm),
+        DecisionKind::Reopened
+    );
+    let again = redeliver(&store, &config_plain, &realarm);
+    assert_eq!(again.decision.decision, DecisionKind::Reopened);
+    assert_eq!(again.decision.incident_id.as_deref(), Some(opened.as_str()));
+    assert!(again.commit.is_none());
+
+    // Once a runbook resolved the reopened incident, the reopen has nothing to carry on.
+    let resolve = operation(&store, OperationKind::Resolve, "fixed");
+    store.operate(&resolve, at(9));
+    let again = redeliver(&store, &config_plain, &realarm);
+    assert_eq!(
+        again.decision.ignored_because,
         Some(IgnoreReason::Duplicate)
     );
-    assert!(retry.commit.is_none());
+
+    let pending = config("dedupe: alarm, resolve_on_ok: after 5m");
+    let mut store = MemoryStore::default();
+    store.deliver(&pending, &change(0, AlarmState::Alarm, at(0)));
+    let ok = change(0, AlarmState::Ok, at(1));
+    assert_eq!(store.deliver(&pending, &ok), DecisionKind::ResolvePending);
+    let again = redeliver(&store, &pending, &ok);
+    assert_eq!(again.decision.decision, DecisionKind::ResolvePending);
+    assert_eq!(again.decision.resolve_due_at, Some(at(6)));
+    assert!(again.commit.is_none());
 }
 
 #[test]

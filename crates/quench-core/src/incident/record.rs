@@ -152,12 +152,27 @@ impl IncidentRecord {
 }
 
 /// The newest applied state of one alarm series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeriesState {
     pub state: AlarmState,
     /// Whether the plan counts this series as a problem (INSUFFICIENT_DATA per policy).
     pub alarming: bool,
     pub at: DateTime<Utc>,
+    /// What that change did to an incident, when it opened, reopened or resolved one,
+    /// so a redelivery of the very same change answers with it (see
+    /// [`Decision::redelivery`]) and its execution carries on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made: Option<Transition>,
+}
+
+/// A transition one alarm change made, remembered on its series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub decision: DecisionKind,
+    pub incident_id: String,
+    /// The incident's reopen count after the change: a later reopen is another episode,
+    /// which this change's execution must not carry on.
+    pub episode: u32,
 }
 
 /// The one item per dedup key that every change for the key is decided against and
@@ -312,6 +327,10 @@ pub struct Decision {
     /// When a pending resolution becomes due (for `resolve_pending`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_due_at: Option<DateTime<Utc>>,
+    /// This change was applied before (a retry of a write that landed, a retried
+    /// invocation, a replay): the decision is what it did then, and nothing was written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redelivery: bool,
 }
 
 /// Everything one decision writes, applied atomically on the condition that the head is
