@@ -233,3 +233,33 @@ async fn a_retry_after_a_committed_open_carries_on_to_the_runbook() {
         "one opening, written once"
     );
 }
+
+/// An SNS event carries several records; one that no plan takes refuses the whole event
+/// before any is applied, so a retry never meets a half-applied event.
+#[tokio::test]
+async fn a_multi_record_event_with_an_unroutable_record_applies_none() {
+    let h = handler(
+        "version: 1\nplans: { disks: { impact: 3 } }\n\
+         routes: [{ plan: disks, match: { alarm_name: \"web-*\" } }]\n",
+    );
+    let mut event: serde_json::Value =
+        serde_json::from_str(&sample("sns-wrapped-alarm.json")).expect("json");
+    let records = event["Records"].as_array_mut().expect("records");
+    let mut stray = records[0].clone();
+    let message = stray["Sns"]["Message"].as_str().expect("message");
+    stray["Sns"]["Message"] = message.replace("web-1-disk-full", "db-1-disk-full").into();
+    records.push(stray);
+    let refused = h
+        .handle(&event.to_string(), at("2026-11-20T10:07:00Z"))
+        .await;
+    assert!(
+        matches!(refused, Err(alarm_to_incident::HandlerError::Unroutable(_))),
+        "{refused:?}"
+    );
+    let key = "alarm:arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-1-disk-full";
+    assert_eq!(
+        h.store.head(key),
+        None,
+        "the routable record was not applied"
+    );
+}
