@@ -11,6 +11,7 @@ use quench_core::config::Config;
 use quench_core::incident::{
     confirm_pending_resolve, decide, operate, Commit, DecisionKind, DedupHead, IgnoreReason,
     IncidentRecord, IncidentStatus, Operation, OperationKind, Outcome, TimelineEvent, TimelineKind,
+    MAX_INCIDENT_SERIES,
 };
 
 #[derive(Default, Debug, Clone, PartialEq)]
@@ -753,4 +754,73 @@ fn an_acknowledgement_is_recorded_once_and_a_resolve_still_closes() {
         (DecisionKind::Ignored, false),
         "nothing to acknowledge once resolved"
     );
+}
+
+/// A plan-wide dedup key sees every alarm of the plan: thousands of series over weeks.
+/// Recovered series are forgotten after a day, the head never holds more than
+/// MAX_HEAD_SERIES_BYTES, and it stays far under DynamoDB's 400 KB item limit.
+#[test]
+fn a_plan_wide_head_forgets_old_recovered_series_and_stays_bounded() {
+    let config = config("dedupe: plan");
+    let mut store = MemoryStore::default();
+    for alarm in 0..2_000 {
+        let start = at(i64::try_from(alarm).expect("small") * 3);
+        store.deliver(&config, &change(alarm, AlarmState::Alarm, start));
+        store.deliver(
+            &config,
+            &change(alarm, AlarmState::Ok, start + Duration::minutes(1)),
+        );
+    }
+    let head = store.heads.values().next().expect("one plan-wide head");
+    // 24 hours of 3-minute cycles, and nothing alarming older than that.
+    assert!(head.series.len() <= 24 * 20 + 1, "{}", head.series.len());
+    let size = serde_json::to_string(head).expect("json").len();
+    assert!(size < 400_000 / 2, "{size} bytes");
+
+    // A late copy of a forgotten series' change is stale, not a new incident.
+    let forgotten = change(0, AlarmState::Alarm, at(0));
+    assert_eq!(
+        redeliver(&store, &config, &forgotten)
+            .decision
+            .ignored_because,
+        Some(IgnoreReason::Stale)
+    );
+    // A new change of that alarm is as welcome as ever.
+    assert_eq!(
+        store.deliver(&config, &change(0, AlarmState::Alarm, at(7_000))),
+        DecisionKind::Opened
+    );
+}
+
+/// At the longest series keys (a 255-character alarm name and a long contributor id),
+/// the fullest head a decision can write fits an item with room to spare, and still
+/// remembers hundreds of series.
+#[test]
+fn the_fullest_head_fits_an_item() {
+    let config = config("dedupe: plan");
+    let mut store = MemoryStore::default();
+    let long_name = "n".repeat(250);
+    for alarm in 0..600 {
+        let mut alarming = change(
+            alarm,
+            AlarmState::Alarm,
+            at(0) + Duration::seconds(i64::try_from(alarm).expect("small")),
+        );
+        alarming.alarm_name = format!("{long_name}{alarm:05}");
+        alarming.alarm_arn = format!(
+            "arn:aws:cloudwatch:ap-southeast-2:123456789012:alarm:{}",
+            alarming.alarm_name
+        );
+        alarming.contributor = Some(quench_core::alarm::Contributor {
+            id: "c".repeat(256),
+            attributes: BTreeMap::new(),
+        });
+        store.deliver(&config, &alarming);
+    }
+    let head = store.heads.values().next().expect("one plan-wide head");
+    assert!(head.series.len() > 300, "{}", head.series.len());
+    let incident = head.incident.as_ref().expect("incident");
+    assert_eq!(incident.series.len(), MAX_INCIDENT_SERIES);
+    let size = serde_json::to_string(head).expect("json").len();
+    assert!(size < 300_000, "{size} bytes");
 }

@@ -134,9 +134,9 @@ pub fn decide(
             }
             return ignored(IgnoreReason::Duplicate);
         }
-        if change.state_at <= known.at {
-            return ignored(IgnoreReason::Stale);
-        }
+    }
+    if head.is_some_and(|h| h.knows_newer(&series_key, change.state_at)) {
+        return ignored(IgnoreReason::Stale);
     }
     let Some(is_alarming) = alarming(change.state, routed.plan.insufficient_data) else {
         // Nothing to record: an older change arriving after this one is judged against
@@ -156,12 +156,18 @@ pub fn decide(
             made: None,
         },
     );
+    next.forget_old_series(
+        change.state_at,
+        SERIES_MEMORY.max(routed.plan.flap_window.to_chrono()),
+    );
     let any_alarming = next.series.values().any(|s| s.alarming);
     let current = next.incident.take();
 
     let (kind, incident, timeline_kind, summary) = match (is_alarming, current) {
         (true, Some(mut incident)) if incident.status.is_active() => {
-            incident.series.insert(series_key.clone());
+            if incident.series.len() < MAX_INCIDENT_SERIES {
+                incident.series.insert(series_key.clone());
+            }
             incident.resolve_due_at = None;
             incident.version += 1;
             let summary = format!(
@@ -187,7 +193,9 @@ pub fn decide(
             incident.escalated_at = None;
             incident.paging = None;
             incident.reopen_count += 1;
-            incident.series.insert(series_key.clone());
+            if incident.series.len() < MAX_INCIDENT_SERIES {
+                incident.series.insert(series_key.clone());
+            }
             incident.version += 1;
             let summary = format!(
                 "{} is {} again within the {} flap window: {}",

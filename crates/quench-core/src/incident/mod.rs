@@ -26,6 +26,7 @@ pub use operate::{operate, Operation, OperationKind};
 pub use record::{
     incident_id, Commit, Decision, DecisionKind, DedupHead, IgnoreReason, IncidentRecord,
     IncidentStatus, MirrorIds, Outcome, SeriesState, TimelineEvent, TimelineKind, Transition,
-    Trigger, PENDING_RESOLVE_GRACE, RECOVERY_CHECK_EVERY,
+    Trigger, MAX_HEAD_SERIES_BYTES, MAX_INCIDENT_SERIES, PENDING_RESOLVE_GRACE,
+    RECOVERY_CHECK_EVERY, SERIES_MEMORY,
 };
 pub use tick::{alarms_to_check, page_wanted, tick, AlarmReading};
