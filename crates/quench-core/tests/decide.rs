@@ -602,6 +602,7 @@ fn operation(store: &MemoryStore, action: OperationKind, reason: &str) -> Operat
         incident_id: incident.id.clone(),
         by: "runbook:reboot-and-verify".into(),
         reason: reason.into(),
+        unless_alarmed_after: None,
     }
 }
 
@@ -823,4 +824,33 @@ fn the_fullest_head_fits_an_item() {
     assert_eq!(incident.series.len(), MAX_INCIDENT_SERIES);
     let size = serde_json::to_string(head).expect("json").len();
     assert!(size < 300_000, "{size} bytes");
+}
+
+/// A runbook's final check saw the alarm OK; an ALARM that arrives before its resolve
+/// (chat runs in between) is news the check never saw: the resolve is refused, and the
+/// incident stays open for the state machine to escalate.
+#[test]
+fn a_resolve_after_a_check_is_refused_when_the_alarm_came_back_since() {
+    let config = config("dedupe: alarm, flap_window: 0s");
+    let mut store = MemoryStore::default();
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(0)));
+    // The check saw OK since minute 3 (the OK event itself is still on its way), then
+    // the alarm fired again at minute 4.
+    store.deliver(&config, &change(0, AlarmState::Ok, at(3)));
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(4)));
+    let mut resolve = operation(&store, OperationKind::Resolve, "the runbook fixed it");
+    resolve.unless_alarmed_after = Some(at(3));
+    assert_eq!(
+        store.operate(&resolve, at(5)),
+        (DecisionKind::Ignored, false)
+    );
+    let incident = store.incidents.values().last().expect("incident");
+    assert!(incident.status.is_active());
+
+    // What the check saw is still the news: the resolve goes through.
+    resolve.unless_alarmed_after = Some(at(4));
+    assert_eq!(
+        store.operate(&resolve, at(5)),
+        (DecisionKind::Resolved, true)
+    );
 }
