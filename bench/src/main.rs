@@ -527,7 +527,7 @@ async fn bench_calls(moto: &Moto) -> Result<(), BenchError> {
     };
     let steps: [(&str, &str, Option<usize>); 5] = [
         ("open", "cpu-high-alarm.json", Some(2)),
-        ("duplicate", "cpu-high-alarm.json", None),
+        ("redelivery", "cpu-high-alarm.json", None),
         ("resolve", "cpu-high-ok.json", Some(2)),
         ("open", "instance-check-failed-alarm.json", Some(2)),
         ("resolve_pending", "instance-check-failed-ok.json", None),

@@ -92,6 +92,11 @@ where
             return self.incidents().operate(&request.operation, now).await;
         }
         let changes = parse_alarm_value(&value)?;
+        // Every record is routed before any is applied: a refusal after the first commit
+        // would leave a retry facing a half-applied event.
+        for change in &changes {
+            self.config.route(change)?;
+        }
         let mut responses = Vec::with_capacity(changes.len());
         for change in &changes {
             responses.push(self.handle_change(change, now).await?);

@@ -7,8 +7,9 @@ use alarm_to_incident::{Handler, BUNDLED_CONFIG};
 use chrono::{DateTime, Duration, Utc};
 use quench_aws::fake::{lock, FakeMirror, MemoryStore};
 use quench_core::config::Config;
+use quench_core::incident::{Commit, DedupHead};
 use quench_core::incident::{DecisionKind, IgnoreReason, IncidentStatus, OperationKind};
-use quench_core::ports::MirrorFailure;
+use quench_core::ports::{IncidentStore, MirrorFailure, StoreError};
 
 fn sample(name: &str) -> String {
     let path = format!(
@@ -45,10 +46,11 @@ async fn an_alarm_opens_one_incident_and_its_ok_resolves_it() {
         .handle(&sample("cpu-high-alarm.json"), now)
         .await
         .expect("handled");
-    assert_eq!(
-        again.decision.ignored_because,
-        Some(IgnoreReason::Duplicate)
-    );
+    // A second delivery of the opening change hears what it did, so its execution (a
+    // retry, a replay) carries on to the runbook; nothing is written twice.
+    assert_eq!(again.decision.decision, DecisionKind::Opened);
+    assert!(again.decision.redelivery);
+    assert_eq!(again.runbook, opened.runbook);
     assert_eq!(again.decision.incident_id, opened.decision.incident_id);
 
     let resolved = h
@@ -177,5 +179,87 @@ default_plan: mirrored
     assert_eq!(
         incident.mirrors.ops_item_id.as_deref(),
         Some("oi-0123456789ab")
+    );
+}
+
+/// A store whose next commit lands and then answers with an error, as a DynamoDB write
+/// does when its response is lost to a timeout or a 5xx after it committed.
+struct LosesAnAnswer {
+    inner: MemoryStore,
+    lose_next: std::sync::atomic::AtomicBool,
+}
+
+impl IncidentStore for LosesAnAnswer {
+    async fn load_head(&self, dedup_key: &str) -> Result<Option<DedupHead>, StoreError> {
+        self.inner.load_head(dedup_key).await
+    }
+
+    async fn apply(&self, commit: &Commit) -> Result<(), StoreError> {
+        self.inner.apply(commit).await?;
+        if self
+            .lose_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Unavailable("the answer was lost".into()));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_a_committed_open_carries_on_to_the_runbook() {
+    let h = Handler {
+        config: Config::parse(BUNDLED_CONFIG).expect("config"),
+        store: LosesAnAnswer {
+            inner: MemoryStore::new(),
+            lose_next: true.into(),
+        },
+        mirror: Some(FakeMirror::default()),
+    };
+    let now = at("2026-11-20T10:05:00Z");
+    let first = h.handle(&sample("cpu-high-alarm.json"), now).await;
+    assert!(first.is_err(), "the lost answer fails the invocation");
+    let retried = h
+        .handle(&sample("cpu-high-alarm.json"), now)
+        .await
+        .expect("handled");
+    assert_eq!(retried.decision.decision, DecisionKind::Opened);
+    assert!(retried.decision.redelivery);
+    assert_eq!(retried.runbook.as_deref(), Some("cpu-diagnostics"));
+    let id = retried.decision.incident_id.expect("id");
+    assert_eq!(
+        h.store.inner.events(&id).len(),
+        1,
+        "one opening, written once"
+    );
+}
+
+/// An SNS event carries several records; one that no plan takes refuses the whole event
+/// before any is applied, so a retry never meets a half-applied event.
+#[tokio::test]
+async fn a_multi_record_event_with_an_unroutable_record_applies_none() {
+    let h = handler(
+        "version: 1\nplans: { disks: { impact: 3 } }\n\
+         routes: [{ plan: disks, match: { alarm_name: \"web-*\" } }]\n",
+    );
+    let mut event: serde_json::Value =
+        serde_json::from_str(&sample("sns-wrapped-alarm.json")).expect("json");
+    let records = event["Records"].as_array_mut().expect("records");
+    let mut stray = records[0].clone();
+    let message = stray["Sns"]["Message"].as_str().expect("message");
+    stray["Sns"]["Message"] = message.replace("web-1-disk-full", "db-1-disk-full").into();
+    records.push(stray);
+    let refused = h
+        .handle(&event.to_string(), at("2026-11-20T10:07:00Z"))
+        .await;
+    assert!(
+        matches!(refused, Err(alarm_to_incident::HandlerError::Unroutable(_))),
+        "{refused:?}"
+    );
+    let key = "alarm:arn:aws:cloudwatch:eu-west-1:123456789012:alarm:web-1-disk-full";
+    assert_eq!(
+        h.store.head(key),
+        None,
+        "the routable record was not applied"
     );
 }

@@ -123,6 +123,7 @@ async fn operate(
         incident_id: incident.0.clone(),
         by: by.into(),
         reason: String::new(),
+        unless_alarmed_after: None,
     };
     let (decision, _) = apply_operation(&h.store, &h.config, &operation, at)
         .await

@@ -90,21 +90,31 @@ impl HttpSender {
             .get("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = tokio::time::timeout(
-            self.timeout,
-            ByteStream::new(response.into_body()).collect(),
-        )
-        .await
-        .map_err(|_| HttpError::Transport("timed out reading the response".into()))?
-        .map_err(|e| HttpError::Transport(e.to_string()))?
-        .into_bytes();
-        let cut = bytes.len().min(MAX_RESPONSE_BYTES);
+        let bytes = tokio::time::timeout(self.timeout, read_at_most(response.into_body()))
+            .await
+            .map_err(|_| HttpError::Transport("timed out reading the response".into()))??;
         Ok(HttpAnswer {
             status,
             retry_after,
-            body: String::from_utf8_lossy(&bytes[..cut]).into_owned(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
         })
     }
+}
+
+/// The first [`MAX_RESPONSE_BYTES`] of a body; the rest is never read, so an endpoint
+/// that answers with megabytes (or never stops) costs neither memory nor the time budget.
+async fn read_at_most(body: SdkBody) -> Result<Vec<u8>, HttpError> {
+    let mut stream = ByteStream::new(body);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| HttpError::Transport(e.to_string()))?;
+        let room = MAX_RESPONSE_BYTES - bytes.len();
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() == MAX_RESPONSE_BYTES {
+            break;
+        }
+    }
+    Ok(bytes)
 }
 
 /// The connector's error kind, not its text: hyper's messages can include the URI.
@@ -115,5 +125,46 @@ fn describe(error: &aws_smithy_runtime_api::client::result::ConnectorError) -> S
         "connection failed".into()
     } else {
         "transport error".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A server that answers 200 with a chunked body that never ends.
+    fn endless_server() -> (u16, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let serve = std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+            // Until the client hangs up.
+            while stream.write_all(chunk.as_bytes()).is_ok() {}
+        });
+        (port, serve)
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_the_limit_without_waiting_for_its_end() {
+        let (port, serve) = endless_server();
+        let sender = HttpSender::new(Duration::from_secs(20));
+        let url = Secret::new(format!("http://127.0.0.1:{port}/hook"));
+        let answer = sender
+            .post(&url, &[], b"{}".to_vec())
+            .await
+            .expect("an answer, cut");
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body.len(), MAX_RESPONSE_BYTES);
+        drop(sender);
+        serve.join().expect("server thread");
     }
 }

@@ -182,6 +182,7 @@ where
             incident_id: incident_id.to_string(),
             by: by.to_string(),
             reason: reason.to_string(),
+            unless_alarmed_after: None,
         };
         self.operate(&operation, now).await
     }

@@ -38,7 +38,8 @@ pub async fn sdk_config(function: &str) -> SdkConfig {
                 .with_max_attempts(5)
                 .with_initial_backoff(Duration::from_millis(50))
                 .with_max_backoff(Duration::from_secs(2)),
-        );
+        )
+        .timeout_config(timeouts());
     // The environment comes first in both default chains (region: env, profile, IMDS;
     // credentials: env, profile, web identity, ECS, IMDS), and the Lambda runtime always sets
     // the region and the function's credentials there. When it has them, use the
@@ -56,6 +57,20 @@ pub async fn sdk_config(function: &str) -> SdkConfig {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
     loader.load().await
+}
+
+/// Bounds on every SDK call. Without them a call waits as long as the connection stays
+/// open: a half-dead endpoint would hold a function until its own timeout, leaving no
+/// time for the page or the escalation that should follow. An attempt gets 10 s (every
+/// call Quench makes is a small request that AWS answers in milliseconds), the whole
+/// call with its retries 20 s, so one stuck call leaves a third of even the shortest
+/// function timeout (30 s) to record the failure and answer.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(20))
+        .build()
 }
 
 /// The SDK's hyper 1.x HTTPS client, built as its default one is (rustls, proxy settings

@@ -64,6 +64,7 @@ fn head() -> DedupHead {
         dedup_key: "alarm:arn:aws:cloudwatch:eu-west-1:123456789012:alarm:x".into(),
         version: 3,
         series: BTreeMap::new(),
+        forgotten_through: None,
         incident: None,
     }
 }

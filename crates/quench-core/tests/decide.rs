@@ -10,7 +10,8 @@ use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, Metric
 use quench_core::config::Config;
 use quench_core::incident::{
     confirm_pending_resolve, decide, operate, Commit, DecisionKind, DedupHead, IgnoreReason,
-    IncidentRecord, IncidentStatus, Operation, OperationKind, TimelineEvent, TimelineKind,
+    IncidentRecord, IncidentStatus, Operation, OperationKind, Outcome, TimelineEvent, TimelineKind,
+    MAX_INCIDENT_SERIES,
 };
 
 #[derive(Default, Debug, Clone, PartialEq)]
@@ -210,9 +211,13 @@ proptest! {
             let expected = replay(&config, &clean);
             let actual = replay(&config, &deliveries);
 
+            // What each series last saw; which transition it made depends on the order.
             let heads = |store: &MemoryStore| -> Vec<_> {
-                let mut series: Vec<_> =
-                    store.heads.values().flat_map(|h| h.series.clone()).collect();
+                let mut series: Vec<_> = store
+                    .heads
+                    .values()
+                    .flat_map(|h| h.series.iter().map(|(k, s)| (k.clone(), s.state, s.alarming, s.at)))
+                    .collect();
                 series.sort_by(|a, b| a.0.cmp(&b.0));
                 series
             };
@@ -505,11 +510,80 @@ fn a_lost_race_is_refused_by_the_version_condition() {
     assert!(store.apply(first));
     assert!(!store.apply(second), "the loser must re-decide");
     let retry = decide(store.heads.get(&key), &alarm, &routed, &key);
+    // The loser hears what the winner did (its execution carries on beside the winner's,
+    // and the step and page claims keep every effect single); it writes nothing.
+    assert_eq!(retry.decision.decision, DecisionKind::Opened);
+    assert!(retry.decision.redelivery);
+    assert_eq!(store.incidents.len(), 1);
+    assert!(retry.commit.is_none());
+}
+
+/// Decides `change` against the stored head without writing: what a retried delivery
+/// hears.
+fn redeliver(store: &MemoryStore, config: &Config, change: &AlarmChange) -> Outcome {
+    let routed = config.route(change).expect("routed");
+    let key = routed.dedup_key(change);
+    decide(store.heads.get(&key), change, &routed, &key)
+}
+
+/// A delivery retried after its commit landed (an SDK retry of a write whose answer was
+/// lost, a retried invocation, a replay) hears what the first delivery did, so its
+/// execution goes on to the runbook or the stable-period wait instead of stopping at
+/// `duplicate` with the incident open and nobody engaged. It writes nothing.
+#[test]
+fn a_redelivered_transition_answers_with_what_it_did_and_writes_nothing() {
+    let config_plain = config("dedupe: alarm, flap_window: 30m");
+    let mut store = MemoryStore::default();
+    let alarm = change(0, AlarmState::Alarm, at(0));
+    store.deliver(&config_plain, &alarm);
+    let opened = store.incidents.values().next().expect("opened").id.clone();
+    let again = redeliver(&store, &config_plain, &alarm);
+    assert_eq!(again.decision.decision, DecisionKind::Opened);
+    assert_eq!(again.decision.incident_id.as_deref(), Some(opened.as_str()));
+    assert!(again.decision.redelivery);
+    assert!(again.commit.is_none());
+
+    let ok = change(0, AlarmState::Ok, at(5));
+    assert_eq!(store.deliver(&config_plain, &ok), DecisionKind::Resolved);
+    let again = redeliver(&store, &config_plain, &ok);
+    assert_eq!(again.decision.decision, DecisionKind::Resolved);
+    assert!(again.commit.is_none());
+    // The open is history now: its redelivery is stale, as before.
     assert_eq!(
-        retry.decision.ignored_because,
+        redeliver(&store, &config_plain, &alarm)
+            .decision
+            .ignored_because,
+        Some(IgnoreReason::Stale)
+    );
+
+    let realarm = change(0, AlarmState::Alarm, at(8));
+    assert_eq!(
+        store.deliver(&config_plain, &realarm),
+        DecisionKind::Reopened
+    );
+    let again = redeliver(&store, &config_plain, &realarm);
+    assert_eq!(again.decision.decision, DecisionKind::Reopened);
+    assert_eq!(again.decision.incident_id.as_deref(), Some(opened.as_str()));
+    assert!(again.commit.is_none());
+
+    // Once a runbook resolved the reopened incident, the reopen has nothing to carry on.
+    let resolve = operation(&store, OperationKind::Resolve, "fixed");
+    store.operate(&resolve, at(9));
+    let again = redeliver(&store, &config_plain, &realarm);
+    assert_eq!(
+        again.decision.ignored_because,
         Some(IgnoreReason::Duplicate)
     );
-    assert!(retry.commit.is_none());
+
+    let pending = config("dedupe: alarm, resolve_on_ok: after 5m");
+    let mut store = MemoryStore::default();
+    store.deliver(&pending, &change(0, AlarmState::Alarm, at(0)));
+    let ok = change(0, AlarmState::Ok, at(1));
+    assert_eq!(store.deliver(&pending, &ok), DecisionKind::ResolvePending);
+    let again = redeliver(&store, &pending, &ok);
+    assert_eq!(again.decision.decision, DecisionKind::ResolvePending);
+    assert_eq!(again.decision.resolve_due_at, Some(at(6)));
+    assert!(again.commit.is_none());
 }
 
 #[test]
@@ -528,6 +602,7 @@ fn operation(store: &MemoryStore, action: OperationKind, reason: &str) -> Operat
         incident_id: incident.id.clone(),
         by: "runbook:reboot-and-verify".into(),
         reason: reason.into(),
+        unless_alarmed_after: None,
     }
 }
 
@@ -679,5 +754,103 @@ fn an_acknowledgement_is_recorded_once_and_a_resolve_still_closes() {
         store.operate(&acknowledge, at(10)),
         (DecisionKind::Ignored, false),
         "nothing to acknowledge once resolved"
+    );
+}
+
+/// A plan-wide dedup key sees every alarm of the plan: thousands of series over weeks.
+/// Recovered series are forgotten after a day, the head never holds more than
+/// MAX_HEAD_SERIES_BYTES, and it stays far under DynamoDB's 400 KB item limit.
+#[test]
+fn a_plan_wide_head_forgets_old_recovered_series_and_stays_bounded() {
+    let config = config("dedupe: plan");
+    let mut store = MemoryStore::default();
+    for alarm in 0..2_000 {
+        let start = at(i64::try_from(alarm).expect("small") * 3);
+        store.deliver(&config, &change(alarm, AlarmState::Alarm, start));
+        store.deliver(
+            &config,
+            &change(alarm, AlarmState::Ok, start + Duration::minutes(1)),
+        );
+    }
+    let head = store.heads.values().next().expect("one plan-wide head");
+    // 24 hours of 3-minute cycles, and nothing alarming older than that.
+    assert!(head.series.len() <= 24 * 20 + 1, "{}", head.series.len());
+    let size = serde_json::to_string(head).expect("json").len();
+    assert!(size < 400_000 / 2, "{size} bytes");
+
+    // A late copy of a forgotten series' change is stale, not a new incident.
+    let forgotten = change(0, AlarmState::Alarm, at(0));
+    assert_eq!(
+        redeliver(&store, &config, &forgotten)
+            .decision
+            .ignored_because,
+        Some(IgnoreReason::Stale)
+    );
+    // A new change of that alarm is as welcome as ever.
+    assert_eq!(
+        store.deliver(&config, &change(0, AlarmState::Alarm, at(7_000))),
+        DecisionKind::Opened
+    );
+}
+
+/// At the longest series keys (a 255-character alarm name and a long contributor id),
+/// the fullest head a decision can write fits an item with room to spare, and still
+/// remembers hundreds of series.
+#[test]
+fn the_fullest_head_fits_an_item() {
+    let config = config("dedupe: plan");
+    let mut store = MemoryStore::default();
+    let long_name = "n".repeat(250);
+    for alarm in 0..600 {
+        let mut alarming = change(
+            alarm,
+            AlarmState::Alarm,
+            at(0) + Duration::seconds(i64::try_from(alarm).expect("small")),
+        );
+        alarming.alarm_name = format!("{long_name}{alarm:05}");
+        alarming.alarm_arn = format!(
+            "arn:aws:cloudwatch:ap-southeast-2:123456789012:alarm:{}",
+            alarming.alarm_name
+        );
+        alarming.contributor = Some(quench_core::alarm::Contributor {
+            id: "c".repeat(256),
+            attributes: BTreeMap::new(),
+        });
+        store.deliver(&config, &alarming);
+    }
+    let head = store.heads.values().next().expect("one plan-wide head");
+    assert!(head.series.len() > 300, "{}", head.series.len());
+    let incident = head.incident.as_ref().expect("incident");
+    assert_eq!(incident.series.len(), MAX_INCIDENT_SERIES);
+    let size = serde_json::to_string(head).expect("json").len();
+    assert!(size < 300_000, "{size} bytes");
+}
+
+/// A runbook's final check saw the alarm OK; an ALARM that arrives before its resolve
+/// (chat runs in between) is news the check never saw: the resolve is refused, and the
+/// incident stays open for the state machine to escalate.
+#[test]
+fn a_resolve_after_a_check_is_refused_when_the_alarm_came_back_since() {
+    let config = config("dedupe: alarm, flap_window: 0s");
+    let mut store = MemoryStore::default();
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(0)));
+    // The check saw OK since minute 3 (the OK event itself is still on its way), then
+    // the alarm fired again at minute 4.
+    store.deliver(&config, &change(0, AlarmState::Ok, at(3)));
+    store.deliver(&config, &change(0, AlarmState::Alarm, at(4)));
+    let mut resolve = operation(&store, OperationKind::Resolve, "the runbook fixed it");
+    resolve.unless_alarmed_after = Some(at(3));
+    assert_eq!(
+        store.operate(&resolve, at(5)),
+        (DecisionKind::Ignored, false)
+    );
+    let incident = store.incidents.values().last().expect("incident");
+    assert!(incident.status.is_active());
+
+    // What the check saw is still the news: the resolve goes through.
+    resolve.unless_alarmed_after = Some(at(4));
+    assert_eq!(
+        store.operate(&resolve, at(5)),
+        (DecisionKind::Resolved, true)
     );
 }

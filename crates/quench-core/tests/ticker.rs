@@ -84,6 +84,7 @@ fn by_alice(head: &DedupHead, action: OperationKind) -> Operation {
         incident_id: id(head),
         by: "alice".into(),
         reason: String::new(),
+        unless_alarmed_after: None,
     }
 }
 

@@ -99,14 +99,12 @@ async fn seed_alarm_opens_dedupes_and_resolves_within_two_calls_each() {
     let open_calls = local.counter.take();
     assert_eq!(open_calls, vec!["GetItem", "TransactWriteItems"], "open");
 
+    // A redelivery hears what the first delivery did, and writes nothing.
     let again = local.send("cpu-high-alarm.json").await.expect("handled");
-    assert_eq!(again.decision.decision, DecisionKind::Ignored);
-    assert_eq!(
-        again.decision.ignored_because,
-        Some(IgnoreReason::Duplicate)
-    );
+    assert_eq!(again.decision.decision, DecisionKind::Opened);
+    assert!(again.decision.redelivery);
     assert_eq!(again.decision.incident_id, opened.decision.incident_id);
-    assert_eq!(local.counter.take(), vec!["GetItem"], "duplicate");
+    assert_eq!(local.counter.take(), vec!["GetItem"], "redelivery");
 
     let resolved = local.send("cpu-high-ok.json").await.expect("handled");
     assert_eq!(resolved.decision.decision, DecisionKind::Resolved);
@@ -154,23 +152,20 @@ async fn eight_concurrent_deliveries_of_one_alarm_open_one_incident() {
         }));
     }
     let mut opened = Vec::new();
-    let mut duplicates = 0;
+    let mut redeliveries = 0;
     for task in tasks {
         let response = task.await.expect("task").expect("handled");
-        match response.decision.decision {
-            DecisionKind::Opened => opened.push(response.decision.incident_id.clone()),
-            DecisionKind::Ignored => {
-                assert_eq!(
-                    response.decision.ignored_because,
-                    Some(IgnoreReason::Duplicate)
-                );
-                duplicates += 1;
-            }
-            other => panic!("unexpected decision {other:?}"),
+        assert_eq!(response.decision.decision, DecisionKind::Opened);
+        if response.decision.redelivery {
+            redeliveries += 1;
+        } else {
+            opened.push(response.decision.incident_id.clone());
         }
     }
+    // One delivery opens; the others hear that it did (the same incident), and their
+    // executions' step and page claims keep every effect single.
     assert_eq!(opened.len(), 1, "exactly one delivery opens");
-    assert_eq!(duplicates, 7);
+    assert_eq!(redeliveries, 7);
     // head + incident + one timeline event, nothing more
     assert_eq!(local.item_count().await, 3);
 }

@@ -26,6 +26,7 @@ pub(crate) fn decision_on(
         dedup_key: head.dedup_key.clone(),
         ignored_because: reason,
         resolve_due_at: None,
+        redelivery: false,
     }
 }
 

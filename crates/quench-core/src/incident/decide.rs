@@ -105,6 +105,7 @@ pub fn decide(
         dedup_key: dedup_key.to_string(),
         ignored_because: None,
         resolve_due_at: None,
+        redelivery: false,
     };
     let ignored = |reason: IgnoreReason| Outcome {
         decision: Decision {
@@ -121,11 +122,21 @@ pub fn decide(
     let known = head.and_then(|h| h.series.get(&series_key));
     if let Some(known) = known {
         if change.state_at == known.at && change.state == known.state {
+            if let Some(redelivered) = head.and_then(|h| redelivered(h, known)) {
+                return Outcome {
+                    decision: Decision {
+                        resolve_due_at: redelivered.resolve_due_at,
+                        redelivery: true,
+                        ..decision(redelivered.decision, Some(&redelivered.incident_id))
+                    },
+                    commit: None,
+                };
+            }
             return ignored(IgnoreReason::Duplicate);
         }
-        if change.state_at <= known.at {
-            return ignored(IgnoreReason::Stale);
-        }
+    }
+    if head.is_some_and(|h| h.knows_newer(&series_key, change.state_at)) {
+        return ignored(IgnoreReason::Stale);
     }
     let Some(is_alarming) = alarming(change.state, routed.plan.insufficient_data) else {
         // Nothing to record: an older change arriving after this one is judged against
@@ -142,14 +153,21 @@ pub fn decide(
             state: change.state,
             alarming: is_alarming,
             at: change.state_at,
+            made: None,
         },
+    );
+    next.forget_old_series(
+        change.state_at,
+        SERIES_MEMORY.max(routed.plan.flap_window.to_chrono()),
     );
     let any_alarming = next.series.values().any(|s| s.alarming);
     let current = next.incident.take();
 
     let (kind, incident, timeline_kind, summary) = match (is_alarming, current) {
         (true, Some(mut incident)) if incident.status.is_active() => {
-            incident.series.insert(series_key.clone());
+            if incident.series.len() < MAX_INCIDENT_SERIES {
+                incident.series.insert(series_key.clone());
+            }
             incident.resolve_due_at = None;
             incident.version += 1;
             let summary = format!(
@@ -175,7 +193,9 @@ pub fn decide(
             incident.escalated_at = None;
             incident.paging = None;
             incident.reopen_count += 1;
-            incident.series.insert(series_key.clone());
+            if incident.series.len() < MAX_INCIDENT_SERIES {
+                incident.series.insert(series_key.clone());
+            }
             incident.version += 1;
             let summary = format!(
                 "{} is {} again within the {} flap window: {}",
@@ -270,6 +290,21 @@ pub fn decide(
 
     let mut incident = incident;
     incident.reschedule(Some(routed.plan));
+    if matches!(
+        kind,
+        DecisionKind::Opened
+            | DecisionKind::Reopened
+            | DecisionKind::Resolved
+            | DecisionKind::ResolvePending
+    ) {
+        if let Some(series) = next.series.get_mut(&series_key) {
+            series.made = Some(Transition {
+                decision: kind,
+                incident_id: incident.id.clone(),
+                episode: incident.reopen_count,
+            });
+        }
+    }
     let timeline = timeline_event(&incident.id, timeline_kind, change, summary);
     let mut out = decision(kind, Some(&incident.id));
     out.resolve_due_at = incident.resolve_due_at;
@@ -284,6 +319,39 @@ pub fn decide(
             pages: Vec::new(),
         }),
     }
+}
+
+/// What a redelivered change made, when the incident is still where that change left
+/// it: open (or reopened) in the same episode, still pending resolution, or resolved.
+/// Anything that happened since (a resolve by hand, a reopen) is another execution's
+/// to carry on, so the redelivery is then a plain duplicate.
+struct Redelivered {
+    decision: DecisionKind,
+    incident_id: String,
+    resolve_due_at: Option<DateTime<Utc>>,
+}
+
+fn redelivered(head: &DedupHead, known: &SeriesState) -> Option<Redelivered> {
+    let made = known.made.as_ref()?;
+    let incident = head
+        .incident
+        .as_ref()
+        .filter(|i| i.id == made.incident_id && i.reopen_count == made.episode)?;
+    let still = match made.decision {
+        DecisionKind::Opened | DecisionKind::Reopened => {
+            incident.status.is_active() && incident.resolve_due_at.is_none()
+        }
+        DecisionKind::ResolvePending => {
+            incident.status.is_active() && incident.resolve_due_at.is_some()
+        }
+        DecisionKind::Resolved => !incident.status.is_active(),
+        _ => false,
+    };
+    still.then(|| Redelivered {
+        decision: made.decision,
+        incident_id: incident.id.clone(),
+        resolve_due_at: incident.resolve_due_at,
+    })
 }
 
 /// Completes a resolution that waited out the plan's stable period, if the incident is

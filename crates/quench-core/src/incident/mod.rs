@@ -25,7 +25,8 @@ pub use decide::{attach_mirror_ids, confirm_pending_resolve, decide};
 pub use operate::{operate, Operation, OperationKind};
 pub use record::{
     incident_id, Commit, Decision, DecisionKind, DedupHead, IgnoreReason, IncidentRecord,
-    IncidentStatus, MirrorIds, Outcome, SeriesState, TimelineEvent, TimelineKind, Trigger,
-    PENDING_RESOLVE_GRACE, RECOVERY_CHECK_EVERY,
+    IncidentStatus, MirrorIds, Outcome, SeriesState, TimelineEvent, TimelineKind, Transition,
+    Trigger, MAX_HEAD_SERIES_BYTES, MAX_INCIDENT_SERIES, PENDING_RESOLVE_GRACE,
+    RECOVERY_CHECK_EVERY, SERIES_MEMORY,
 };
 pub use tick::{alarms_to_check, page_wanted, tick, AlarmReading};

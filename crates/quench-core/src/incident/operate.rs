@@ -32,6 +32,12 @@ pub struct Operation {
     pub by: String,
     #[serde(default)]
     pub reason: String,
+    /// For a resolve that follows a check of the alarms (a runbook's end): the state
+    /// timestamp the check saw. A series that turned alarming after it is news the check
+    /// never saw, so the resolve is refused (`realarmed`) rather than closing an incident
+    /// whose alarm is in ALARM again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless_alarmed_after: Option<DateTime<Utc>>,
 }
 
 /// Applies an operation to the head's incident. Idempotent: a repeated resolve or
@@ -59,6 +65,11 @@ pub fn operate(
     let mut note = None;
     let (kind, timeline_kind, verb) = match operation.action {
         OperationKind::Resolve => {
+            if let Some(seen) = operation.unless_alarmed_after {
+                if head.series.values().any(|s| s.alarming && s.at > seen) {
+                    return ignored(IgnoreReason::Realarmed);
+                }
+            }
             updated.status = IncidentStatus::Resolved;
             updated.resolved_at = Some(now);
             updated.resolve_due_at = None;

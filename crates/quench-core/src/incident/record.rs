@@ -152,12 +152,27 @@ impl IncidentRecord {
 }
 
 /// The newest applied state of one alarm series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeriesState {
     pub state: AlarmState,
     /// Whether the plan counts this series as a problem (INSUFFICIENT_DATA per policy).
     pub alarming: bool,
     pub at: DateTime<Utc>,
+    /// What that change did to an incident, when it opened, reopened or resolved one,
+    /// so a redelivery of the very same change answers with it (see
+    /// [`Decision::redelivery`]) and its execution carries on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made: Option<Transition>,
+}
+
+/// A transition one alarm change made, remembered on its series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub decision: DecisionKind,
+    pub incident_id: String,
+    /// The incident's reopen count after the change: a later reopen is another episode,
+    /// which this change's execution must not carry on.
+    pub episode: u32,
 }
 
 /// The one item per dedup key that every change for the key is decided against and
@@ -168,8 +183,39 @@ pub struct DedupHead {
     pub dedup_key: String,
     pub version: u64,
     pub series: BTreeMap<String, SeriesState>,
+    /// The newest state timestamp among series forgotten for their age (see
+    /// [`DedupHead::forget_old_series`]): a change of a series the head does not know,
+    /// stamped at or before it, may be a late copy of a forgotten one and is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forgotten_through: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<IncidentRecord>,
+}
+
+/// How long a recovered series is remembered at least (longer under a longer flap
+/// window). Its only use by then is ordering: a copy of one of its changes arriving
+/// later than this is refused by [`DedupHead::forgotten_through`] instead.
+pub const SERIES_MEMORY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// The most bytes one head's series may take. A DynamoDB item holds at most 400 KB,
+/// and with `dedupe: plan` (or churning contributors) the series of one key are
+/// unbounded; this leaves room for the incident the head holds
+/// (`the_fullest_head_fits_an_item`). About 1,500 series of 100-character alarm names.
+pub const MAX_HEAD_SERIES_BYTES: usize = 240_000;
+
+/// The most series an incident lists as having joined it; more still attach.
+pub const MAX_INCIDENT_SERIES: usize = 20;
+
+/// About what one series takes in the stored head (its key, its state as JSON).
+fn series_bytes(key: &str, state: &SeriesState) -> usize {
+    const STATE_JSON: usize = 90;
+    const TRANSITION_JSON: usize = 60;
+    key.len()
+        + STATE_JSON
+        + state
+            .made
+            .as_ref()
+            .map_or(0, |m| m.incident_id.len() + TRANSITION_JSON)
 }
 
 impl DedupHead {
@@ -178,7 +224,56 @@ impl DedupHead {
             dedup_key: dedup_key.to_string(),
             version: 0,
             series: BTreeMap::new(),
+            forgotten_through: None,
             incident: None,
+        }
+    }
+
+    /// Whether a change of `series_key` stamped `at` is older than what the head knows
+    /// or has forgotten of that series.
+    pub fn knows_newer(&self, series_key: &str, at: DateTime<Utc>) -> bool {
+        match self.series.get(series_key) {
+            Some(known) => at <= known.at,
+            None => self.forgotten_through.is_some_and(|through| at <= through),
+        }
+    }
+
+    /// Keeps the head within an item: forgets recovered series older than `memory`
+    /// before `now` (remembering the newest such timestamp for ordering), then, over
+    /// [`MAX_HEAD_SERIES_BYTES`], the oldest series, recovered ones first. Forgetting a recent
+    /// series for room does not move `forgotten_through`: a late copy of one of its
+    /// changes may then open an incident the recovery check soon resolves, where moving
+    /// it could refuse a new alarm's first change.
+    pub fn forget_old_series(&mut self, now: DateTime<Utc>, memory: chrono::TimeDelta) {
+        let horizon = now.checked_sub_signed(memory);
+        let old: Vec<String> = self
+            .series
+            .iter()
+            .filter(|(_, s)| !s.alarming && horizon.is_some_and(|h| s.at < h))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in old {
+            if let Some(gone) = self.series.remove(&key) {
+                self.forgotten_through = self.forgotten_through.max(Some(gone.at));
+            }
+        }
+        let mut bytes: usize = self.series.iter().map(|(k, s)| series_bytes(k, s)).sum();
+        if bytes <= MAX_HEAD_SERIES_BYTES {
+            return;
+        }
+        let mut by_age: Vec<(bool, DateTime<Utc>, String)> = self
+            .series
+            .iter()
+            .map(|(key, s)| (s.alarming, s.at, key.clone()))
+            .collect();
+        by_age.sort();
+        for (_, _, key) in by_age {
+            if bytes <= MAX_HEAD_SERIES_BYTES {
+                break;
+            }
+            if let Some(gone) = self.series.remove(&key) {
+                bytes -= series_bytes(&key, &gone);
+            }
         }
     }
 }
@@ -312,6 +407,10 @@ pub struct Decision {
     /// When a pending resolution becomes due (for `resolve_pending`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_due_at: Option<DateTime<Utc>>,
+    /// This change was applied before (a retry of a write that landed, a retried
+    /// invocation, a replay): the decision is what it did then, and nothing was written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redelivery: bool,
 }
 
 /// Everything one decision writes, applied atomically on the condition that the head is

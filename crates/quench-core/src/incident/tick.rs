@@ -14,8 +14,8 @@ use crate::escalation::walk::{self as escalation, Advance};
 use crate::incident::commit::{decision_on, ignored_on, incident_commit, incident_event};
 use crate::incident::decide::confirm_pending_resolve;
 use crate::incident::record::{
-    DecisionKind, DedupHead, IgnoreReason, IncidentRecord, IncidentStatus, Outcome, TimelineEvent,
-    TimelineKind, PENDING_RESOLVE_GRACE,
+    DecisionKind, DedupHead, IgnoreReason, IncidentRecord, IncidentStatus, Outcome, SeriesState,
+    TimelineEvent, TimelineKind, PENDING_RESOLVE_GRACE,
 };
 
 /// An alarm's state as CloudWatch reports it now.
@@ -213,9 +213,12 @@ fn recovered(
     let mut told = Vec::new();
     for (key, reading) in learned {
         if let Some(series) = head.series.get_mut(&key) {
-            series.state = AlarmState::Ok;
-            series.alarming = false;
-            series.at = reading.since;
+            *series = SeriesState {
+                state: AlarmState::Ok,
+                alarming: false,
+                at: reading.since,
+                made: None,
+            };
         }
         told.push(format!(
             "{} has been OK since {}",
