@@ -596,6 +596,16 @@ async fn states_all_does_not_catch_a_task_result_over_256_kib() {
 }
 
 #[tokio::test]
+async fn states_all_does_not_catch_a_runtime_error() {
+    let (_moto, sdk) = local().await;
+    // A context object path that names nothing: States.Runtime, before any invocation.
+    let machine = Machine::create(&sdk, invoking(json!({"absent.$": "$$.Execution.Absent"}))).await;
+    let (status, error, output) = machine.run(&json!({}), Duration::from_secs(60)).await;
+    assert_eq!(status, ExecutionStatus::Failed, "{output}");
+    assert_eq!(error.as_deref(), Some("States.Runtime"));
+}
+
+#[tokio::test]
 async fn a_task_input_over_256_kib_fails_before_the_function_is_invoked() {
     let (function, served) = stand_in_function(b"{}".to_vec());
     let moto = Moto::start_forwarding_lambda(function).expect("moto");
@@ -659,16 +669,25 @@ async fn an_execution_fails_at_its_25000th_history_event() {
         .send()
         .await
         .expect("executions");
-    let last = machine
-        .sfn
-        .get_execution_history()
-        .execution_arn(executions.executions()[0].execution_arn())
-        .reverse_order(true)
-        .max_results(1)
-        .send()
-        .await
-        .expect("history");
-    let event = &last.events()[0];
+    let mut events = Vec::new();
+    let mut token = None;
+    loop {
+        let page = machine
+            .sfn
+            .get_execution_history()
+            .execution_arn(executions.executions()[0].execution_arn())
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("history");
+        events.extend(page.events().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(events.len(), 25_000);
+    let event = events.last().expect("an event");
     assert_eq!(event.id(), 25_000);
     assert_eq!(event.r#type(), &HistoryEventType::ExecutionFailed);
     let details = event.execution_failed_event_details().expect("details");
