@@ -187,18 +187,21 @@ def _subject_ok(subject):
 
 def _strict_sns():
     from moto.sns.exceptions import InvalidParameterValue, SNSInvalidParameter
-    from moto.sns.models import SNSBackend
+    from moto.sns.responses import SNSResponse
 
-    publish = SNSBackend.publish
+    # The request, not moto's backend: what moto publishes on its own (an alarm's
+    # notification) is not a Publish call.
+    publish = SNSResponse.publish
 
-    def checked_publish(self, message, arn, phone_number=None, subject=None, *args, **kwargs):
+    def checked_publish(self):
+        subject, message = self._get_param("Subject"), self._get_param("Message")
         if subject is not None and not _subject_ok(subject):
             raise SNSInvalidParameter("Invalid parameter: Subject")
-        if not phone_number and message is not None and _utf8(message) > MAX_SNS_MESSAGE_BYTES:
+        if self._get_param("PhoneNumber") is None and _utf8(message or "") > MAX_SNS_MESSAGE_BYTES:
             raise InvalidParameterValue("Invalid parameter: Message too long")
-        return publish(self, message, arn, phone_number, subject, *args, **kwargs)
+        return publish(self)
 
-    SNSBackend.publish = checked_publish
+    SNSResponse.publish = checked_publish
 
 
 # SQS -------------------------------------------------------------------------------------
@@ -212,12 +215,14 @@ DEFAULT_MAXIMUM_MESSAGE_SIZE = 262_144
 
 
 def _attribute_bytes(name, attribute):
-    get = lambda *keys: next((attribute[k] for k in keys if attribute.get(k) is not None), None)  # noqa: E731
-    data_type = get("DataType", "data_type") or ""
-    string = get("StringValue", "string_value")
-    binary = get("BinaryValue", "binary_value")
+    # moto hands the attributes over as the protocol spelled them: JSON's or the query's.
+    def field(json_name, query_name):
+        value = attribute.get(json_name)
+        return attribute.get(query_name) if value is None else value
+
+    string, binary = field("StringValue", "string_value"), field("BinaryValue", "binary_value")
     value = _utf8(string) if string is not None else (_binary(binary) if binary is not None else 0)
-    return _utf8(name) + _utf8(data_type) + value
+    return _utf8(name) + _utf8(field("DataType", "data_type") or "") + value
 
 
 def sqs_message_bytes(body, attributes):
@@ -227,13 +232,14 @@ def sqs_message_bytes(body, attributes):
 def _strict_sqs():
     from moto.sqs.exceptions import InvalidParameterValue
     from moto.sqs.models import SQSBackend
+    from moto.sqs.responses import SQSResponse
 
     create_queue = SQSBackend.create_queue
-    send_message = SQSBackend.send_message
-    send_message_batch = SQSBackend.send_message_batch
+    send_message = SQSResponse.send_message
+    send_message_batch = SQSResponse.send_message_batch
 
-    def check(backend, queue_name, body, attributes):
-        limit = int(backend.get_queue(queue_name).maximum_message_size)
+    def check(response, body, attributes):
+        limit = int(response.sqs_backend.get_queue(response._get_queue_name()).maximum_message_size)
         if sqs_message_bytes(body, attributes) > limit:
             raise InvalidParameterValue(
                 f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
@@ -246,19 +252,21 @@ def _strict_sqs():
             kwargs.setdefault("MaximumMessageSize", DEFAULT_MAXIMUM_MESSAGE_SIZE)
         return create_queue(self, name, tags, **kwargs)
 
-    def checked_send(self, queue_name, message_body, message_attributes=None, *args, **kwargs):
-        check(self, queue_name, message_body, message_attributes)
-        return send_message(self, queue_name, message_body, message_attributes, *args, **kwargs)
+    # The requests, not moto's backend: what SNS delivers to a queue is not a
+    # SendMessage call, and a delivery that fails does not fail the Publish.
+    def checked_send(self):
+        check(self, self._get_param("MessageBody"), self._get_param("MessageAttributes", {}))
+        return send_message(self)
 
-    def checked_batch(self, queue_name, entries):
+    def checked_batch(self):
         # Every entry before any is sent, as moto validates a batch.
-        for entry in entries.values():
-            check(self, queue_name, entry.get("MessageBody"), entry.get("MessageAttributes"))
-        return send_message_batch(self, queue_name, entries)
+        for entry in self._get_param("Entries", []):
+            check(self, entry.get("MessageBody"), entry.get("MessageAttributes"))
+        return send_message_batch(self)
 
     SQSBackend.create_queue = checked_create
-    SQSBackend.send_message = checked_send
-    SQSBackend.send_message_batch = checked_batch
+    SQSResponse.send_message = checked_send
+    SQSResponse.send_message_batch = checked_batch
 
 
 # SSM -------------------------------------------------------------------------------------
