@@ -208,9 +208,10 @@ def _strict_sns():
 
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html:
 # MaximumMessageSize is 1,024 bytes to 1,048,576 (1 MiB), 262,144 (256 KiB) when not given.
-# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html:
-# a message attribute's name, type and value count toward the message's size. moto
-# defaults a queue to 1 MiB and counts the body's characters only.
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html:
+# "All parts of the message attribute, including Name, Type, and Value, are part of the
+# message size restriction". moto defaults a queue to 1 MiB and counts the body's
+# characters only.
 DEFAULT_MAXIMUM_MESSAGE_SIZE = 262_144
 
 
