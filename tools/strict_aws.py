@@ -24,7 +24,8 @@ from decimal import Decimal, InvalidOperation
 # 1 KB = 1024 bytes).
 MAX_ITEM_BYTES = 400 * 1024
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
-PUT_TOO_LARGE = "Item size has exceeded the maximum allowed size"
+# AWS words a put too large and an update too large differently; moto's ItemSizeTooLarge
+# and ItemSizeToUpdateTooLarge carry the two messages, this one is for a transaction's.
 UPDATE_TOO_LARGE = "Item size to update has exceeded the maximum allowed size"
 TRANSACTION_TOO_LARGE = "Transaction request cannot be larger than 4 MB"
 
