@@ -1,4 +1,4 @@
-"""The local AWS for tests and the demo: moto in server mode, with four additions.
+"""The local AWS for tests and the demo: moto in server mode, with five additions.
 
 1. Step Functions really interprets the ASL (moto's `execute_state_machine`).
 2. Lambda invocations, including those the state machine makes, are forwarded to
@@ -9,9 +9,14 @@
    botocore's own CBOR code and the service model): moto routes only the older protocols.
 4. Faults and an instance stand-in, set by tests through POST /_quench/...:
    - /_quench/faults {"target": "AmazonSSM.SendCommand", "code": "ThrottlingException",
-     "count": 4}: the next `count` requests with that X-Amz-Target get that error (HTTP
-     400, the JSON protocol's error shape). POST /_quench/faults/served tells how many
-     were served.
+     "count": 4}: the next `count` requests with that X-Amz-Target get that error (the
+     JSON protocol's error shape; HTTP 500 for InternalServerError, InternalFailure and
+     InternalError, 503 for ServiceUnavailable, 400 otherwise) and never reach moto.
+     With "after": true moto applies the request first, then the caller gets the error:
+     the write landed, its answer is lost. With "delay_seconds": N the answer is held N
+     seconds (after moto applied the request, unless it was refused before): without a
+     "code" it is moto's own answer, given after the caller's timeout. POST
+     /_quench/faults/served tells how many were served.
    - POST /_quench/calls: the AWS requests served since the last ask (for benchmarks), each
      with the caller's `app/` user-agent name (which function made it).
    - POST /_quench/sms: every SMS SNS accepted, as [phone, message] pairs. Faults also
@@ -21,6 +26,14 @@
      contains `match` (the newest matching rule wins; "status": "InProgress" keeps it
      running). moto itself reports every command as a silent success, and nothing here
      runs the commands: they are meant for an instance, not this machine.
+
+5. The strict layer (tools/strict_aws.py): what AWS refuses that moto accepts is refused
+   too, with AWS's error: SNS subjects and message sizes, DynamoDB item and transaction
+   sizes and transactions touching an item twice, SQS message sizes against the queue's
+   MaximumMessageSize, SSM parameter value sizes, Step Functions' 256 KiB state data
+   (which States.ALL does not catch) and 25,000-event histories, and (here, where
+   invocations are forwarded) Lambda responses over 6 MB. --lenient leaves it out;
+   nothing in the repository uses that.
 
 moto's Step Functions interpreter sends its Lambda calls to localhost:$MOTO_PORT, i.e.
 back to this server, which is why the forwarding lives here and not in a separate proxy.
@@ -34,9 +47,12 @@ import json
 import threading
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import strict_aws
 
 INVOKE_PREFIX = "/2015-03-31/functions/"
 INVOKE_SUFFIX = "/invocations"
@@ -50,7 +66,7 @@ def _is_function_error(payload):
     return isinstance(body, dict) and "errorType" in body
 
 
-def forwarding(moto_app, lambda_endpoint):
+def forwarding(moto_app, lambda_endpoint, strict=True):
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not (
@@ -87,6 +103,11 @@ def forwarding(moto_app, lambda_endpoint):
             status = 200
             if not any(key.lower() == "x-amz-function-error" for key, _ in passed):
                 passed.append(("X-Amz-Function-Error", "Unhandled"))
+        synchronous = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse") == "RequestResponse"
+        if strict and synchronous and len(payload) > strict_aws.MAX_LAMBDA_RESPONSE_BYTES:
+            payload = strict_aws.LAMBDA_RESPONSE_TOO_LARGE
+            passed = [(k, v) for k, v in passed if k.lower() != "x-amz-function-error"]
+            passed.append(("X-Amz-Function-Error", "Unhandled"))
         passed.append(("Content-Length", str(len(payload))))
         start_response(f"{status} {'OK' if status < 400 else 'Error'}", passed)
         return [payload]
@@ -99,7 +120,7 @@ class Scenario:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.faults = []  # [{"target", "code", "count"}]
+        self.faults = []  # [{"target", "code", "count", "after", "delay_seconds"}]
         self.served = {}
         self.agent_rules = []
         self.commands = {}  # CommandId -> the command's text
@@ -111,7 +132,7 @@ class Scenario:
                 if fault["target"] == target and fault["count"] > 0:
                     fault["count"] -= 1
                     self.served[target] = self.served.get(target, 0) + 1
-                    return fault["code"]
+                    return dict(fault)
         return None
 
     def agent_answer(self, command_id):
@@ -123,6 +144,49 @@ class Scenario:
                 if rule["match"] in text:
                     return rule
         return None
+
+
+# The status AWS answers these errors with, which decides whether an SDK retries them.
+FAULT_STATUS = {
+    "InternalServerError": "500 Internal Server Error",
+    "InternalFailure": "500 Internal Server Error",
+    "InternalError": "500 Internal Server Error",
+    "ServiceUnavailable": "503 Service Unavailable",
+}
+
+
+def _fault(body):
+    """A fault as POST /_quench/faults describes it, or why it cannot be one."""
+    fault = {
+        "target": body.get("target"),
+        "code": body.get("code") or None,
+        "count": int(body.get("count", 1)),
+        "after": bool(body.get("after", False)),
+        "delay_seconds": float(body.get("delay_seconds", 0)),
+    }
+    if not fault["target"]:
+        return None, "a fault needs a target"
+    if not fault["code"] and (fault["after"] or not fault["delay_seconds"]):
+        return None, "a fault needs a code, unless it only holds the answer (delay_seconds)"
+    return fault, None
+
+
+def _fault_answer(start_response, fault, xml):
+    """The injected error, in the JSON protocol's shape or the query protocol's XML,
+    after the fault's delay."""
+    time.sleep(fault["delay_seconds"])
+    code = fault["code"]
+    status = FAULT_STATUS.get(code, "400 Bad Request")
+    if not xml:
+        return _json_response(start_response, status, {"__type": code, "message": "injected by the test"})
+    side = "Receiver" if status.startswith("5") else "Sender"
+    payload = (
+        f"<ErrorResponse><Error><Type>{side}</Type>"
+        f"<Code>{code}</Code><Message>injected by the test</Message>"
+        "</Error><RequestId>injected</RequestId></ErrorResponse>"
+    ).encode()
+    start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+    return [payload]
 
 
 def _json_response(start_response, status, body):
@@ -237,7 +301,10 @@ def scripted(moto_app, scenario):
             body = json.loads(environ["wsgi.input"].read(length) or b"{}")
             with scenario.lock:
                 if path == "/_quench/faults" and environ.get("REQUEST_METHOD") == "POST":
-                    scenario.faults.append({"target": body["target"], "code": body["code"], "count": int(body["count"])})
+                    fault, problem = _fault(body)
+                    if problem:
+                        return _json_response(start_response, "400 Bad Request", {"error": problem})
+                    scenario.faults.append(fault)
                 elif path == "/_quench/agent" and environ.get("REQUEST_METHOD") == "POST":
                     scenario.agent_rules.append(body)
                 elif path == "/_quench/sms":
@@ -246,42 +313,53 @@ def scripted(moto_app, scenario):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target:
             return _query_fault(moto_app, scenario, environ, start_response, length)
-        code = scenario.take_fault(target)
-        if code:
-            return _json_response(start_response, "400 Bad Request", {"__type": code, "message": "injected by the test"})
+        fault = scenario.take_fault(target)
+        if fault and fault["code"] and not fault["after"]:
+            return _fault_answer(start_response, fault, xml=False)
         body = environ["wsgi.input"].read(length) if length else b""
         # moto's threaded server does not lock its DynamoDB backend, so two conditional
         # writes racing can both pass their condition; DynamoDB itself never lets them.
         # One at a time keeps the emulator's writes atomic.
         with DYNAMODB_LOCK if target.startswith("DynamoDB_") else contextlib.nullcontext():
             status, headers, payload = _call(moto_app, environ, body)
-        scripted_ssm = target in ("AmazonSSM.SendCommand", "AmazonSSM.GetCommandInvocation")
-        if not scripted_ssm or not status.startswith("200"):
-            start_response(status, headers)
-            return [payload]
-        if target == "AmazonSSM.SendCommand":
-            request, response = json.loads(body), json.loads(payload)
-            text = "\n".join(request.get("Parameters", {}).get("commands", []))
-            with scenario.lock:
-                scenario.commands[response["Command"]["CommandId"]] = text
-            start_response(status, headers)
-            return [payload]
-        invocation = json.loads(payload)
-        rule = scenario.agent_answer(invocation.get("CommandId"))
-        if rule:
-            status_word = rule.get("status", "Success")
-            invocation.update(
-                {
-                    "Status": status_word,
-                    "StatusDetails": status_word,
-                    "ResponseCode": int(rule.get("exit_code", 0 if status_word == "Success" else 1)),
-                    "StandardOutputContent": rule.get("stdout", ""),
-                    "StandardErrorContent": rule.get("stderr", ""),
-                }
-            )
-        return _json_response(start_response, status, invocation)
+        if status.startswith("200") and target in ("AmazonSSM.SendCommand", "AmazonSSM.GetCommandInvocation"):
+            headers, payload = _scripted_ssm(scenario, target, body, headers, payload)
+        if fault and fault["code"]:
+            return _fault_answer(start_response, fault, xml=False)
+        if fault:
+            time.sleep(fault["delay_seconds"])
+        start_response(status, headers)
+        return [payload]
 
     return app
+
+
+def _scripted_ssm(scenario, target, body, headers, payload):
+    """Run Command as the tests scripted it: SendCommand's text is kept, and
+    GetCommandInvocation answers what the agent rules say. Returns (headers, payload)."""
+    if target == "AmazonSSM.SendCommand":
+        request, response = json.loads(body), json.loads(payload)
+        text = "\n".join(request.get("Parameters", {}).get("commands", []))
+        with scenario.lock:
+            scenario.commands[response["Command"]["CommandId"]] = text
+        return headers, payload
+    invocation = json.loads(payload)
+    rule = scenario.agent_answer(invocation.get("CommandId"))
+    if rule:
+        status_word = rule.get("status", "Success")
+        invocation.update(
+            {
+                "Status": status_word,
+                "StatusDetails": status_word,
+                "ResponseCode": int(rule.get("exit_code", 0 if status_word == "Success" else 1)),
+                "StandardOutputContent": rule.get("stdout", ""),
+                "StandardErrorContent": rule.get("stderr", ""),
+            }
+        )
+    payload = json.dumps(invocation).encode()
+    headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    headers.append(("Content-Length", str(len(payload))))
+    return headers, payload
 
 
 DYNAMODB_LOCK = threading.Lock()
@@ -316,15 +394,16 @@ def _query_fault(moto_app, scenario, environ, start_response, length):
     environ["wsgi.input"] = io.BytesIO(body)
     form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
     operation = _operation(environ, environ.get("PATH_INFO", ""), body) if form else None
-    code = scenario.take_fault(operation) if operation else None
-    if not code:
+    fault = scenario.take_fault(operation) if operation else None
+    if not fault:
         return moto_app(environ, start_response)
-    payload = (
-        "<ErrorResponse><Error><Type>Sender</Type>"
-        f"<Code>{code}</Code><Message>injected by the test</Message>"
-        "</Error><RequestId>injected</RequestId></ErrorResponse>"
-    ).encode()
-    start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+    if fault["code"] and not fault["after"]:
+        return _fault_answer(start_response, fault, xml=True)
+    status, headers, payload = _call(moto_app, environ, body)
+    if fault["code"]:
+        return _fault_answer(start_response, fault, xml=True)
+    time.sleep(fault["delay_seconds"])
+    start_response(status, headers)
     return [payload]
 
 
@@ -431,6 +510,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lambda-endpoint", default="")
+    parser.add_argument("--lenient", action="store_true", help="moto's own rules, without the strict layer")
     args = parser.parse_args()
 
     # Read by moto's Step Functions interpreter to find "its" Lambda.
@@ -446,8 +526,10 @@ def main():
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     scenario = Scenario()
     _light_table_snapshots()
+    if not args.lenient:
+        strict_aws.install()
     moto_app = metered(scripted(cbor_bridge(DomainDispatcherApplication(create_backend_app)), scenario), scenario)
-    app = forwarding(moto_app, args.lambda_endpoint.rstrip("/"))
+    app = forwarding(moto_app, args.lambda_endpoint.rstrip("/"), strict=not args.lenient)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     print(f"local AWS on http://127.0.0.1:{args.port}", file=sys.stderr, flush=True)
     server.serve_forever()

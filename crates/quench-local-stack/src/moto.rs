@@ -26,6 +26,60 @@ pub struct AwsCall {
     pub app: Option<String>,
 }
 
+/// What the local stack does to the next `count` requests of one operation instead of
+/// answering them plainly (tools/local_aws.py, POST /_quench/faults).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Fault {
+    /// The X-Amz-Target (`DynamoDB_20120810.PutItem`), or `Service.Action` for the query
+    /// protocol (`SNS.Publish`).
+    pub target: String,
+    /// The error answered; `None` keeps moto's own answer (a held one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub count: u32,
+    /// moto applies the request before the error is answered: the write lands, the
+    /// caller hears it failed.
+    pub after: bool,
+    /// Seconds the answer is held, after moto applied the request unless it was refused
+    /// before: longer than the caller's timeout, the write lands and the caller times out.
+    pub delay_seconds: u64,
+}
+
+impl Fault {
+    /// The request is refused with `code` and never reaches moto.
+    pub fn before(target: &str, code: &str) -> Fault {
+        Fault {
+            target: target.to_string(),
+            code: Some(code.to_string()),
+            count: 1,
+            after: false,
+            delay_seconds: 0,
+        }
+    }
+
+    /// The request is applied, then answered with the error `code`.
+    pub fn after_commit(target: &str, code: &str) -> Fault {
+        Fault {
+            after: true,
+            ..Fault::before(target, code)
+        }
+    }
+
+    /// The request is applied and its answer held `seconds`.
+    pub fn held(target: &str, seconds: u64) -> Fault {
+        Fault {
+            code: None,
+            delay_seconds: seconds,
+            ..Fault::before(target, "")
+        }
+    }
+
+    /// For the next `count` requests instead of one.
+    pub fn times(self, count: u32) -> Fault {
+        Fault { count, ..self }
+    }
+}
+
 /// moto in server mode on a free port.
 pub struct Moto {
     pub endpoint: String,
@@ -82,7 +136,13 @@ impl Moto {
     /// The next `count` requests whose X-Amz-Target is `target` (e.g.
     /// `AmazonSSM.SendCommand`) fail with the error `code`.
     pub fn inject_fault(&self, target: &str, code: &str, count: u32) -> Result<(), StackError> {
-        let body = serde_json::json!({ "target": target, "code": code, "count": count });
+        self.inject(&Fault::before(target, code).times(count))
+    }
+
+    /// Serves `fault` to the next requests it names.
+    pub fn inject(&self, fault: &Fault) -> Result<(), StackError> {
+        let body = serde_json::to_value(fault)
+            .map_err(|e| StackError::Http(format!("/_quench/faults: {e}")))?;
         self.control("/_quench/faults", &body).map(|_| ())
     }
 
