@@ -10,14 +10,15 @@ use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use quench_aws::store::DynamoStore;
 use quench_core::incident::{IncidentRecord, IncidentStatus, TimelineEvent, TimelineKind};
-use quench_core::ports::IncidentLog;
+use quench_core::ports::{IncidentLog, PageStore};
 use quench_local_stack::incident_response::{
     seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
 };
+
 use quench_local_stack::{
     function_actions, iam_actions, repo_root, sam_template_properties, sample_event,
-    state_machine_definition,
+    state_machine_definition, Fault,
 };
 
 async fn stack(table: &str, max_wait_seconds: u64) -> IncidentResponse {
@@ -493,4 +494,64 @@ async fn an_escalated_incident_resolves_after_its_stable_period_and_bad_input_fa
         .expect("execution");
     assert_eq!(execution.status, ExecutionStatus::Failed);
     assert_eq!(execution.error.as_deref(), Some("InvalidEvent"));
+}
+
+/// alarm-to-incident's write lands and every answer to it is lost (as many times as the
+/// SDK attempts), so the invocation fails and the state machine runs it again: the retry
+/// hears what the lost write did, the runbook runs once and the escalation happens once.
+/// Before, the retry answered `ignored: duplicate` and the execution ended with the
+/// incident open and nobody engaged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_is_lost_still_runs_the_runbook_and_escalates_once() {
+    let stack = stack("quench-lost-answer", 0).await;
+    let write = "DynamoDB_20120810.TransactWriteItems";
+    stack
+        .moto
+        .inject(&Fault::after_commit(write, "InternalServerError").times(5))
+        .expect("fault");
+    set_alarm(&stack, CPU_HIGH, StateValue::Alarm).await;
+    let cpu = run(&stack, seed_alarms()[CPU_HIGH].alarm_event, &[]).await;
+    assert_eq!(stack.moto.faults_served(write).expect("served"), 5);
+    assert_eq!(decision(&cpu, "incident"), "opened", "{:#}", cpu.output);
+    assert_eq!(
+        cpu.output["incident"]["decision"]["redelivery"],
+        serde_json::Value::Bool(true)
+    );
+    assert_eq!(decision(&cpu, "outcome"), "escalated", "{:#}", cpu.output);
+    assert_eq!(stack.commands_sent().await.expect("commands").len(), 1);
+    let (_, timeline) = incident(&stack, &cpu).await;
+    let count = |kind: TimelineKind| timeline.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(
+        count(TimelineKind::Opened),
+        1,
+        "{:#?}",
+        summaries(&timeline)
+    );
+    assert_eq!(
+        count(TimelineKind::Escalated),
+        1,
+        "{:#?}",
+        summaries(&timeline)
+    );
+    // One wave of pages, each written once (its key is its contact and channel).
+    let id = cpu.output["incident"]["decision"]["incident_id"]
+        .as_str()
+        .expect("incident id");
+    let pages = DynamoStore::new(stack.dynamodb.clone(), &stack.table)
+        .pages(id)
+        .await
+        .expect("pages");
+    assert!(!pages.is_empty(), "{:#?}", summaries(&timeline));
+    assert!(pages.iter().all(|p| p.wave == 1), "{pages:#?}");
+    let history = stack.history(&cpu.arn).await.expect("history");
+    let failed = history
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.r#type,
+                HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed
+            )
+        })
+        .count();
+    assert_eq!(failed, 1, "the lost answer failed one attempt");
 }
