@@ -117,6 +117,7 @@ fn outgoing(
     let message = match page.via {
         Via::Email => PageMessage::Email {
             contact: page.contact.clone(),
+            // Unbounded here: the pager cuts it to what SNS takes, the body has it all.
             subject: format!("[Quench] P{} {}", incident.impact, incident.title),
             body: format!(
                 "{who}, you are paged for incident {} ({}, stage {} of round {}): {}. \
