@@ -15,6 +15,7 @@ use crate::config::plan::{Plan, Route};
 use crate::config::vocabulary::{field, ConfigError, Names, Problems, Validate};
 use crate::escalation::policy::{Contact, EscalationPolicy};
 use crate::escalation::roster::Roster;
+use crate::escalation::walk::check_wave_sizes;
 use crate::oncall::schedule::Schedule;
 use crate::runbook::model::Runbook;
 
@@ -118,6 +119,7 @@ impl Config {
             }
         }
         section(&mut problems, &names, "runbook", "runbooks", &self.runbooks);
+        check_wave_sizes(&self.roster(), &mut problems);
         problems.into_result()
     }
 

@@ -104,6 +104,13 @@ impl Page {
     }
 }
 
+/// The most pages one wave may write. They are written in the transaction of the
+/// decision that paged them, beside the dedup head, the incident and its timeline event,
+/// and a DynamoDB transaction holds at most 100 items
+/// ([`crate::ports::MAX_COMMIT_ITEMS`]). Validation refuses a stage that
+/// could page more.
+pub const MAX_PAGES_PER_WAVE: usize = 97;
+
 /// How many times a page is tried before it is given up as failed; one try per tick.
 pub const MAX_PAGE_ATTEMPTS: u32 = 5;
 

@@ -172,6 +172,20 @@ impl Validate for Contact {
             }
         }
         for (index, engagement) in self.engagement.iter().enumerate() {
+            // A page's key is (wave, contact, channel): a channel engaged twice would
+            // write two items with one key in one transaction, which DynamoDB refuses.
+            if let Some(first) = self.engagement[..index]
+                .iter()
+                .position(|e| e.via == engagement.via)
+            {
+                problems.add(
+                    format!("{at}.engagement[{index}].via"),
+                    format!(
+                        "`{}` is already engaged by engagement[{first}]; a contact is paged once per channel",
+                        engagement.via.as_str()
+                    ),
+                );
+            }
             if !self.has(engagement.via) {
                 problems.add(
                     format!("{at}.engagement[{index}].via"),
