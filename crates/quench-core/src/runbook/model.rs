@@ -221,12 +221,17 @@ impl RunCommand {
 pub struct Automation {
     /// SSM Automation document name or ARN, e.g. `AWS-RestartEC2Instance`.
     pub document: String,
-    /// Document parameters; e.g. `IncidentId: "{{ incident.id }}"` if the document takes one.
+    /// Document parameters; values may use only `{{ params.NAME }}` (checked, not
+    /// quoted: the document decides how it uses them, a shell or an API call included).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, Templates>,
     /// How long the execution may take before the step counts as timed out.
     #[serde(default = "default_automation_timeout")]
     pub timeout: Span,
+    /// Values from the alarm or earlier steps that parameters may use, each with the
+    /// pattern its whole value must match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Param>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 #[schemars(
-    description = "Text with `{{ path }}` placeholders: alarm.name, alarm.region, alarm.account, alarm.arn, alarm.namespace, alarm.metric, alarm.dimensions.NAME, alarm.tags.KEY, incident.id, incident.title, incident.impact, plan, steps.ID.status, steps.ID.summary, steps.ID.output.KEY, params.NAME (run_command only)."
+    description = "Text with `{{ path }}` placeholders: alarm.name, alarm.region, alarm.account, alarm.arn, alarm.namespace, alarm.metric, alarm.dimensions.NAME, alarm.tags.KEY, incident.id, incident.title, incident.impact, plan, steps.ID.status, steps.ID.summary, steps.ID.output.KEY, params.NAME (run_command and automation only)."
 )]
 pub struct Template(String);
 

@@ -31,7 +31,7 @@ pub(super) fn valid_document(name: &str) -> bool {
 pub(super) enum Place<'a> {
     /// Anything but params.
     Anywhere,
-    /// Shell commands and document parameters of `run_command`: params only.
+    /// Shell commands and document parameters (`run_command`, `automation`): params only.
     ParamsOnly {
         declared: &'a BTreeMap<String, Param>,
         what: &'a str,
@@ -66,7 +66,7 @@ impl Checker<'_> {
                     }
                 }
                 (Var::Param(_), Place::Anywhere) => self.problems.add(path,
-                    format!("`{{{{ {var} }}}}`: params exist only in run_command `commands` and `parameters`"),
+                    format!("`{{{{ {var} }}}}`: params exist only in run_command and automation `commands` and `parameters`"),
                 ),
                 (_, Place::ParamsOnly { what, why, .. }) => self.problems.add(path,
                     format!(
@@ -150,14 +150,16 @@ impl Checker<'_> {
         }
     }
 
-    fn run_command(&mut self, at: &str, index: usize, rc: &RunCommand) {
-        if !valid_document(&rc.document) {
-            self.problems.add(
-                format!("{at}.document"),
-                format!("`{}` is not an SSM document name or ARN", rc.document),
-            );
-        }
-        for (name, param) in &rc.params {
+    /// A step's declared `params`: names, sources and patterns, and that each is used
+    /// (`used`: the params its templates name).
+    fn params(
+        &mut self,
+        at: &str,
+        index: usize,
+        params: &BTreeMap<String, Param>,
+        used: &BTreeSet<String>,
+    ) {
+        for (name, param) in params {
             let path = format!("{at}.params.{name}");
             if name.is_empty() || !name.chars().all(is_param_char) {
                 self.problems
@@ -170,6 +172,37 @@ impl Checker<'_> {
                     format!("`{}` is not a valid pattern: {e}", param.pattern),
                 );
             }
+            if !used.contains(name) {
+                self.problems.add(&path, "declared but never used");
+            }
+        }
+    }
+
+    /// A document's parameters, which take alarm data only through checked `params`:
+    /// the document may hand them to a shell, and anyone who can create an alarm
+    /// chooses its dimensions. Adds the params they name to `used`.
+    fn document_parameters(
+        &mut self,
+        at: &str,
+        index: usize,
+        parameters: &BTreeMap<String, Templates>,
+        place: Place<'_>,
+        used: &mut BTreeSet<String>,
+    ) {
+        for (name, values) in parameters {
+            self.templates(&format!("{at}.parameters.{name}"), index, values, place);
+            for value in &values.0 {
+                collect_params(value, used);
+            }
+        }
+    }
+
+    fn run_command(&mut self, at: &str, index: usize, rc: &RunCommand) {
+        if !valid_document(&rc.document) {
+            self.problems.add(
+                format!("{at}.document"),
+                format!("`{}` is not an SSM document name or ARN", rc.document),
+            );
         }
         let mut used = BTreeSet::new();
         if rc.is_shell() {
@@ -214,19 +247,9 @@ impl Checker<'_> {
                 what: "document parameters",
                 why: "a document may hand them to a shell",
             };
-            for (name, values) in &rc.parameters {
-                self.templates(&format!("{at}.parameters.{name}"), index, values, place);
-                for value in &values.0 {
-                    collect_params(value, &mut used);
-                }
-            }
+            self.document_parameters(at, index, &rc.parameters, place, &mut used);
         }
-        for name in rc.params.keys() {
-            if !used.contains(name) {
-                self.problems
-                    .add(format!("{at}.params.{name}"), "declared but never used");
-            }
-        }
+        self.params(at, index, &rc.params, &used);
         if rc.targets.0.len() > MAX_TARGETS {
             self.problems.add(
                 format!("{at}.targets"),
@@ -266,14 +289,14 @@ impl Checker<'_> {
                         format!("`{}` is not an SSM document name or ARN", a.document),
                     );
                 }
-                for (name, values) in &a.parameters {
-                    self.templates(
-                        &format!("{at}.parameters.{name}"),
-                        index,
-                        values,
-                        Place::Anywhere,
-                    );
-                }
+                let place = Place::ParamsOnly {
+                    declared: &a.params,
+                    what: "automation parameters",
+                    why: "an automation document may hand them to a shell or an API call",
+                };
+                let mut used = BTreeSet::new();
+                self.document_parameters(&at, index, &a.parameters, place, &mut used);
+                self.params(&at, index, &a.params, &used);
                 self.span(
                     &format!("{at}.timeout"),
                     a.timeout,

@@ -132,6 +132,26 @@ fn each_validation_error_names_its_path() {
             "cannot be used in document parameters directly",
         ),
         (
+            "    - id: a\n      automation:\n        document: Custom-Doc\n        parameters: { Target: \"{{ alarm.dimensions.exe }}\" }\n",
+            "`runbooks.r[0].automation.parameters.Target`",
+            "cannot be used in automation parameters directly",
+        ),
+        (
+            "    - id: a\n      automation:\n        document: Custom-Doc\n        parameters: { Target: \"{{ params.q }}\" }\n",
+            "`runbooks.r[0].automation.parameters.Target`",
+            "not declared under `params`",
+        ),
+        (
+            "    - id: a\n      automation:\n        document: Custom-Doc\n        params: { p: { from: \"{{ alarm.dimensions.exe }}\", pattern: \"^[a-z]+$\" } }\n",
+            "`runbooks.r[0].automation.params.p`",
+            "never used",
+        ),
+        (
+            "    - id: a\n      automation:\n        document: Custom-Doc\n        parameters: { Target: \"{{ params.p }}\" }\n        params: { p: { from: \"{{ alarm.dimensions.exe }}\", pattern: \"[a-z\" } }\n",
+            "`runbooks.r[0].automation.params.p.pattern`",
+            "not a valid pattern",
+        ),
+        (
             "    - id: a\n      run_command:\n        document: Custom-Doc\n        commands: [uptime]\n",
             "`runbooks.r[0].run_command.commands`",
             "are for AWS-RunShellScript",
