@@ -150,6 +150,33 @@ impl Checker<'_> {
         }
     }
 
+    /// AWS-RunShellScript runs `commands` as one script, a line each: a quote opened in
+    /// one command and closed in a later one still holds the placeholders between.
+    fn quoting(&mut self, at: &str, commands: &[Template]) {
+        let mut starts = Vec::with_capacity(commands.len());
+        let mut script = String::new();
+        for command in commands {
+            if !starts.is_empty() {
+                script.push('\n');
+            }
+            starts.push(script.len());
+            script.push_str(command.as_str());
+        }
+        let command_at = |offset: usize| starts.partition_point(|s| *s <= offset).saturating_sub(1);
+        for quoted in quoted_placeholders(&script) {
+            let (i, opened) = (command_at(quoted.at), command_at(quoted.opened_at));
+            let text = &quoted.text;
+            let problem = if opened == i {
+                format!("`{text}` is inside quotes, which would undo the quoting Quench adds: write it bare")
+            } else {
+                format!(
+                    "`{text}` is inside a quote opened in commands[{opened}] (the commands run as one script), which would undo the quoting Quench adds: close the quote on its own line and write the placeholder bare"
+                )
+            };
+            self.problems.add(format!("{at}.commands[{i}]"), problem);
+        }
+    }
+
     /// A step's declared `params`: names, sources and patterns, and that each is used
     /// (`used`: the params its templates name).
     fn params(
@@ -223,15 +250,10 @@ impl Checker<'_> {
                 why: "alarm data is untrusted",
             };
             for (i, command) in rc.commands.iter().enumerate() {
-                let path = format!("{at}.commands[{i}]");
-                self.template(&path, index, command, place);
-                for quoted in quoted_placeholders(command.as_str()) {
-                    self.problems.add(&path,
-                        format!("`{quoted}` is inside quotes, which would undo the quoting Quench adds: write it bare"),
-                    );
-                }
+                self.template(&format!("{at}.commands[{i}]"), index, command, place);
                 collect_params(command, &mut used);
             }
+            self.quoting(at, &rc.commands);
         } else {
             if !rc.commands.is_empty() {
                 self.problems.add(

@@ -107,6 +107,11 @@ fn each_validation_error_names_its_path() {
             "inside quotes",
         ),
         (
+            "    - id: a\n      run_command:\n        commands: [\"echo \\\"start\", \"{{ params.p }} end\\\"\"]\n        params: { p: { from: \"{{ alarm.dimensions.exe }}\", pattern: \"^[a-z]+$\" } }\n",
+            "`runbooks.r[0].run_command.commands[1]`",
+            "inside a quote opened in commands[0]",
+        ),
+        (
             "    - id: a\n      run_command:\n        commands: [\"echo {{ params.q }}\"]\n",
             "`runbooks.r[0].run_command.commands[0]`",
             "not declared under `params`",
