@@ -14,7 +14,10 @@ fn sample(name: &str) -> quench_core::alarm::AlarmChange {
         env!("CARGO_MANIFEST_DIR")
     );
     let raw = std::fs::read(&path).expect("sample exists");
-    parse_alarm_event(&raw).expect("sample parses").remove(0)
+    let received = "2026-11-20T12:00:00Z".parse().expect("an instant");
+    parse_alarm_event(&raw, received)
+        .expect("sample parses")
+        .remove(0)
 }
 
 fn error_of(text: &str) -> String {
