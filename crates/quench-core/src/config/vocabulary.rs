@@ -3,6 +3,7 @@
 //! It imports nothing of the domain, so any section can use it without a circle.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -48,6 +49,21 @@ impl Problems {
             self.add(
                 at,
                 format!("{kind} names use letters, digits, `-` and `_` only (at most 64)"),
+            );
+        }
+    }
+
+    /// A problem at `at` when `value` is more than the `max` its field allows.
+    pub fn check_at_most<T: PartialOrd + Display>(
+        &mut self,
+        at: impl Into<String>,
+        value: T,
+        max: T,
+    ) {
+        if value > max {
+            self.add(
+                at,
+                format!("`{value}` is more than this allows: at most {max}"),
             );
         }
     }

@@ -26,7 +26,10 @@ fn when(at: DateTime<Utc>) -> String {
 /// Whether a page may be sent at `now`: pending and due, or left `sending` by an
 /// attempt whose lease has run out.
 pub fn sendable(page: &Page, now: DateTime<Utc>, lease: chrono::Duration) -> bool {
-    let abandoned = page.state == PageState::Sending && page.at < now - lease;
+    let abandoned = page.state == PageState::Sending
+        && now
+            .checked_sub_signed(lease)
+            .is_some_and(|expired| page.at < expired);
     (page.state == PageState::Pending || abandoned) && page.due_at <= now
 }
 

@@ -164,7 +164,8 @@ pub fn page_wave(
     paging.acknowledged_by.clear();
     paging.engaged = stage_contacts(roster, stage, now);
     paging.state = PagingState::Waiting;
-    paging.next_at = Some(now + stage.timeout.to_chrono());
+    // Past the end of time (only from a clock there) the stage waits for good.
+    paging.next_at = stage.timeout.after(now);
     let mut pages = Vec::new();
     for name in &paging.engaged {
         let Some(contact) = roster.contacts.get(name) else {
@@ -179,7 +180,8 @@ pub fn page_wave(
                 stage: paging.stage,
                 contact: name.clone(),
                 via: engagement.via,
-                due_at: now + engagement.after.to_chrono(),
+                // A delay past the end of time cannot hold a page back: send it now.
+                due_at: engagement.after.after(now).unwrap_or(now),
                 state: PageState::Pending,
                 attempts: 0,
                 last_error: None,
@@ -311,6 +313,6 @@ pub fn acknowledge(
         }
     }
     paging.state = PagingState::Acknowledged;
-    paging.next_at = acknowledge_timeout.map(|t| now + t.to_chrono());
+    paging.next_at = acknowledge_timeout.and_then(|t| t.after(now));
     AckEffect::Stopped
 }

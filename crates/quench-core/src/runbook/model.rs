@@ -27,6 +27,8 @@ pub(super) const MAX_COMMAND_TIMEOUT_SECS: u64 = 172_800;
 pub(super) const MAX_AUTOMATION_TIMEOUT_SECS: u64 = 43_200;
 /// GetCommandInvocation returns at most 24,000 characters of each stream.
 pub(super) const MAX_OUTPUT_LIMIT: u32 = 24_000;
+/// A metric query looks back at most 1440 minutes, so no longer period means anything.
+pub(super) const MAX_PERIOD_SECS: u64 = 86_400;
 /// SendCommand takes at most 50 instance ids.
 pub(super) const MAX_TARGETS: usize = 50;
 

@@ -343,11 +343,13 @@ impl Checker<'_> {
                     self.problems.add(format!("{at}.stat"), "empty");
                 }
                 let period = q.period.as_secs();
-                if !(matches!(period, 1 | 5 | 10 | 30) || (period > 0 && period % 60 == 0)) {
+                if !(matches!(period, 1 | 5 | 10 | 30)
+                    || (period > 0 && period % 60 == 0 && period <= MAX_PERIOD_SECS))
+                {
                     self.problems.add(
                         format!("{at}.period"),
                         format!(
-                            "`{}` is not 1s, 5s, 10s, 30s or a whole number of minutes",
+                            "`{}` is not 1s, 5s, 10s, 30s or a whole number of minutes, at most 1d",
                             q.period
                         ),
                     );
