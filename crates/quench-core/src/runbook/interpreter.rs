@@ -202,10 +202,10 @@ pub(super) fn reason_text(
 ) -> String {
     match reason.map(|r| r.render(scope)) {
         None => format!("step `{id}` {verb} the incident"),
-        Some(Ok(text)) => text,
-        Some(Err(e)) => {
-            format!("step `{id}` {verb} the incident (its reason could not be rendered: {e})")
-        }
+        Some(Ok(text)) => bounded_reason(&text),
+        Some(Err(e)) => bounded_reason(&format!(
+            "step `{id}` {verb} the incident (its reason could not be rendered: {e})"
+        )),
     }
 }
 
@@ -297,7 +297,7 @@ pub fn after_step(
         }
         return done(Next::Escalate {
             step: Some(step.to_string()),
-            reason,
+            reason: bounded_reason(&reason),
         });
     }
     let scope = Scope {
