@@ -6,12 +6,19 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use alarm_to_incident::BUNDLED_CONFIG;
+use chrono::{DateTime, Utc};
 use quench_core::alarm::{parse_alarm_event, AlarmChange};
 use quench_core::config::Config;
 use quench_core::incident::{decide, DedupHead};
 use quench_local_stack::sample_event;
 
 use crate::{failed, say, tally, BenchError};
+
+/// When the samples are received: after every change they describe, so that parsing
+/// accepts them whatever the clock of the machine running the bench says.
+fn received() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_176_000, 0).unwrap_or_default() // 2026-11-20T12:00:00Z
+}
 
 /// Every sample that is an alarm change (wrong-type.json is not).
 const SAMPLES: [&str; 11] = [
@@ -39,7 +46,7 @@ struct Sample {
 }
 
 fn decide_all(config: &Config, raw: &[u8], heads: Option<&[DedupHead]>) -> usize {
-    let Ok(changes) = parse_alarm_event(raw) else {
+    let Ok(changes) = parse_alarm_event(raw, received()) else {
         return 0;
     };
     let mut decided = 0;
@@ -61,7 +68,7 @@ fn prepare_samples(config: &Config) -> Result<Vec<Sample>, BenchError> {
     for name in SAMPLES {
         let raw = sample_event(name)?.into_bytes();
         let changes: Vec<AlarmChange> =
-            parse_alarm_event(&raw).map_err(|e| failed(format!("{name}: {e}")))?;
+            parse_alarm_event(&raw, received()).map_err(|e| failed(format!("{name}: {e}")))?;
         let mut warm = Vec::new();
         for change in &changes {
             let routed = config
@@ -85,7 +92,7 @@ fn prepare_samples(config: &Config) -> Result<Vec<Sample>, BenchError> {
 fn decision_mix(config: &Config, samples: &[Sample], warm: bool) -> String {
     let mut mix: BTreeMap<String, usize> = BTreeMap::new();
     for sample in samples {
-        let Ok(changes) = parse_alarm_event(&sample.raw) else {
+        let Ok(changes) = parse_alarm_event(&sample.raw, received()) else {
             continue;
         };
         for (i, change) in changes.iter().enumerate() {
@@ -147,7 +154,7 @@ pub(crate) fn bench_throughput(iterations: usize) -> Result<(), BenchError> {
         started.elapsed().as_secs_f64() * 1e6 / f64::from(parses)
     ));
     let step = |mode: Loop, s: &Sample| match mode {
-        Loop::ParseOnly => parse_alarm_event(black_box(&s.raw)).map_or(0, |c| c.len()),
+        Loop::ParseOnly => parse_alarm_event(black_box(&s.raw), received()).map_or(0, |c| c.len()),
         Loop::NoHead => decide_all(&config, black_box(&s.raw), None),
         Loop::PrevHead => decide_all(&config, black_box(&s.raw), Some(&s.warm)),
     };

@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
 use quench_core::alarm::{parse_alarm_event, parse_alarm_value, AlarmChange, MAX_EVENT_BYTES};
 use quench_core::config::Config;
@@ -16,6 +17,11 @@ fn config() -> &'static Config {
     CONFIG.get_or_init(|| {
         Config::parse(include_str!("../../infra/quench.yaml")).expect("infra/quench.yaml is valid")
     })
+}
+
+/// When every fuzzed payload is received: a fixed instant, so a run is repeatable.
+fn received() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_176_000, 0).unwrap_or_default()
 }
 
 fn exercise(change: &AlarmChange) {
@@ -40,7 +46,7 @@ fn exercise(change: &AlarmChange) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let result = parse_alarm_event(data);
+    let result = parse_alarm_event(data, received());
     match &result {
         Ok(changes) => changes.iter().for_each(exercise),
         Err(error) => {
@@ -52,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     if data.len() <= MAX_EVENT_BYTES {
         if let Ok(text) = std::str::from_utf8(data) {
             if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
-                assert_eq!(parse_alarm_value(&value), result);
+                assert_eq!(parse_alarm_value(&value, received()), result);
             }
         }
     }

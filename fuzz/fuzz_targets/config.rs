@@ -14,13 +14,15 @@ use quench_core::config::Config;
 fn samples() -> &'static [AlarmChange] {
     static SAMPLES: OnceLock<Vec<AlarmChange>> = OnceLock::new();
     SAMPLES.get_or_init(|| {
+        // After every sample's state timestamp.
+        let received = chrono::DateTime::from_timestamp(1_795_176_000, 0).unwrap_or_default();
         [
             &include_bytes!("../../events/alarm-to-incident/cpu-high-alarm.json")[..],
             &include_bytes!("../../events/alarm-to-incident/contributor-alarm.json")[..],
             &include_bytes!("../../events/alarm-to-incident/sns-wrapped-alarm.json")[..],
         ]
         .iter()
-        .flat_map(|raw| parse_alarm_event(raw).expect("sample event parses"))
+        .flat_map(|raw| parse_alarm_event(raw, received).expect("sample event parses"))
         .collect()
     })
 }

@@ -91,7 +91,7 @@ where
                 .map_err(|e| HandlerError::InvalidRequest(format!("operation: {e}")))?;
             return self.incidents().operate(&request.operation, now).await;
         }
-        let changes = parse_alarm_value(&value)?;
+        let changes = parse_alarm_value(&value, now)?;
         // Every record is routed before any is applied: a refusal after the first commit
         // would leave a retry facing a half-applied event.
         for change in &changes {

@@ -263,3 +263,60 @@ async fn a_multi_record_event_with_an_unroutable_record_applies_none() {
         "the routable record was not applied"
     );
 }
+
+/// `sample` with its state timestamp replaced.
+fn dated(name: &str, state_at: &str) -> String {
+    let mut event: serde_json::Value = serde_json::from_str(&sample(name)).expect("sample is JSON");
+    event["detail"]["state"]["timestamp"] = state_at.into();
+    event.to_string()
+}
+
+/// A state change is ordered by its own timestamp, so one dated in the future would make
+/// every real change after it stale: the alarm would be muted until that date.
+#[tokio::test]
+async fn a_state_timestamp_from_the_future_is_refused_and_mutes_nothing() {
+    let h = handler(BUNDLED_CONFIG);
+    let now = at("2026-11-20T10:05:00Z");
+    let opened = h
+        .handle(&sample("cpu-high-alarm.json"), now)
+        .await
+        .expect("handled");
+    assert_eq!(opened.decision.decision, DecisionKind::Opened);
+    let error = h
+        .handle(
+            &dated("cpu-high-ok.json", "9999-12-31T23:59:59.999+0000"),
+            now,
+        )
+        .await
+        .expect_err("a change from the year 9999");
+    assert_eq!(error.error_type(), "InvalidEvent", "{error}");
+    assert!(
+        error.to_string().contains("detail.state.timestamp"),
+        "{error}"
+    );
+    // CloudWatch's clock may run a little ahead of ours; minutes are not refused.
+    let resolved = h
+        .handle(&sample("cpu-high-ok.json"), now)
+        .await
+        .expect("an OK five minutes ahead");
+    assert_eq!(resolved.decision.decision, DecisionKind::Resolved);
+}
+
+/// At the edge of what a timestamp can hold, the due-time arithmetic (stale limit,
+/// recovery checks) would overflow: it is refused before it gets there.
+#[tokio::test]
+async fn a_state_timestamp_at_the_end_of_time_is_refused_without_a_panic() {
+    let h = handler(BUNDLED_CONFIG);
+    let now = at("2026-11-20T10:05:00Z");
+    for name in [
+        "cpu-high-alarm.json",
+        "cpu-high-ok.json",
+        "instance-check-failed-ok.json",
+    ] {
+        let error = h
+            .handle(&dated(name, "+262142-12-31T23:59:59.999+0000"), now)
+            .await
+            .expect_err("the end of time");
+        assert_eq!(error.error_type(), "InvalidEvent", "{name}: {error}");
+    }
+}

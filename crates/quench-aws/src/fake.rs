@@ -17,6 +17,7 @@ use quench_core::config::Mirrors;
 use quench_core::escalation::{Page, PageState};
 use quench_core::incident::AlarmReading;
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent, TimelineKind};
+use quench_core::ports::{fits_one_transaction, IncidentStore, StoreError};
 use quench_core::ports::{
     ActionError, ActionRunner, AlarmStateInfo, AutomationResult, CommandRequest, CommandResult,
     Datapoint, InstanceStatus, MetricRequest, StepClaim,
@@ -26,7 +27,6 @@ use quench_core::ports::{
     SendError, Sent, StepStore,
 };
 use quench_core::ports::{IncidentMirror, MirrorReport};
-use quench_core::ports::{IncidentStore, StoreError};
 
 /// A poisoned lock still holds the data a test wants to look at.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -197,6 +197,8 @@ impl IncidentStore for MemoryStore {
     }
 
     async fn apply(&self, commit: &Commit) -> Result<(), StoreError> {
+        // As DynamoDB would: a handler test must not pass on a commit the table refuses.
+        fits_one_transaction(commit)?;
         let mut tables = lock(&self.tables);
         let current = tables.heads.get(&commit.head.dedup_key).map(|h| h.version);
         if current != commit.expected_version {

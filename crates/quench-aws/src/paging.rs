@@ -16,6 +16,49 @@ use crate::actions::classify;
 /// policy matches on it.
 const CONTACT_ATTRIBUTE: &str = "contact";
 
+/// SNS refuses a Subject of 100 characters or more.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+
+/// Where a subject was cut; plain ASCII, as everything in a subject must be.
+const SUBJECT_CUT: &str = "...";
+
+/// What an email page's subject says when nothing of the given one is printable.
+const BLANK_SUBJECT: &str = "[Quench] page";
+
+/// `text` as a Subject SNS accepts: printable ASCII beginning with a letter, number or
+/// punctuation mark, no line breaks or control characters, fewer than 100 characters.
+/// Line breaks, tabs and control characters become single spaces, other non-ASCII
+/// characters `?`, and a longer text is cut to [`MAX_SUBJECT_CHARS`] ending in `...`.
+/// The page's body carries the whole title; the subject only has to get delivered.
+pub fn email_subject(text: &str) -> String {
+    let mut clean = String::with_capacity(text.len().min(4 * MAX_SUBJECT_CHARS));
+    for c in text.chars() {
+        let c = match c {
+            c if c.is_ascii_graphic() => c,
+            c if c.is_whitespace() || c.is_control() => ' ',
+            _ => '?',
+        };
+        // Leading blanks are refused, and runs of them would only eat the budget.
+        if c == ' ' && (clean.is_empty() || clean.ends_with(' ')) {
+            continue;
+        }
+        clean.push(c);
+        if clean.len() > MAX_SUBJECT_CHARS {
+            break;
+        }
+    }
+    let clean = clean.trim_end();
+    if clean.is_empty() {
+        return BLANK_SUBJECT.to_string();
+    }
+    if clean.len() <= MAX_SUBJECT_CHARS {
+        return clean.to_string();
+    }
+    // Every character is ASCII by now, so any byte index is a character boundary.
+    let kept = clean[..MAX_SUBJECT_CHARS - SUBJECT_CUT.len()].trim_end();
+    format!("{kept}{SUBJECT_CUT}")
+}
+
 #[derive(Debug, Clone)]
 pub struct Pager {
     sns: aws_sdk_sns::Client,
@@ -39,7 +82,8 @@ impl Pager {
 
 impl PageSender for Pager {
     /// Publishes to the pages topic; the contact's email subscription's filter policy
-    /// (`{"contact": [NAME]}`) delivers it to them alone.
+    /// (`{"contact": [NAME]}`) delivers it to them alone. The subject is made one SNS
+    /// accepts ([`email_subject`]): a long or odd title must not stop the page.
     async fn email(&self, contact: &str, subject: &str, body: &str) -> Result<String, PageError> {
         let topic = self
             .topic_arn
@@ -49,7 +93,7 @@ impl PageSender for Pager {
             .sns
             .publish()
             .topic_arn(topic)
-            .subject(subject)
+            .subject(email_subject(subject))
             .message(body)
             .message_attributes(CONTACT_ATTRIBUTE, attribute(contact)?)
             .message_attributes("via", attribute("email")?)
@@ -328,9 +372,103 @@ pub async fn apply_subscription_changes(
 mod tests {
     use std::collections::BTreeMap;
 
+    use aws_sdk_sns::operation::publish::{PublishError, PublishOutput};
+    use aws_sdk_sns::types::error::InvalidParameterException;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
     use quench_core::escalation::Contact;
 
     use super::*;
+
+    /// SNS's own rule for a Subject, written out independently of the code under test:
+    /// printable ASCII, no line breaks, beginning with a letter, number or punctuation
+    /// mark, fewer than 100 characters.
+    fn sns_accepts(subject: &str) -> bool {
+        subject.len() < 100
+            && subject.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+            && subject.bytes().next().is_some_and(|b| b.is_ascii_graphic())
+    }
+
+    const REFUSAL: &str = "Invalid parameter: Subject must be less than 100 characters";
+
+    /// A pages topic that refuses what SNS refuses.
+    fn strict_sns() -> aws_sdk_sns::Client {
+        let refused = mock!(aws_sdk_sns::Client::publish)
+            .match_requests(|r| r.subject().is_some_and(|s| !sns_accepts(s)))
+            .then_error(|| {
+                PublishError::InvalidParameterException(
+                    InvalidParameterException::builder()
+                        .message(REFUSAL)
+                        .meta(
+                            ErrorMetadata::builder()
+                                .code("InvalidParameter")
+                                .message(REFUSAL)
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+        let published = mock!(aws_sdk_sns::Client::publish)
+            .then_output(|| PublishOutput::builder().message_id("m-1").build());
+        mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&refused, &published])
+    }
+
+    #[test]
+    fn a_subject_is_cleaned_and_cut_to_what_sns_accepts() {
+        assert_eq!(email_subject("[Quench] P2 web-5xx"), "[Quench] P2 web-5xx");
+        assert_eq!(
+            email_subject("  [Quench] P1 disk\r\nBcc: x\t\u{7}full  "),
+            "[Quench] P1 disk Bcc: x full"
+        );
+        assert_eq!(
+            email_subject("[Quench] P3 Größe — ✓"),
+            "[Quench] P3 Gr??e ? ?"
+        );
+        assert_eq!(email_subject(" \n\u{0} "), BLANK_SUBJECT);
+        let exact = format!("[Quench] P2 {}", "a".repeat(MAX_SUBJECT_CHARS - 12));
+        assert_eq!(email_subject(&exact), exact, "99 characters fit");
+        let long = format!("[Quench] P2 {}", "a".repeat(MAX_SUBJECT_CHARS - 11));
+        let cut = email_subject(&long);
+        assert_eq!(cut.len(), MAX_SUBJECT_CHARS);
+        assert!(
+            cut.starts_with("[Quench] P2 aaa") && cut.ends_with("a..."),
+            "{cut}"
+        );
+        assert_eq!(
+            email_subject(&format!("x{}tail", "word ".repeat(20))),
+            format!("x{}...", "word ".repeat(19).trim_end()),
+            "no blank before the marker"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_title_yields_a_subject_sns_accepts(title in "\\PC*|.*", impact in 1u8..=5) {
+            let prefix = format!("[Quench] P{impact}");
+            let subject = email_subject(&format!("{prefix} {title}"));
+            proptest::prop_assert!(sns_accepts(&subject), "{subject:?}");
+            proptest::prop_assert!(subject.starts_with(&prefix), "{subject:?}");
+            proptest::prop_assert_eq!(email_subject(&subject), subject.clone(), "clean is a fixed point");
+        }
+
+        #[test]
+        fn any_text_at_all_yields_a_subject_sns_accepts(text in proptest::collection::vec(proptest::char::any(), 0..300)) {
+            let subject = email_subject(&text.into_iter().collect::<String>());
+            proptest::prop_assert!(sns_accepts(&subject), "{subject:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_email_page_goes_out_whatever_the_incident_title() {
+        let pager = Pager::new(strict_sns(), Some("arn:aws:sns:eu-west-1:1:pages".into()));
+        let title = format!(
+            "prod-eu-west-1-checkout-{}\r\nBcc: x — ✓",
+            "p99-latency-".repeat(8)
+        );
+        let subject = format!("[Quench] P2 {title}");
+        let sent = pager.email("alice", &subject, &title).await;
+        assert_eq!(sent.map_err(|e| e.to_string()), Ok("m-1".to_string()));
+    }
 
     fn contact(email: &str) -> Contact {
         Contact {

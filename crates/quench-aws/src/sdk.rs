@@ -212,5 +212,9 @@ pub async fn load_config(sdk: &SdkConfig) -> Result<quench_core::config::Config,
     } else {
         BUNDLED_CONFIG.to_string()
     };
-    Ok(quench_core::config::Config::parse(&text)?)
+    let config = quench_core::config::Config::parse(&text)?;
+    for warning in config.warnings() {
+        tracing::warn!(%warning, "config warning");
+    }
+    Ok(config)
 }

@@ -30,8 +30,8 @@ use quench_core::chat::{Delivery, DeliveryState};
 use quench_core::escalation::{Page, PageState};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
 pub use quench_core::ports::DueItem;
+use quench_core::ports::{fits_one_transaction, IncidentStore, StoreError};
 use quench_core::ports::{IncidentLog, NoticeStore, PageStore, StepClaim, StepStore};
-use quench_core::ports::{IncidentStore, StoreError};
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
@@ -437,6 +437,7 @@ impl IncidentStore for DynamoStore {
     }
 
     async fn apply(&self, commit: &Commit) -> Result<(), StoreError> {
+        fits_one_transaction(commit)?;
         let mut writes = vec![self.head_write(commit)?];
         if let Some(incident) = &commit.incident {
             writes.push(self.incident_write(incident)?);

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::error::{
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use quench_aws::store::DynamoStore;
+use quench_core::escalation::{Page, PageState, Via};
 use quench_core::incident::{Commit, DedupHead};
 use quench_core::ports::{IncidentStore, StoreError};
 
@@ -215,4 +216,55 @@ async fn a_corrupt_head_is_a_failure_with_a_reason() {
         matches!(&error, StoreError::Failed(m) if m.contains("cannot decode")),
         "{error:?}"
     );
+}
+
+fn page(contact: &str) -> Page {
+    let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("an instant");
+    Page {
+        incident_id: "inc-1".into(),
+        episode: 0,
+        wave: 1,
+        round: 0,
+        stage: 0,
+        contact: contact.into(),
+        via: Via::Sms,
+        due_at: at,
+        state: PageState::Pending,
+        attempts: 0,
+        last_error: None,
+        at,
+    }
+}
+
+/// DynamoDB would refuse both with a ValidationException naming neither the pages nor
+/// the limit; the store refuses them before sending, saying what is wrong.
+#[tokio::test]
+async fn a_commit_that_is_not_one_transaction_is_refused_before_it_is_sent() {
+    let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items).then_output(|| {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput::builder()
+            .build()
+    });
+    let store = store(&[&rule]);
+    let mut too_many = commit();
+    too_many.pages = (0..100).map(|i| page(&format!("c{i}"))).collect();
+    let error = store.apply(&too_many).await.expect_err("too many items");
+    assert!(
+        matches!(&error, StoreError::Failed(m) if m.contains("101 items (100 pages)") && m.contains("100 one transaction holds")),
+        "{error:?}"
+    );
+    let mut twice = commit();
+    twice.pages = vec![page("alice"), page("bob"), page("alice")];
+    let error = store.apply(&twice).await.expect_err("one item twice");
+    assert!(
+        matches!(&error, StoreError::Failed(m) if m.contains("page `00#0001#alice#sms` of incident `inc-1` twice")),
+        "{error:?}"
+    );
+    assert_eq!(rule.num_calls(), 0, "nothing was sent");
+    let mut fits = commit();
+    fits.pages = (0..99).map(|i| page(&format!("c{i}"))).collect();
+    store
+        .apply(&fits)
+        .await
+        .expect("100 items are one transaction");
+    assert_eq!(rule.num_calls(), 1);
 }

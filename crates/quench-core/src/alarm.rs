@@ -11,13 +11,20 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_lambda_events::sns::SnsEvent;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A payload larger than this is refused before parsing. EventBridge caps events at
 /// 256 KiB; a Lambda async payload at 1 MiB. Anything larger is not an alarm event.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// How far ahead of the handler's clock a state timestamp may be. CloudWatch stamps a
+/// change with its own clock, which may run a little ahead of ours; a change dated
+/// further ahead is not one that happened, and since changes are ordered by their state
+/// timestamps it would make every real change of its alarm stale until that date (and
+/// near the end of what a timestamp can hold, the due-time arithmetic would overflow).
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(15);
 
 pub const STATE_CHANGE_DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
 pub const CONTRIBUTOR_STATE_CHANGE_DETAIL_TYPE: &str = "CloudWatch Alarm Contributor State Change";
@@ -161,9 +168,9 @@ pub enum EventError {
     InvalidField { field: String, problem: String },
 }
 
-/// Parses raw bytes as any of the three alarm-change shapes.
-pub fn parse_alarm_event(raw: &[u8]) -> Result<Vec<AlarmChange>, EventError> {
-    parse_alarm_value(&parse_payload(raw)?)
+/// Parses raw bytes as any of the three alarm-change shapes, received at `now`.
+pub fn parse_alarm_event(raw: &[u8], now: DateTime<Utc>) -> Result<Vec<AlarmChange>, EventError> {
+    parse_alarm_value(&parse_payload(raw)?, now)
 }
 
 /// Decodes a payload as JSON, refusing one too large to be an alarm event before any
@@ -178,29 +185,35 @@ pub fn parse_payload(raw: &[u8]) -> Result<Value, EventError> {
     serde_json::from_slice(raw).map_err(|e| EventError::MalformedJson(e.to_string()))
 }
 
-/// Parses an already-decoded payload. An SNS event may carry several records, so the
-/// result is a list; EventBridge events always give exactly one change.
-pub fn parse_alarm_value(value: &Value) -> Result<Vec<AlarmChange>, EventError> {
+/// Parses an already-decoded payload received at `now`: a state timestamp more than
+/// [`MAX_CLOCK_SKEW`] after it is refused. An SNS event may carry several records, so
+/// the result is a list; EventBridge events always give exactly one change.
+pub fn parse_alarm_value(
+    value: &Value,
+    now: DateTime<Utc>,
+) -> Result<Vec<AlarmChange>, EventError> {
     let object = value
         .as_object()
         .ok_or_else(|| EventError::WrongType("payload is not a JSON object".into()))?;
     if object.contains_key("Records") {
-        return parse_sns_event(value);
+        return parse_sns_event(value, now);
     }
     if let Some(detail_type) = object.get("detail-type") {
         let detail_type = detail_type
             .as_str()
             .ok_or_else(|| invalid("detail-type", "not a string"))?;
         return match detail_type {
-            STATE_CHANGE_DETAIL_TYPE => Ok(vec![parse_state_change(value, false)?]),
-            CONTRIBUTOR_STATE_CHANGE_DETAIL_TYPE => Ok(vec![parse_state_change(value, true)?]),
+            STATE_CHANGE_DETAIL_TYPE => Ok(vec![parse_state_change(value, false, now)?]),
+            CONTRIBUTOR_STATE_CHANGE_DETAIL_TYPE => {
+                Ok(vec![parse_state_change(value, true, now)?])
+            }
             other => Err(EventError::WrongType(format!(
                 "EventBridge detail-type `{other}` is neither `{STATE_CHANGE_DETAIL_TYPE}` nor `{CONTRIBUTOR_STATE_CHANGE_DETAIL_TYPE}`"
             ))),
         };
     }
     if object.contains_key("AlarmName") && object.contains_key("NewStateValue") {
-        return Ok(vec![parse_sns_notification(value)?]);
+        return Ok(vec![parse_sns_notification(value, now)?]);
     }
     Err(EventError::WrongType(
         "expected an EventBridge alarm event, an SNS event or a CloudWatch alarm notification"
@@ -280,10 +293,27 @@ pub fn parse_cloudwatch_time(raw: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-fn timestamp(value: &Value, path: &[&str]) -> Result<DateTime<Utc>, EventError> {
+/// A state timestamp, which orders the changes of its alarm: one from the future is
+/// refused (see [`MAX_CLOCK_SKEW`]).
+fn state_timestamp(
+    value: &Value,
+    path: &[&str],
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, EventError> {
     let raw = required_str(value, path)?;
-    parse_cloudwatch_time(raw)
-        .ok_or_else(|| invalid(&path.join("."), format!("`{raw}` is not a timestamp")))
+    let at = parse_cloudwatch_time(raw)
+        .ok_or_else(|| invalid(&path.join("."), format!("`{raw}` is not a timestamp")))?;
+    if at.signed_duration_since(now) > MAX_CLOCK_SKEW {
+        return Err(invalid(
+            &path.join("."),
+            format!(
+                "`{raw}` is more than {} minutes after the time it was received ({})",
+                MAX_CLOCK_SKEW.num_minutes(),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ));
+    }
+    Ok(at)
 }
 
 fn alarm_arn_of(value: &Value, region: &str, account: &str, name: &str) -> String {
@@ -322,7 +352,11 @@ fn threshold_from_reason_data(state: &Value) -> Option<f64> {
     parsed.get("threshold")?.as_f64()
 }
 
-fn parse_state_change(value: &Value, contributor_event: bool) -> Result<AlarmChange, EventError> {
+fn parse_state_change(
+    value: &Value,
+    contributor_event: bool,
+    now: DateTime<Utc>,
+) -> Result<AlarmChange, EventError> {
     let account = required_str(value, &["account"])?.to_string();
     let region = required_str(value, &["region"])?.to_string();
     let detail =
@@ -332,8 +366,8 @@ fn parse_state_change(value: &Value, contributor_event: bool) -> Result<AlarmCha
         .to_string();
     let alarm_arn = alarm_arn_of(value, &region, &account, &alarm_name);
     let state_value = state(detail, &["state", "value"]).map_err(|e| prefix_field(e, "detail"))?;
-    let state_at =
-        timestamp(detail, &["state", "timestamp"]).map_err(|e| prefix_field(e, "detail"))?;
+    let state_at = state_timestamp(detail, &["state", "timestamp"], now)
+        .map_err(|e| prefix_field(e, "detail"))?;
     let previous_state = match get(detail, &["previousState", "value"]) {
         Some(_) => Some(
             state(detail, &["previousState", "value"]).map_err(|e| prefix_field(e, "detail"))?,
@@ -415,7 +449,7 @@ fn prefix_field(error: EventError, prefix: &str) -> EventError {
     }
 }
 
-fn parse_sns_event(value: &Value) -> Result<Vec<AlarmChange>, EventError> {
+fn parse_sns_event(value: &Value, now: DateTime<Utc>) -> Result<Vec<AlarmChange>, EventError> {
     let event = SnsEvent::deserialize(value)
         .map_err(|e| invalid("Records", format!("not an SNS event: {e}")))?;
     if event.records.is_empty() {
@@ -432,7 +466,7 @@ fn parse_sns_event(value: &Value) -> Result<Vec<AlarmChange>, EventError> {
                     format!("not a CloudWatch alarm notification: {e}"),
                 )
             })?;
-            parse_sns_notification(&message)
+            parse_sns_notification(&message, now)
                 .map_err(|e| prefix_field(e, &format!("Records[{index}].Sns.Message")))
         })
         .collect()
@@ -444,7 +478,7 @@ fn region_from_arn(arn: &str) -> Option<&str> {
     arn.split(':').nth(3).filter(|r| !r.is_empty())
 }
 
-fn parse_sns_notification(message: &Value) -> Result<AlarmChange, EventError> {
+fn parse_sns_notification(message: &Value, now: DateTime<Utc>) -> Result<AlarmChange, EventError> {
     let alarm_name = required_str(message, &["AlarmName"])?.to_string();
     let account = required_str(message, &["AWSAccountId"])?.to_string();
     let alarm_arn = required_str(message, &["AlarmArn"])?.to_string();
@@ -492,7 +526,7 @@ fn parse_sns_notification(message: &Value) -> Result<AlarmChange, EventError> {
         region,
         state: state(message, &["NewStateValue"])?,
         previous_state,
-        state_at: timestamp(message, &["StateChangeTime"])?,
+        state_at: state_timestamp(message, &["StateChangeTime"], now)?,
         reason: optional_str(message, &["NewStateReason"]).unwrap_or_default(),
         description: optional_str(message, &["AlarmDescription"]),
         metrics,

@@ -1,7 +1,13 @@
 //! Durations as people write them in config: `90s`, `5m`, `1h30m`, `2d`.
+//!
+//! A span is at most [`Span::MAX`], so turning it into a chrono duration cannot fail;
+//! each config field bounds its own spans more tightly when it is validated. Adding one
+//! to an instant is checked ([`Span::after`]): the instant may come from outside.
 
 use std::borrow::Cow;
 use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
@@ -12,19 +18,41 @@ pub struct Span(u64);
 
 pub const DURATION_PATTERN: &str = r"^([0-9]+[smhd])+$";
 
+/// Seconds in a day, for writing bounds.
+pub const DAY_SECS: u64 = 86_400;
+
 impl Span {
     pub const ZERO: Span = Span(0);
 
-    pub fn from_secs(secs: u64) -> Self {
-        Span(secs)
+    /// The longest span there is, 36600 days (a century): no config field means more,
+    /// and far below what a chrono duration or a date can hold.
+    pub const MAX: Span = Span(36_600 * DAY_SECS);
+
+    /// `secs`, or [`Span::MAX`] if longer.
+    pub const fn from_secs(secs: u64) -> Self {
+        if secs > Self::MAX.0 {
+            Self::MAX
+        } else {
+            Span(secs)
+        }
     }
 
     pub fn as_secs(self) -> u64 {
         self.0
     }
 
-    pub fn to_chrono(self) -> chrono::Duration {
-        chrono::Duration::seconds(i64::try_from(self.0).unwrap_or(i64::MAX))
+    pub fn to_chrono(self) -> TimeDelta {
+        // A span is at most `MAX`, which fits; the fallback only keeps this panic-free.
+        i64::try_from(self.0)
+            .ok()
+            .and_then(TimeDelta::try_seconds)
+            .unwrap_or(TimeDelta::MAX)
+    }
+
+    /// `at` plus this span; `None` past the last instant a timestamp can hold, which no
+    /// clock reaches: a due time there is never due.
+    pub fn after(self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        at.checked_add_signed(self.to_chrono())
     }
 
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -32,6 +60,12 @@ impl Span {
         if raw.is_empty() {
             return Err("empty duration".into());
         }
+        let too_long = || {
+            format!(
+                "`{raw}` is longer than {}, the longest duration Quench reads",
+                Self::MAX
+            )
+        };
         let mut total: u64 = 0;
         let mut digits = String::new();
         for ch in raw.chars() {
@@ -53,13 +87,12 @@ impl Span {
             if digits.is_empty() {
                 return Err(format!("`{raw}` is not a duration: `{ch}` has no number"));
             }
-            let amount: u64 = digits
-                .parse()
-                .map_err(|_| format!("`{raw}` is not a duration: number too large"))?;
+            let amount: u64 = digits.parse().map_err(|_| too_long())?;
             total = amount
                 .checked_mul(unit)
                 .and_then(|s| total.checked_add(s))
-                .ok_or_else(|| format!("`{raw}` is not a duration: too large"))?;
+                .filter(|total| *total <= Self::MAX.0)
+                .ok_or_else(too_long)?;
             digits.clear();
         }
         if !digits.is_empty() {
@@ -134,6 +167,30 @@ mod tests {
         assert!(Span::parse("m").unwrap_err().contains("has no number"));
         assert!(Span::parse("5w").unwrap_err().contains("unit `w`"));
         assert!(Span::parse("99999999999999999999s").is_err());
+        assert!(Span::parse("36601d")
+            .unwrap_err()
+            .contains("longer than 36600d"));
+        assert_eq!(Span::parse("36600d"), Ok(Span::MAX));
+    }
+
+    #[test]
+    fn every_span_converts_and_adds_without_a_panic() {
+        assert_eq!(Span::from_secs(u64::MAX), Span::MAX);
+        assert_eq!(
+            Span::MAX.to_chrono(),
+            TimeDelta::days(36_600),
+            "the longest span converts exactly"
+        );
+        let start = DateTime::<Utc>::UNIX_EPOCH;
+        assert_eq!(
+            Span::from_secs(90).after(start),
+            Some(start + TimeDelta::seconds(90))
+        );
+        assert_eq!(Span::MAX.after(DateTime::<Utc>::MAX_UTC), None);
+        assert_eq!(
+            Span::ZERO.after(DateTime::<Utc>::MAX_UTC),
+            Some(DateTime::<Utc>::MAX_UTC)
+        );
     }
 
     #[test]

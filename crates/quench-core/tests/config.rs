@@ -14,7 +14,10 @@ fn sample(name: &str) -> quench_core::alarm::AlarmChange {
         env!("CARGO_MANIFEST_DIR")
     );
     let raw = std::fs::read(&path).expect("sample exists");
-    parse_alarm_event(&raw).expect("sample parses").remove(0)
+    let received = "2026-11-20T12:00:00Z".parse().expect("an instant");
+    parse_alarm_event(&raw, received)
+        .expect("sample parses")
+        .remove(0)
 }
 
 fn error_of(text: &str) -> String {
@@ -326,4 +329,37 @@ fn chat_channels_are_checked_and_secrets_are_only_named() {
         "version: 1\nplans:\n  p: { impact: 3 }\nchat:\n  channels:\n    a: { chime: { url: 'https://hooks.chime.aws/x' } }\n",
     );
     assert!(error.contains("chat.channels.a"), "{error}");
+}
+
+/// Amazon Chime reached its end of support on 2026-02-20: a `chime` channel still reads
+/// and validates, and `quench-config validate` says to move on, without failing.
+#[test]
+fn a_chime_channel_is_valid_with_a_deprecation_warning() {
+    let text = "version: 1\nplans:\n  p: { impact: 3, chat: [old, new] }\n\
+                chat:\n  channels:\n\
+                \x20   old: { chime: { url: { ssm: /quench/chime-webhook } } }\n\
+                \x20   new: { teams: { url: { ssm: /quench/teams-webhook } } }\n";
+    let file = std::env::temp_dir().join(format!("quench-chime-{}.yaml", std::process::id()));
+    std::fs::write(&file, text).expect("temp file");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_quench-config"))
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .expect("quench-config runs");
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("valid"), "{stdout}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    for expected in [
+        "`chat.channels.old.chime`",
+        "end of support on 2026-02-20",
+        "slack",
+        "teams",
+        "chatbot",
+    ] {
+        assert!(warnings[0].contains(expected), "{expected}: {stderr}");
+    }
 }

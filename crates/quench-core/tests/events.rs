@@ -1,7 +1,10 @@
 //! Every sample event in events/alarm-to-incident is parsed here; the same files feed
 //! `cargo lambda invoke --data-file`.
 
-use quench_core::alarm::{parse_alarm_event, AlarmKind, AlarmSource, AlarmState, EventError};
+use chrono::{DateTime, TimeDelta, Utc};
+use quench_core::alarm::{
+    parse_alarm_event, AlarmKind, AlarmSource, AlarmState, EventError, MAX_CLOCK_SKEW,
+};
 
 macro_rules! sample {
     ($name:literal) => {
@@ -13,8 +16,13 @@ macro_rules! sample {
     };
 }
 
+/// When the samples are received: after every change they describe.
+fn received() -> DateTime<Utc> {
+    "2026-11-20T12:00:00Z".parse().expect("an instant")
+}
+
 fn one(raw: &str) -> quench_core::alarm::AlarmChange {
-    let mut changes = parse_alarm_event(raw.as_bytes()).expect("sample parses");
+    let mut changes = parse_alarm_event(raw.as_bytes(), received()).expect("sample parses");
     assert_eq!(changes.len(), 1);
     changes.remove(0)
 }
@@ -139,8 +147,31 @@ fn sns_wrapped_notification_is_normalised() {
 
 #[test]
 fn other_event_types_are_refused() {
-    let error = parse_alarm_event(sample!("wrong-type.json").as_bytes()).unwrap_err();
+    let error = parse_alarm_event(sample!("wrong-type.json").as_bytes(), received()).unwrap_err();
     assert!(
         matches!(error, EventError::WrongType(ref m) if m.contains("EC2 Instance State-change Notification"))
     );
+}
+
+/// A change is ordered by its state timestamp, so one dated in the future would make
+/// every real change after it stale; CloudWatch's clock may run a little ahead, no more.
+#[test]
+fn state_timestamps_from_the_future_are_refused_beyond_the_clock_skew() {
+    let alarm = one(sample!("cpu-high-alarm.json"));
+    let on_time = alarm.state_at - MAX_CLOCK_SKEW;
+    let raw = sample!("cpu-high-alarm.json").as_bytes();
+    assert!(parse_alarm_event(raw, on_time).is_ok(), "skew is allowed");
+    let late = on_time - TimeDelta::milliseconds(1);
+    assert!(matches!(
+        parse_alarm_event(raw, late),
+        Err(EventError::InvalidField { ref field, ref problem })
+            if field == "detail.state.timestamp" && problem.contains("more than 15 minutes after")
+    ));
+    let sns = sample!("sns-wrapped-alarm.json").as_bytes();
+    let at = one(sample!("sns-wrapped-alarm.json")).state_at;
+    assert!(matches!(
+        parse_alarm_event(sns, at - TimeDelta::hours(1)),
+        Err(EventError::InvalidField { ref field, .. })
+            if field == "Records[0].Sns.Message.StateChangeTime"
+    ));
 }

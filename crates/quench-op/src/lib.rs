@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use aws_sdk_sfn::error::DisplayErrorContext;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
+use chrono::Utc;
 use quench_core::alarm::parse_alarm_event;
 
 /// At most this many dead letters are handled in one run; run again for more.
@@ -86,7 +87,7 @@ pub async fn replay_alarm_events(
             let id = message.message_id().unwrap_or("?");
             let event: Option<serde_json::Value> = serde_json::from_str(body).ok();
             let name = event.as_ref().and_then(replay_execution_name);
-            let (Some(name), Ok(_)) = (name, parse_alarm_event(body.as_bytes())) else {
+            let (Some(name), Ok(_)) = (name, parse_alarm_event(body.as_bytes(), Utc::now())) else {
                 report
                     .kept
                     .push(format!("message {id}: not an alarm event with an id"));

@@ -24,17 +24,23 @@ fn main() -> ExitCode {
             let mut failed = false;
             for file in files {
                 match read_config(file) {
-                    Ok(config) => println!(
-                        "{file}: valid ({} plans, {} routes, {} runbooks, {} contacts, \
-                         {} schedules, {} escalation policies, default plan: {})",
-                        config.plans.len(),
-                        config.routes.len(),
-                        config.runbooks.len(),
-                        config.contacts.len(),
-                        config.schedules.len(),
-                        config.escalation_policies.len(),
-                        config.default_plan.as_deref().unwrap_or("none")
-                    ),
+                    Ok(config) => {
+                        println!(
+                            "{file}: valid ({} plans, {} routes, {} runbooks, {} contacts, \
+                             {} schedules, {} escalation policies, default plan: {})",
+                            config.plans.len(),
+                            config.routes.len(),
+                            config.runbooks.len(),
+                            config.contacts.len(),
+                            config.schedules.len(),
+                            config.escalation_policies.len(),
+                            config.default_plan.as_deref().unwrap_or("none")
+                        );
+                        // Worth a change, not a failed deploy.
+                        for warning in config.warnings() {
+                            eprintln!("{file}: warning: {warning}");
+                        }
+                    }
                     Err(e) => {
                         eprintln!("{e}");
                         failed = true;

@@ -29,7 +29,9 @@ pub enum Channel {
     SlackWebhook { url: SecretRef },
     /// A Microsoft Teams workflow webhook, posting an Adaptive Card.
     Teams { url: SecretRef },
-    /// An Amazon Chime webhook.
+    /// An Amazon Chime webhook. Deprecated: Amazon Chime reached its end of support on
+    /// 2026-02-20; validation warns. Use `slack`, `teams` or `chatbot`.
+    #[schemars(extend("deprecated" = true))]
     Chime { url: SecretRef },
     /// AWS Chatbot (Amazon Q Developer in chat applications) custom notifications,
     /// published to this SNS topic.
@@ -55,6 +57,12 @@ impl Channel {
         }
     }
 }
+
+/// Why a `chime` channel is warned about: it reads and posts as before, for as long as
+/// the webhooks answer.
+const CHIME_END_OF_SUPPORT: &str = "`chime` is deprecated: Amazon Chime reached its end \
+     of support on 2026-02-20 and its webhooks may stop answering; move this channel to \
+     `slack`, `teams` or `chatbot`";
 
 /// `chat:` in the config.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -88,7 +96,10 @@ impl Validate for ChatConfig {
                 }
                 Channel::SlackWebhook { url } => secrets.push(("slack_webhook.url", url)),
                 Channel::Teams { url } => secrets.push(("teams.url", url)),
-                Channel::Chime { url } => secrets.push(("chime.url", url)),
+                Channel::Chime { url } => {
+                    secrets.push(("chime.url", url));
+                    problems.warn(format!("{at}.chime"), CHIME_END_OF_SUPPORT);
+                }
                 Channel::Webhook { url, signing_key } => {
                     secrets.push(("webhook.url", url));
                     if let Some(key) = signing_key {

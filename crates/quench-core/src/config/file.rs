@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::channels::ChatConfig;
 use crate::config::plan::{Plan, Route};
-use crate::config::vocabulary::{field, ConfigError, Names, Problems, Validate};
+use crate::config::vocabulary::{field, ConfigError, Names, Problems, Validate, Warning};
 use crate::escalation::policy::{Contact, EscalationPolicy};
 use crate::escalation::roster::Roster;
+use crate::escalation::walk::check_wave_sizes;
 use crate::oncall::schedule::Schedule;
 use crate::runbook::model::Runbook;
 
@@ -81,6 +82,17 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().into_result()
+    }
+
+    /// What a valid config should still change, e.g. a channel kind past its end of
+    /// support. Warnings never fail validation.
+    pub fn warnings(&self) -> Vec<Warning> {
+        self.check().into_warnings()
+    }
+
+    /// Every section checked against the names the others define.
+    fn check(&self) -> Problems {
         let names = self.names();
         let mut problems = Problems::default();
         if self.version != 1 {
@@ -118,7 +130,8 @@ impl Config {
             }
         }
         section(&mut problems, &names, "runbook", "runbooks", &self.runbooks);
-        problems.into_result()
+        check_wave_sizes(&self.roster(), &mut problems);
+        problems
     }
 
     /// Who can be paged and how: what an escalation reads of the file.

@@ -16,4 +16,4 @@ pub use plan::{
     alarming, Conditions, Dedupe, IncidentManagerMirror, InsufficientData, Mirrors,
     OpsCenterMirror, Plan, ResolveOnOk, Route,
 };
-pub use vocabulary::{field, valid_name, ConfigError, Names, Problems, Validate};
+pub use vocabulary::{field, valid_name, ConfigError, Names, Problems, Validate, Warning};

@@ -10,7 +10,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::alarm::AlarmState;
 use crate::config::vocabulary::{Names, Problems, Validate};
-use crate::duration::Span;
+use crate::duration::{Span, DAY_SECS};
 use crate::glob::Glob;
 
 /// What Quench does for the incidents of one kind of alarm.
@@ -60,6 +60,18 @@ pub struct Plan {
 fn default_flap_window() -> Span {
     Span::from_secs(600)
 }
+
+/// The longest stable period (`resolve_on_ok: after`): the state machine waits it out
+/// in one execution, and an alarm that must stay OK for more than a day belongs to a
+/// plan that resolves by hand.
+pub const MAX_STABLE_PERIOD: Span = Span::from_secs(DAY_SECS);
+/// The longest flap window: an ALARM more than a week after a resolution is news.
+pub const MAX_FLAP_WINDOW: Span = Span::from_secs(7 * DAY_SECS);
+/// The longest acknowledgement timeout: an acknowledged incident re-pages at least
+/// weekly while it stays open.
+pub const MAX_ACKNOWLEDGE_TIMEOUT: Span = Span::from_secs(7 * DAY_SECS);
+/// The longest stale limit: an incident open for a month is closed by the ticker.
+pub const MAX_STALE_AFTER: Span = Span::from_secs(30 * DAY_SECS);
 
 /// Written `alarm`, `plan`, or `{ dimensions: [InstanceId] }`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
@@ -321,12 +333,20 @@ impl Validate for Plan {
                 );
             }
         }
-        if self.resolve_on_ok == ResolveOnOk::After(Span::ZERO) {
-            problems.add(
-                format!("{at}.resolve_on_ok"),
-                "`after 0s` is `immediately`; say so",
-            );
+        if let ResolveOnOk::After(span) = self.resolve_on_ok {
+            if span == Span::ZERO {
+                problems.add(
+                    format!("{at}.resolve_on_ok"),
+                    "`after 0s` is `immediately`; say so",
+                );
+            }
+            problems.check_at_most(format!("{at}.resolve_on_ok"), span, MAX_STABLE_PERIOD);
         }
+        problems.check_at_most(
+            format!("{at}.flap_window"),
+            self.flap_window,
+            MAX_FLAP_WINDOW,
+        );
         if let Some(im) = &self.mirror.incident_manager {
             if !im.response_plan_arn.starts_with("arn:")
                 || !im.response_plan_arn.contains(":response-plan/")
@@ -394,11 +414,21 @@ impl Validate for Plan {
                 "re-paging needs someone to page: name an `escalation` policy",
             );
         }
-        if self.acknowledge_timeout == Some(Span::ZERO) {
-            problems.add(format!("{at}.acknowledge_timeout"), "must be above 0s");
+        if let Some(timeout) = self.acknowledge_timeout {
+            if timeout == Span::ZERO {
+                problems.add(format!("{at}.acknowledge_timeout"), "must be above 0s");
+            }
+            problems.check_at_most(
+                format!("{at}.acknowledge_timeout"),
+                timeout,
+                MAX_ACKNOWLEDGE_TIMEOUT,
+            );
         }
-        if self.stale_after == Some(Span::ZERO) {
-            problems.add(format!("{at}.stale_after"), "must be above 0s");
+        if let Some(limit) = self.stale_after {
+            if limit == Span::ZERO {
+                problems.add(format!("{at}.stale_after"), "must be above 0s");
+            }
+            problems.check_at_most(format!("{at}.stale_after"), limit, MAX_STALE_AFTER);
         }
     }
 }

@@ -1,8 +1,10 @@
-//! What every config section speaks when it checks itself: the error type, the field
-//! paths that locate a problem, name rules, and the names the rest of the file defines.
+//! What every config section speaks when it checks itself: the error type, warnings,
+//! the field paths that locate a problem, name rules, and the names the rest of the file
+//! defines.
 //! It imports nothing of the domain, so any section can use it without a circle.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -12,6 +14,15 @@ pub enum ConfigError {
     Field { path: String, problem: String },
     #[error("config is invalid:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ConfigError>),
+}
+
+/// Something a valid config should change (a deprecated channel kind), at a field path.
+/// It never fails validation; `quench-config validate` prints it, the functions log it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config field `{path}`: {message}")]
+pub struct Warning {
+    pub path: String,
+    pub message: String,
 }
 
 /// A problem at a field path (`plans.web.impact`, `runbooks.fix.steps[2].run_command`).
@@ -32,13 +43,23 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The problems found so far, in the order the file is checked.
+/// The problems and warnings found so far, in the order the file is checked.
 #[derive(Debug, Default)]
-pub struct Problems(Vec<ConfigError>);
+pub struct Problems {
+    errors: Vec<ConfigError>,
+    warnings: Vec<Warning>,
+}
 
 impl Problems {
     pub fn add(&mut self, path: impl Into<String>, problem: impl Into<String>) {
-        self.0.push(field(path, problem));
+        self.errors.push(field(path, problem));
+    }
+
+    pub fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Warning {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// A name problem at `at` when `name` breaks [`valid_name`]; `kind` is the plural
@@ -52,17 +73,37 @@ impl Problems {
         }
     }
 
+    /// A problem at `at` when `value` is more than the `max` its field allows.
+    pub fn check_at_most<T: PartialOrd + Display>(
+        &mut self,
+        at: impl Into<String>,
+        value: T,
+        max: T,
+    ) {
+        if value > max {
+            self.add(
+                at,
+                format!("`{value}` is more than this allows: at most {max}"),
+            );
+        }
+    }
+
+    /// Whether no problem was found (warnings aside).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.errors.is_empty()
     }
 
     /// None, one problem as itself, or several as [`ConfigError::Invalid`].
     pub fn into_result(mut self) -> Result<(), ConfigError> {
-        match self.0.len() {
+        match self.errors.len() {
             0 => Ok(()),
-            1 => Err(self.0.remove(0)),
-            _ => Err(ConfigError::Invalid(self.0)),
+            1 => Err(self.errors.remove(0)),
+            _ => Err(ConfigError::Invalid(self.errors)),
         }
+    }
+
+    pub fn into_warnings(self) -> Vec<Warning> {
+        self.warnings
     }
 }
 

@@ -26,7 +26,9 @@ pub(crate) mod sending;
 mod tests;
 pub(crate) mod walk;
 
-pub use paging::{page_retry_at, Page, PageState, Paging, PagingState, MAX_PAGE_ATTEMPTS};
+pub use paging::{
+    page_retry_at, Page, PageState, Paging, PagingState, MAX_PAGES_PER_WAVE, MAX_PAGE_ATTEMPTS,
+};
 pub use policy::{ChatIdentity, Contact, Engagement, EscalationPolicy, Stage, Target, Via};
 pub use roster::Roster;
 pub use sending::{

@@ -104,11 +104,21 @@ impl Page {
     }
 }
 
+/// The most pages one wave may write. They are written in the transaction of the
+/// decision that paged them, beside the dedup head, the incident and its timeline event,
+/// and a DynamoDB transaction holds at most 100 items
+/// ([`crate::ports::MAX_COMMIT_ITEMS`]). Validation refuses a stage that
+/// could page more.
+pub const MAX_PAGES_PER_WAVE: usize = 97;
+
 /// How many times a page is tried before it is given up as failed; one try per tick.
 pub const MAX_PAGE_ATTEMPTS: u32 = 5;
 
 /// When a failed page is tried again: the next tick, then backing off to 8 minutes.
+/// `None`: given up (or no retry fits before the end of time).
 pub fn page_retry_at(page: &Page, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let backoff = chrono::TimeDelta::minutes(1_i64 << page.attempts.saturating_sub(1).min(3));
     (page.attempts < MAX_PAGE_ATTEMPTS)
-        .then(|| now + chrono::Duration::minutes(1_i64 << page.attempts.saturating_sub(1).min(3)))
+        .then(|| now.checked_add_signed(backoff))
+        .flatten()
 }

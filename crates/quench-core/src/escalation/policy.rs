@@ -5,7 +5,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::vocabulary::{Names, Problems, Validate};
-use crate::duration::Span;
+use crate::duration::{Span, DAY_SECS};
+
+/// The longest a stage waits for an acknowledgement: a stage that lets a day pass is
+/// not escalating.
+pub const MAX_STAGE_TIMEOUT: Span = Span::from_secs(DAY_SECS);
+/// The longest a channel of a contact waits after they are paged.
+pub const MAX_ENGAGEMENT_DELAY: Span = Span::from_secs(DAY_SECS);
 
 /// A person who can be paged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -172,6 +178,25 @@ impl Validate for Contact {
             }
         }
         for (index, engagement) in self.engagement.iter().enumerate() {
+            // A page's key is (wave, contact, channel): a channel engaged twice would
+            // write two items with one key in one transaction, which DynamoDB refuses.
+            if let Some(first) = self.engagement[..index]
+                .iter()
+                .position(|e| e.via == engagement.via)
+            {
+                problems.add(
+                    format!("{at}.engagement[{index}].via"),
+                    format!(
+                        "`{}` is already engaged by engagement[{first}]; a contact is paged once per channel",
+                        engagement.via.as_str()
+                    ),
+                );
+            }
+            problems.check_at_most(
+                format!("{at}.engagement[{index}].after"),
+                engagement.after,
+                MAX_ENGAGEMENT_DELAY,
+            );
             if !self.has(engagement.via) {
                 problems.add(
                     format!("{at}.engagement[{index}].via"),
@@ -214,6 +239,7 @@ impl Validate for EscalationPolicy {
                     "a stage must wait for an acknowledgement; give it a timeout above 0s",
                 );
             }
+            problems.check_at_most(format!("{at}.timeout"), stage.timeout, MAX_STAGE_TIMEOUT);
             for (t, target) in stage.targets.iter().enumerate() {
                 let (kind, exists) = match target {
                     Target::Contact(n) => ("contact", names.contacts.contains(n.as_str())),

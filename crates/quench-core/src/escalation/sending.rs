@@ -26,7 +26,10 @@ fn when(at: DateTime<Utc>) -> String {
 /// Whether a page may be sent at `now`: pending and due, or left `sending` by an
 /// attempt whose lease has run out.
 pub fn sendable(page: &Page, now: DateTime<Utc>, lease: chrono::Duration) -> bool {
-    let abandoned = page.state == PageState::Sending && page.at < now - lease;
+    let abandoned = page.state == PageState::Sending
+        && now
+            .checked_sub_signed(lease)
+            .is_some_and(|expired| page.at < expired);
     (page.state == PageState::Pending || abandoned) && page.due_at <= now
 }
 
@@ -117,6 +120,7 @@ fn outgoing(
     let message = match page.via {
         Via::Email => PageMessage::Email {
             contact: page.contact.clone(),
+            // Unbounded here: the pager cuts it to what SNS takes, the body has it all.
             subject: format!("[Quench] P{} {}", incident.impact, incident.title),
             body: format!(
                 "{who}, you are paged for incident {} ({}, stage {} of round {}): {}. \

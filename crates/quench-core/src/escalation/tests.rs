@@ -287,3 +287,135 @@ fn failed_pages_back_off_then_give_up() {
     assert_eq!(delays, vec![1, 2, 4, 8]);
     assert_eq!(page.attempts, MAX_PAGE_ATTEMPTS);
 }
+
+#[test]
+fn a_contact_engages_each_channel_once() {
+    let text = r#"
+version: 1
+plans: { p: { impact: 2 } }
+contacts:
+  twice: { phone: "+4915112345678", engagement: [{ via: sms }, { via: sms, after: 10m }] }
+"#;
+    let error = Config::parse(text).map(|_| ()).unwrap_err().to_string();
+    assert!(
+        error.contains("contacts.twice.engagement[1].via")
+            && error.contains("`sms` is already engaged by engagement[0]"),
+        "{error}"
+    );
+}
+
+/// A config whose policy `front` has one stage with these targets, `people` contacts
+/// `c0`.. each paged by email and SMS, a schedule `rota` of all of them in `rotations`
+/// rotations, and a policy `team` that pages `rota` and `c0`.
+fn wide_config(people: usize, rotations: usize, targets: &str) -> Result<Config, String> {
+    let contacts: String = (0..people)
+        .map(|i| format!("  c{i}: {{ email: c{i}@example.com, phone: \"+49151000{i:05}\" }}\n"))
+        .collect();
+    let members: Vec<String> = (0..people).map(|i| format!("c{i}")).collect();
+    // Each rotation starts a day after the one before, so they have different people on.
+    let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("a date");
+    let rotations: String = (0..rotations)
+        .map(|r| {
+            let start = first + chrono::Days::new(r as u64);
+            format!(
+                "      - {{ name: r{r}, members: [{}], every: daily, start: {start}T09:00 }}\n",
+                members.join(", ")
+            )
+        })
+        .collect();
+    let text = format!(
+        r#"
+version: 1
+plans: {{ p: {{ impact: 2, escalation: front }} }}
+contacts:
+{contacts}
+schedules:
+  rota:
+    time_zone: UTC
+    rotations:
+{rotations}
+escalation_policies:
+  front: {{ stages: [{{ targets: [{targets}], timeout: 5m }}] }}
+  team: {{ stages: [{{ targets: [{{ schedule: rota }}, {{ contact: c0 }}], timeout: 5m }}] }}
+"#
+    );
+    Config::parse(&text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_stage_that_could_page_more_than_one_commit_holds_is_refused() {
+    let everyone = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("{{ contact: c{i} }}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // 48 people by email and SMS: 96 pages, which fit beside the head, the incident
+    // and the timeline event.
+    let config = wide_config(48, 1, &everyone(48)).expect("96 pages fit");
+    let (_, pages) = start(&config.roster(), "front", "inc-1", 0, t(0));
+    assert_eq!(pages.len(), 96);
+    let error = wide_config(49, 1, &everyone(49)).unwrap_err();
+    assert!(
+        error.contains("escalation_policies.front.stages[0].targets")
+            && error.contains("up to 98 pages"),
+        "{error}"
+    );
+    // A schedule pages one person per rotation, however many take turns.
+    let config = wide_config(60, 2, "{ schedule: rota }").expect("4 pages at most");
+    assert_eq!(
+        start(&config.roster(), "front", "inc-1", 0, t(0)).1.len(),
+        4
+    );
+    // A policy target brings its first stage: 2 rotations of 49 people, and c0 again.
+    let nested = wide_config(49, 49, &format!("{}, {{ policy: team }}", everyone(1)));
+    let error = nested.unwrap_err();
+    assert!(error.contains("up to 98 pages"), "{error}");
+}
+
+proptest::proptest! {
+    /// The bound validation applies is an upper bound: whoever is on call, a wave never
+    /// writes more pages than `most_pages` says.
+    #[test]
+    fn no_wave_pages_more_than_its_bound(
+        channels in proptest::collection::vec((proptest::bool::ANY, proptest::bool::ANY), 1..8),
+        rotations in proptest::collection::vec((proptest::collection::vec(0_usize..8, 1..5), 0_u64..9), 1..4),
+        direct in proptest::collection::vec(0_usize..8, 0..4),
+        via_policy in proptest::bool::ANY,
+        hour in 0_i64..(24 * 30),
+    ) {
+        let n = channels.len();
+        let contacts: String = channels.iter().enumerate().map(|(i, (email, sms))| {
+            let mut ways = Vec::new();
+            if *email || !*sms { ways.push(format!("email: c{i}@example.com")); }
+            if *sms { ways.push(format!("phone: \"+49151000{i:05}\"")); }
+            format!("  c{i}: {{ {} }}\n", ways.join(", "))
+        }).collect();
+        let first = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).expect("a date");
+        let rotations: String = rotations.iter().enumerate().map(|(r, (members, offset))| {
+            let members: Vec<String> = members.iter().map(|m| format!("c{}", m % n)).collect();
+            let start = first + chrono::Days::new(*offset);
+            format!("      - {{ name: r{r}, members: [{}], every: 12h, start: {start}T09:00 }}\n", members.join(", "))
+        }).collect();
+        let mut targets: Vec<String> = direct.iter().map(|c| format!("{{ contact: c{} }}", c % n)).collect();
+        targets.push(if via_policy { "{ policy: team }".into() } else { "{ schedule: rota }".into() });
+        let text = format!(r#"
+version: 1
+plans: {{ p: {{ impact: 2, escalation: front }} }}
+contacts:
+{contacts}
+schedules:
+  rota:
+    time_zone: Europe/Berlin
+    rotations:
+{rotations}
+escalation_policies:
+  front: {{ stages: [{{ targets: [{}], timeout: 5m }}] }}
+  team: {{ stages: [{{ targets: [{{ schedule: rota }}, {{ contact: c0 }}], timeout: 5m }}] }}
+"#, targets.join(", "));
+        let config = Config::parse(&text).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+        let stage = &config.escalation_policies["front"].stages[0];
+        let (_, pages) = start(&config.roster(), "front", "inc-1", 0, t(hour * 60));
+        proptest::prop_assert!(pages.len() <= most_pages(&config.roster(), stage));
+    }
+}

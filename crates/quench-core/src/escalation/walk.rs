@@ -1,58 +1,141 @@
 //! An incident's walk through its escalation policy: who a stage pages, the pages of
 //! a wave, and how the walk starts, advances and is acknowledged.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use crate::config::vocabulary::Problems;
 use crate::duration::Span;
 use crate::escalation::policy::{Stage, Target};
 use crate::escalation::roster::Roster;
+use crate::oncall::schedule::Schedule;
 
 use crate::escalation::paging::*;
 
 /// The contacts a stage pages at `at`, in target order, each once.
 pub fn stage_contacts(roster: &Roster<'_>, stage: &Stage, at: DateTime<Utc>) -> Vec<String> {
     let mut contacts = Vec::new();
-    expand(
+    let mut push = |name: &str| {
+        if !contacts.iter().any(|c| c == name) {
+            contacts.push(name.to_string());
+        }
+    };
+    reach(
         roster,
         &stage.targets,
-        at,
-        &mut contacts,
         &mut BTreeSet::new(),
+        &mut |target| match target {
+            Reached::Contact(name) => push(name),
+            Reached::Schedule(_, schedule) => {
+                for person in schedule.on_call(at) {
+                    push(&person);
+                }
+            }
+        },
     );
     contacts
 }
 
-fn expand(
-    roster: &Roster<'_>,
-    targets: &[Target],
-    at: DateTime<Utc>,
-    out: &mut Vec<String>,
-    seen_policies: &mut BTreeSet<String>,
+/// A contact or schedule target a stage pages, directly or through a policy target.
+enum Reached<'a> {
+    Contact(&'a str),
+    Schedule(&'a str, &'a Schedule),
+}
+
+/// Visits the contact and schedule targets of `targets`, and those of the first stage
+/// of each policy target, each policy once. Names the config lacks are skipped.
+fn reach<'a>(
+    roster: &Roster<'a>,
+    targets: &'a [Target],
+    seen_policies: &mut BTreeSet<&'a str>,
+    visit: &mut dyn FnMut(Reached<'a>),
 ) {
-    let push = |name: String, out: &mut Vec<String>| {
-        if !out.contains(&name) {
-            out.push(name);
-        }
-    };
     for target in targets {
         match target {
-            Target::Contact(name) => push(name.clone(), out),
+            Target::Contact(name) => visit(Reached::Contact(name)),
             Target::Schedule(name) => {
-                if let Some(schedule) = roster.schedules.get(name) {
-                    for person in schedule.on_call(at) {
-                        push(person, out);
-                    }
+                if let Some((name, schedule)) = roster.schedules.get_key_value(name) {
+                    visit(Reached::Schedule(name, schedule));
                 }
             }
             Target::Policy(name) => {
                 // Validation refuses cycles; this keeps a bad config from looping anyway.
-                if seen_policies.insert(name.clone()) {
-                    if let Some(first) = roster.policies.get(name).and_then(|p| p.stages.first()) {
-                        expand(roster, &first.targets, at, out, seen_policies);
+                let Some((name, policy)) = roster.policies.get_key_value(name) else {
+                    continue;
+                };
+                if seen_policies.insert(name) {
+                    if let Some(first) = policy.stages.first() {
+                        reach(roster, &first.targets, seen_policies, visit);
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The most pages one wave of `stage` can write, whoever is on call: each contact it
+/// names once per channel, and per schedule one person for each rotation (overrides
+/// replace a rotation's person, never add one), counted as the people of that schedule
+/// with the most channels who are not already counted.
+pub(crate) fn most_pages(roster: &Roster<'_>, stage: &Stage) -> usize {
+    let channels = |name: &str| {
+        roster
+            .contacts
+            .get(name)
+            .map_or(0, |c| c.engagements().len())
+    };
+    let mut contacts = BTreeSet::new();
+    let mut schedules = BTreeMap::new();
+    reach(
+        roster,
+        &stage.targets,
+        &mut BTreeSet::new(),
+        &mut |target| match target {
+            Reached::Contact(name) => {
+                contacts.insert(name);
+            }
+            Reached::Schedule(name, schedule) => {
+                schedules.insert(name, schedule);
+            }
+        },
+    );
+    let mut most: usize = contacts.iter().map(|name| channels(name)).sum();
+    for schedule in schedules.values() {
+        let people: BTreeSet<&str> = schedule
+            .rotations()
+            .iter()
+            .flat_map(|r| r.members.iter())
+            .chain(schedule.overrides().iter().map(|o| &o.who))
+            .map(String::as_str)
+            .filter(|person| !contacts.contains(person))
+            .collect();
+        let mut counts: Vec<usize> = people.into_iter().map(channels).collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        most += counts
+            .iter()
+            .take(schedule.rotations().len())
+            .sum::<usize>();
+    }
+    most
+}
+
+/// Refuses a stage whose wave could write more pages than fit in the transaction of the
+/// decision that pages it ([`MAX_PAGES_PER_WAVE`]).
+pub(crate) fn check_wave_sizes(roster: &Roster<'_>, problems: &mut Problems) {
+    for (name, policy) in roster.policies {
+        for (index, stage) in policy.stages.iter().enumerate() {
+            let most = most_pages(roster, stage);
+            if most > MAX_PAGES_PER_WAVE {
+                problems.add(
+                    format!("escalation_policies.{name}.stages[{index}].targets"),
+                    format!(
+                        "this stage can write up to {most} pages at once (each contact once per \
+                         channel, one person per schedule rotation, a policy's first stage), \
+                         more than the {MAX_PAGES_PER_WAVE} one escalation can write; \
+                         spread its targets over several stages"
+                    ),
+                );
             }
         }
     }
@@ -81,7 +164,8 @@ pub fn page_wave(
     paging.acknowledged_by.clear();
     paging.engaged = stage_contacts(roster, stage, now);
     paging.state = PagingState::Waiting;
-    paging.next_at = Some(now + stage.timeout.to_chrono());
+    // Past the end of time (only from a clock there) the stage waits for good.
+    paging.next_at = stage.timeout.after(now);
     let mut pages = Vec::new();
     for name in &paging.engaged {
         let Some(contact) = roster.contacts.get(name) else {
@@ -96,7 +180,8 @@ pub fn page_wave(
                 stage: paging.stage,
                 contact: name.clone(),
                 via: engagement.via,
-                due_at: now + engagement.after.to_chrono(),
+                // A delay past the end of time cannot hold a page back: send it now.
+                due_at: engagement.after.after(now).unwrap_or(now),
                 state: PageState::Pending,
                 attempts: 0,
                 last_error: None,
@@ -228,6 +313,6 @@ pub fn acknowledge(
         }
     }
     paging.state = PagingState::Acknowledged;
-    paging.next_at = acknowledge_timeout.map(|t| now + t.to_chrono());
+    paging.next_at = acknowledge_timeout.and_then(|t| t.after(now));
     AckEffect::Stopped
 }

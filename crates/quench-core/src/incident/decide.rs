@@ -248,7 +248,7 @@ pub fn decide(
                         )
                     }
                     ResolveOnOk::After(span) => {
-                        incident.resolve_due_at = Some(change.state_at + span.to_chrono());
+                        incident.resolve_due_at = span.after(change.state_at);
                         (
                             DecisionKind::ResolvePending,
                             incident,

@@ -88,7 +88,7 @@ pub fn operate(
                     let since = incident.acknowledged_at.unwrap_or(now);
                     updated.paging = Some(escalation::acknowledged(
                         policy,
-                        timeout.map(|t| since + t.to_chrono()),
+                        timeout.and_then(|t| t.after(since)),
                         now,
                     ));
                     note = Some("already acknowledged: nobody paged".to_string());

@@ -120,7 +120,11 @@ impl IncidentRecord {
     /// hear of; `None` under a plan that never resolves on OK.
     pub fn next_alarm_check(&self, plan: Option<&Plan>) -> Option<DateTime<Utc>> {
         plan.filter(|p| p.resolve_on_ok != ResolveOnOk::Never)
-            .map(|_| self.alarms_checked_at.unwrap_or(self.created_at) + RECOVERY_CHECK_EVERY)
+            .and_then(|_| {
+                self.alarms_checked_at
+                    .unwrap_or(self.created_at)
+                    .checked_add_signed(RECOVERY_CHECK_EVERY)
+            })
     }
 
     /// Recomputes [`IncidentRecord::due_at`] after a change, under the incident's plan.
@@ -142,8 +146,10 @@ impl IncidentRecord {
         let recovery = self.next_alarm_check(plan);
         let stale = plan
             .and_then(|p| p.stale_after)
-            .map(|limit| self.created_at + limit.to_chrono());
-        let pending = self.resolve_due_at.map(|due| due + PENDING_RESOLVE_GRACE);
+            .and_then(|limit| limit.after(self.created_at));
+        let pending = self
+            .resolve_due_at
+            .and_then(|due| due.checked_add_signed(PENDING_RESOLVE_GRACE));
         self.due_at = [paging, recovery, stale, pending]
             .into_iter()
             .flatten()

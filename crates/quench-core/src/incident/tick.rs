@@ -104,17 +104,18 @@ pub fn tick(
     let mut updated = incident.clone();
     let mut pages: Vec<Page> = Vec::new();
 
-    let resolved_because = if let Some(limit) = plan
-        .and_then(|p| p.stale_after)
-        .filter(|limit| incident.created_at + limit.to_chrono() <= now)
-    {
+    let resolved_because = if let Some(limit) = plan.and_then(|p| p.stale_after).filter(|limit| {
+        limit
+            .after(incident.created_at)
+            .is_some_and(|due| due <= now)
+    }) {
         Some(format!(
             "closed by the ticker: open longer than the plan's stale limit of {limit}"
         ))
-    } else if incident
-        .resolve_due_at
-        .is_some_and(|due| due + PENDING_RESOLVE_GRACE <= now)
-    {
+    } else if incident.resolve_due_at.is_some_and(|due| {
+        due.checked_add_signed(PENDING_RESOLVE_GRACE)
+            .is_some_and(|t| t <= now)
+    }) {
         // The state machine's wait should have done this; do it in its place.
         return confirm_pending_resolve(head, incident_id, now);
     } else {
@@ -203,7 +204,10 @@ fn recovered(
             .iter()
             .find(|r| alarm_name_of(key) == Some(r.alarm_name.as_str()))?;
         if reading.state != AlarmState::Ok
-            || reading.since + stable > now
+            || reading
+                .since
+                .checked_add_signed(stable)
+                .is_none_or(|t| t > now)
             || reading.since <= series.at
         {
             return None;

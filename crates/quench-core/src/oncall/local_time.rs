@@ -9,9 +9,9 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::duration::Span;
+pub(super) use crate::duration::DAY_SECS;
 use crate::oncall::zone::Zone;
 
-pub(super) const DAY_SECS: u64 = 86_400;
 pub(super) const WEEK_SECS: u64 = 7 * DAY_SECS;
 pub(super) const WEEK_MINUTES: usize = 7 * 1440;
 

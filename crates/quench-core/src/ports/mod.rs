@@ -18,7 +18,7 @@ pub use actions::{
     CommandResult, Datapoint, InstanceStatus, MetricRequest, StepClaim,
 };
 pub use incident_log::IncidentLog;
-pub use incident_store::{IncidentStore, StoreError};
+pub use incident_store::{fits_one_transaction, IncidentStore, StoreError, MAX_COMMIT_ITEMS};
 pub use mirror::{IncidentMirror, MirrorFailure, MirrorReport};
 pub use notices::{ChatSender, DeliveryHost, DeliveryNote, NoticeStore, SendError, Sent};
 pub use page_store::{DueItem, PageStore};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::runbook::model::*;
 use crate::runbook::outcome::*;
 use crate::runbook::scope::{check_param, Facts, Scope};
-use crate::runbook::template::{shell_quote, Template, TemplateError};
+use crate::runbook::template::{shell_quote, Param, Template, TemplateError};
 
 pub(super) enum Value {
     Number(f64),
@@ -202,10 +202,10 @@ pub(super) fn reason_text(
 ) -> String {
     match reason.map(|r| r.render(scope)) {
         None => format!("step `{id}` {verb} the incident"),
-        Some(Ok(text)) => text,
-        Some(Err(e)) => {
-            format!("step `{id}` {verb} the incident (its reason could not be rendered: {e})")
-        }
+        Some(Ok(text)) => bounded_reason(&text),
+        Some(Err(e)) => bounded_reason(&format!(
+            "step `{id}` {verb} the incident (its reason could not be rendered: {e})"
+        )),
     }
 }
 
@@ -297,7 +297,7 @@ pub fn after_step(
         }
         return done(Next::Escalate {
             step: Some(step.to_string()),
-            reason,
+            reason: bounded_reason(&reason),
         });
     }
     let scope = Scope {
@@ -344,13 +344,21 @@ pub(super) fn render_nonempty(
     Ok(value)
 }
 
+/// Every declared param, each refused unless its whole value matches its pattern.
+fn checked_params(
+    params: &BTreeMap<String, Param>,
+    scope: &Scope<'_>,
+) -> Result<BTreeMap<String, String>, TemplateError> {
+    params
+        .iter()
+        .map(|(name, param)| Ok((name.clone(), check_param(name, param, scope)?)))
+        .collect()
+}
+
 pub(super) fn render(action: &Action, scope: &Scope<'_>) -> Result<RenderedAction, TemplateError> {
     Ok(match action {
         Action::RunCommand(rc) => {
-            let mut checked = BTreeMap::new();
-            for (name, param) in &rc.params {
-                checked.insert(name.clone(), check_param(name, param, scope)?);
-            }
+            let checked = checked_params(&rc.params, scope)?;
             let mut parameters = BTreeMap::new();
             if rc.is_shell() {
                 let quoted: BTreeMap<String, String> = checked
@@ -394,9 +402,14 @@ pub(super) fn render(action: &Action, scope: &Scope<'_>) -> Result<RenderedActio
             }
         }
         Action::Automation(a) => {
+            let checked = checked_params(&a.params, scope)?;
+            let with_params = Scope {
+                params: Some(&checked),
+                ..*scope
+            };
             let mut parameters = BTreeMap::new();
             for (name, values) in &a.parameters {
-                parameters.insert(name.clone(), render_all(values, scope, name)?);
+                parameters.insert(name.clone(), render_all(values, &with_params, name)?);
             }
             RenderedAction::Automation {
                 document: a.document.clone(),

@@ -32,6 +32,6 @@ pub use model::{
     RunCommand, Runbook, Step, Templates, ACTION_NAMES, MAX_STEP_RUNS, SHELL_DOCUMENT,
 };
 pub use outcome::{
-    Arm, BranchTaken, ConditionError, Next, OutputValue, Outputs, Planned, RenderedAction,
-    StepOutcome, StepStatus, Transition,
+    bounded_reason, Arm, BranchTaken, ConditionError, Next, OutputValue, Outputs, Planned,
+    RenderedAction, StepOutcome, StepStatus, Transition, MAX_REASON_BYTES,
 };

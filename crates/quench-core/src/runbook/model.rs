@@ -27,6 +27,8 @@ pub(super) const MAX_COMMAND_TIMEOUT_SECS: u64 = 172_800;
 pub(super) const MAX_AUTOMATION_TIMEOUT_SECS: u64 = 43_200;
 /// GetCommandInvocation returns at most 24,000 characters of each stream.
 pub(super) const MAX_OUTPUT_LIMIT: u32 = 24_000;
+/// A metric query looks back at most 1440 minutes, so no longer period means anything.
+pub(super) const MAX_PERIOD_SECS: u64 = 86_400;
 /// SendCommand takes at most 50 instance ids.
 pub(super) const MAX_TARGETS: usize = 50;
 
@@ -221,12 +223,17 @@ impl RunCommand {
 pub struct Automation {
     /// SSM Automation document name or ARN, e.g. `AWS-RestartEC2Instance`.
     pub document: String,
-    /// Document parameters; e.g. `IncidentId: "{{ incident.id }}"` if the document takes one.
+    /// Document parameters; values may use only `{{ params.NAME }}` (checked, not
+    /// quoted: the document decides how it uses them, a shell or an API call included).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, Templates>,
     /// How long the execution may take before the step counts as timed out.
     #[serde(default = "default_automation_timeout")]
     pub timeout: Span,
+    /// Values from the alarm or earlier steps that parameters may use, each with the
+    /// pattern its whole value must match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Param>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

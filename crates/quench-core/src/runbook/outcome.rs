@@ -10,6 +10,7 @@ use crate::alarm::AlarmState;
 use crate::config::plan::InsufficientData;
 use crate::runbook::model::*;
 use crate::runbook::template::TemplateError;
+use crate::text::sanitize_output;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -192,6 +193,18 @@ impl fmt::Display for BranchTaken {
 }
 
 /// Where the runbook goes after a step.
+/// The most bytes of the reason a runbook resolves or escalates with. A reason may
+/// carry step output; it becomes the reason of an operation, which alarm-to-incident
+/// refuses over 4,096 bytes, and the end of a runbook says the alarm's name and state
+/// around it ([`Next::concluded`]), so this leaves room for both.
+pub const MAX_REASON_BYTES: u32 = 2_048;
+
+/// A reason as a runbook may give it: control characters dropped, cut on a character
+/// boundary to [`MAX_REASON_BYTES`], the cut marked.
+pub fn bounded_reason(text: &str) -> String {
+    sanitize_output(text, MAX_REASON_BYTES)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Next {
@@ -257,12 +270,12 @@ impl Next {
                     reason: format!("the runbook finished and {alarm} is still {state}"),
                 },
             },
-            Next::Resolve { step, reason } => match alarming {
-                Some(true) => Next::Escalate {
+            Next::Resolve { step, reason } => match (alarming, bounded_reason(&reason)) {
+                (Some(true), reason) => Next::Escalate {
                     step,
                     reason: format!("the runbook resolved ({reason}) but {alarm} is {state}"),
                 },
-                _ => Next::Resolve {
+                (_, reason) => Next::Resolve {
                     step,
                     reason: format!("{reason}; {alarm} is {state}"),
                 },

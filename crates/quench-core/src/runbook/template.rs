@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 #[schemars(
-    description = "Text with `{{ path }}` placeholders: alarm.name, alarm.region, alarm.account, alarm.arn, alarm.namespace, alarm.metric, alarm.dimensions.NAME, alarm.tags.KEY, incident.id, incident.title, incident.impact, plan, steps.ID.status, steps.ID.summary, steps.ID.output.KEY, params.NAME (run_command only)."
+    description = "Text with `{{ path }}` placeholders: alarm.name, alarm.region, alarm.account, alarm.arn, alarm.namespace, alarm.metric, alarm.dimensions.NAME, alarm.tags.KEY, incident.id, incident.title, incident.impact, plan, steps.ID.status, steps.ID.summary, steps.ID.output.KEY, params.NAME (run_command and automation only)."
 )]
 pub struct Template(String);
 
@@ -291,24 +291,39 @@ pub enum TemplateError {
     },
 }
 
-/// Where `{{ ... }}` placeholders sit inside shell quotes, which would undo the quoting
+/// A `{{ ... }}` placeholder inside shell quotes, which would undo the quoting
 /// [`shell_quote`] adds (`'{{ params.x }}'` becomes `''value''`: unquoted).
-pub(crate) fn quoted_placeholders(command: &str) -> Vec<String> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QuotedPlaceholder {
+    /// Byte offset of the placeholder in the script.
+    pub at: usize,
+    /// Byte offset of the quote it is inside.
+    pub opened_at: usize,
+    pub text: String,
+}
+
+/// The placeholders inside shell quotes in `script`, read as one script: a quote opened
+/// on one line is still open on the next, as a shell reads it.
+pub(crate) fn quoted_placeholders(script: &str) -> Vec<QuotedPlaceholder> {
     let mut found = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut chars = command.char_indices().peekable();
+    let mut quote: Option<(char, usize)> = None;
+    let mut chars = script.char_indices().peekable();
     while let Some((index, c)) = chars.next() {
         match (quote, c) {
-            (None, '\\') | (Some('"'), '\\') => {
+            (None, '\\') | (Some(('"', _)), '\\') => {
                 chars.next();
             }
-            (None, '\'' | '"') => quote = Some(c),
-            (Some(open), _) if c == open => quote = None,
-            (Some(_), '{') if command[index..].starts_with("{{") => {
-                let end = command[index..]
+            (None, '\'' | '"') => quote = Some((c, index)),
+            (Some((open, _)), _) if c == open => quote = None,
+            (Some((_, opened_at)), '{') if script[index..].starts_with("{{") => {
+                let end = script[index..]
                     .find("}}")
-                    .map_or(command.len(), |e| index + e + 2);
-                found.push(command[index..end].to_string());
+                    .map_or(script.len(), |e| index + e + 2);
+                found.push(QuotedPlaceholder {
+                    at: index,
+                    opened_at,
+                    text: script[index..end].to_string(),
+                });
             }
             _ => {}
         }

@@ -4,17 +4,27 @@ use super::template::*;
 
 #[test]
 fn finds_placeholders_inside_quotes_only() {
-    assert!(quoted_placeholders("systemctl restart {{ params.p }}").is_empty());
+    let texts = |script: &str| -> Vec<String> {
+        quoted_placeholders(script)
+            .into_iter()
+            .map(|q| q.text)
+            .collect()
+    };
+    assert!(texts("systemctl restart {{ params.p }}").is_empty());
+    assert_eq!(texts("echo '{{ params.p }}'"), vec!["{{ params.p }}"]);
+    assert_eq!(texts("echo \"x {{ params.p }}\""), vec!["{{ params.p }}"]);
+    assert!(texts("echo \\'{{ params.p }}").is_empty());
+    assert!(texts("echo 'a' {{ params.p }} \"b\"").is_empty());
+    // A quote left open runs on into the next line, as the shell reads the script.
+    let script = "echo \"start\n{{ params.p }} end\"\necho {{ params.q }}";
     assert_eq!(
-        quoted_placeholders("echo '{{ params.p }}'"),
-        vec!["{{ params.p }}"]
+        quoted_placeholders(script),
+        vec![QuotedPlaceholder {
+            at: 12,
+            opened_at: 5,
+            text: "{{ params.p }}".into()
+        }]
     );
-    assert_eq!(
-        quoted_placeholders("echo \"x {{ params.p }}\""),
-        vec!["{{ params.p }}"]
-    );
-    assert!(quoted_placeholders("echo \\'{{ params.p }}").is_empty());
-    assert!(quoted_placeholders("echo 'a' {{ params.p }} \"b\"").is_empty());
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub(super) fn valid_document(name: &str) -> bool {
 pub(super) enum Place<'a> {
     /// Anything but params.
     Anywhere,
-    /// Shell commands and document parameters of `run_command`: params only.
+    /// Shell commands and document parameters (`run_command`, `automation`): params only.
     ParamsOnly {
         declared: &'a BTreeMap<String, Param>,
         what: &'a str,
@@ -66,7 +66,7 @@ impl Checker<'_> {
                     }
                 }
                 (Var::Param(_), Place::Anywhere) => self.problems.add(path,
-                    format!("`{{{{ {var} }}}}`: params exist only in run_command `commands` and `parameters`"),
+                    format!("`{{{{ {var} }}}}`: params exist only in run_command and automation `commands` and `parameters`"),
                 ),
                 (_, Place::ParamsOnly { what, why, .. }) => self.problems.add(path,
                     format!(
@@ -150,14 +150,43 @@ impl Checker<'_> {
         }
     }
 
-    fn run_command(&mut self, at: &str, index: usize, rc: &RunCommand) {
-        if !valid_document(&rc.document) {
-            self.problems.add(
-                format!("{at}.document"),
-                format!("`{}` is not an SSM document name or ARN", rc.document),
-            );
+    /// AWS-RunShellScript runs `commands` as one script, a line each: a quote opened in
+    /// one command and closed in a later one still holds the placeholders between.
+    fn quoting(&mut self, at: &str, commands: &[Template]) {
+        let mut starts = Vec::with_capacity(commands.len());
+        let mut script = String::new();
+        for command in commands {
+            if !starts.is_empty() {
+                script.push('\n');
+            }
+            starts.push(script.len());
+            script.push_str(command.as_str());
         }
-        for (name, param) in &rc.params {
+        let command_at = |offset: usize| starts.partition_point(|s| *s <= offset).saturating_sub(1);
+        for quoted in quoted_placeholders(&script) {
+            let (i, opened) = (command_at(quoted.at), command_at(quoted.opened_at));
+            let text = &quoted.text;
+            let problem = if opened == i {
+                format!("`{text}` is inside quotes, which would undo the quoting Quench adds: write it bare")
+            } else {
+                format!(
+                    "`{text}` is inside a quote opened in commands[{opened}] (the commands run as one script), which would undo the quoting Quench adds: close the quote on its own line and write the placeholder bare"
+                )
+            };
+            self.problems.add(format!("{at}.commands[{i}]"), problem);
+        }
+    }
+
+    /// A step's declared `params`: names, sources and patterns, and that each is used
+    /// (`used`: the params its templates name).
+    fn params(
+        &mut self,
+        at: &str,
+        index: usize,
+        params: &BTreeMap<String, Param>,
+        used: &BTreeSet<String>,
+    ) {
+        for (name, param) in params {
             let path = format!("{at}.params.{name}");
             if name.is_empty() || !name.chars().all(is_param_char) {
                 self.problems
@@ -170,6 +199,37 @@ impl Checker<'_> {
                     format!("`{}` is not a valid pattern: {e}", param.pattern),
                 );
             }
+            if !used.contains(name) {
+                self.problems.add(&path, "declared but never used");
+            }
+        }
+    }
+
+    /// A document's parameters, which take alarm data only through checked `params`:
+    /// the document may hand them to a shell, and anyone who can create an alarm
+    /// chooses its dimensions. Adds the params they name to `used`.
+    fn document_parameters(
+        &mut self,
+        at: &str,
+        index: usize,
+        parameters: &BTreeMap<String, Templates>,
+        place: Place<'_>,
+        used: &mut BTreeSet<String>,
+    ) {
+        for (name, values) in parameters {
+            self.templates(&format!("{at}.parameters.{name}"), index, values, place);
+            for value in &values.0 {
+                collect_params(value, used);
+            }
+        }
+    }
+
+    fn run_command(&mut self, at: &str, index: usize, rc: &RunCommand) {
+        if !valid_document(&rc.document) {
+            self.problems.add(
+                format!("{at}.document"),
+                format!("`{}` is not an SSM document name or ARN", rc.document),
+            );
         }
         let mut used = BTreeSet::new();
         if rc.is_shell() {
@@ -190,15 +250,10 @@ impl Checker<'_> {
                 why: "alarm data is untrusted",
             };
             for (i, command) in rc.commands.iter().enumerate() {
-                let path = format!("{at}.commands[{i}]");
-                self.template(&path, index, command, place);
-                for quoted in quoted_placeholders(command.as_str()) {
-                    self.problems.add(&path,
-                        format!("`{quoted}` is inside quotes, which would undo the quoting Quench adds: write it bare"),
-                    );
-                }
+                self.template(&format!("{at}.commands[{i}]"), index, command, place);
                 collect_params(command, &mut used);
             }
+            self.quoting(at, &rc.commands);
         } else {
             if !rc.commands.is_empty() {
                 self.problems.add(
@@ -214,19 +269,9 @@ impl Checker<'_> {
                 what: "document parameters",
                 why: "a document may hand them to a shell",
             };
-            for (name, values) in &rc.parameters {
-                self.templates(&format!("{at}.parameters.{name}"), index, values, place);
-                for value in &values.0 {
-                    collect_params(value, &mut used);
-                }
-            }
+            self.document_parameters(at, index, &rc.parameters, place, &mut used);
         }
-        for name in rc.params.keys() {
-            if !used.contains(name) {
-                self.problems
-                    .add(format!("{at}.params.{name}"), "declared but never used");
-            }
-        }
+        self.params(at, index, &rc.params, &used);
         if rc.targets.0.len() > MAX_TARGETS {
             self.problems.add(
                 format!("{at}.targets"),
@@ -266,14 +311,14 @@ impl Checker<'_> {
                         format!("`{}` is not an SSM document name or ARN", a.document),
                     );
                 }
-                for (name, values) in &a.parameters {
-                    self.templates(
-                        &format!("{at}.parameters.{name}"),
-                        index,
-                        values,
-                        Place::Anywhere,
-                    );
-                }
+                let place = Place::ParamsOnly {
+                    declared: &a.params,
+                    what: "automation parameters",
+                    why: "an automation document may hand them to a shell or an API call",
+                };
+                let mut used = BTreeSet::new();
+                self.document_parameters(&at, index, &a.parameters, place, &mut used);
+                self.params(&at, index, &a.params, &used);
                 self.span(
                     &format!("{at}.timeout"),
                     a.timeout,
@@ -298,11 +343,13 @@ impl Checker<'_> {
                     self.problems.add(format!("{at}.stat"), "empty");
                 }
                 let period = q.period.as_secs();
-                if !(matches!(period, 1 | 5 | 10 | 30) || (period > 0 && period % 60 == 0)) {
+                if !(matches!(period, 1 | 5 | 10 | 30)
+                    || (period > 0 && period % 60 == 0 && period <= MAX_PERIOD_SECS))
+                {
                     self.problems.add(
                         format!("{at}.period"),
                         format!(
-                            "`{}` is not 1s, 5s, 10s, 30s or a whole number of minutes",
+                            "`{}` is not 1s, 5s, 10s, 30s or a whole number of minutes, at most 1d",
                             q.period
                         ),
                     );

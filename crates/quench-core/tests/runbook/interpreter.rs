@@ -1,5 +1,8 @@
 //! The interpreter: the seed runbooks' transitions, failures, branches, waits and caps.
 
+use quench_core::alarm::AlarmState;
+use quench_core::config::InsufficientData;
+
 use super::*;
 
 #[test]
@@ -405,4 +408,75 @@ fn interpreter_types_cross_step_functions_as_json() {
         serde_json::to_value(&input).expect("json")["action"],
         "run_command"
     );
+}
+
+/// alarm-to-incident refuses an operation whose reason is longer than this.
+const OPERATION_TEXT_LIMIT: usize = 4_096;
+
+/// A reason may carry step output, which can be 24,000 bytes: the escalation or
+/// resolution it asks for must still be accepted, so the reason is cut, and cut visibly.
+#[test]
+fn reasons_that_carry_step_output_are_cut_to_what_an_operation_takes() {
+    let runbook = parse_runbook(
+        r#"    - id: look
+      run_command: { commands: [dmesg], output_limit: 24000 }
+    - id: decide
+      branch: { if: { equals: ["{{ steps.look.output.exit_code }}", 0] }, then: fixed, else: broken }
+    - id: fixed
+      resolve: "dmesg says: {{ steps.look.output.stdout }}"
+    - id: broken
+      escalate: "dmesg says: {{ steps.look.output.stdout }}"
+"#,
+    );
+    let facts = facts();
+    let outputs = Outputs::default();
+    // Multi-byte characters, so a cut at a byte count lands inside one.
+    let stdout = "é".repeat(12_000);
+    let mut reasons = Vec::new();
+    for exit_code in ["0", "1"] {
+        let looked = ok(&[("stdout", stdout.as_str()), ("exit_code", exit_code)]);
+        match next_of(after_step(&runbook, "look", &looked, &facts, &outputs)) {
+            Next::Resolve { reason, .. } | Next::Escalate { reason, .. } => reasons.push(reason),
+            other => panic!("expected an end, got {other:?}"),
+        }
+    }
+    let failed = StepOutcome::with_status(StepStatus::Failed, stdout.clone());
+    let no_branch = parse_runbook("    - id: look\n      run_command: { commands: [dmesg] }\n");
+    match next_of(after_step(&no_branch, "look", &failed, &facts, &outputs)) {
+        Next::Escalate { reason, .. } => reasons.push(reason),
+        other => panic!("expected escalate, got {other:?}"),
+    }
+    // The end of a runbook reads the alarm, and says so around the reason.
+    let resolved = Next::Resolve {
+        step: Some("fixed".into()),
+        reason: reasons[0].clone(),
+    };
+    for state in [AlarmState::Ok, AlarmState::Alarm] {
+        let concluded =
+            resolved
+                .clone()
+                .concluded("web-1-proc-gone", state, InsufficientData::Ignore);
+        match concluded {
+            Next::Resolve { reason, .. } | Next::Escalate { reason, .. } => {
+                assert!(
+                    reason.ends_with(&format!("web-1-proc-gone is {state}")),
+                    "{reason}"
+                );
+                reasons.push(reason);
+            }
+            other => panic!("expected an end, got {other:?}"),
+        }
+    }
+    for reason in reasons {
+        assert!(
+            reason.len() <= OPERATION_TEXT_LIMIT,
+            "{} bytes",
+            reason.len()
+        );
+        assert!(
+            reason.contains("[truncated by Quench]"),
+            "the cut is marked"
+        );
+        assert!(reason.contains("éé"), "the start is kept");
+    }
 }

@@ -19,7 +19,10 @@ fn each_action_parses() {
     - id: auto
       automation:
         document: AWS-RestartEC2Instance
-        parameters: { InstanceId: "{{ alarm.dimensions.InstanceId }}", IncidentId: "{{ incident.id }}" }
+        parameters: { InstanceId: "{{ params.instance }}", IncidentId: "{{ params.incident }}" }
+        params:
+          instance: { from: "{{ alarm.dimensions.InstanceId }}", pattern: "^i-[0-9a-f]{1,17}$" }
+          incident: { from: "{{ incident.id }}", pattern: "^inc-[0-9TZ]+-[0-9a-f]{16}$" }
     - id: reboot
       ec2.reboot: { instance: "{{ alarm.dimensions.InstanceId }}" }
     - id: status

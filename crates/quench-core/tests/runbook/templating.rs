@@ -236,3 +236,40 @@ fn patterns_must_match_the_whole_value() {
         );
     }
 }
+
+/// An automation document may hand its parameters to a shell or an API: alarm data
+/// reaches them only through a declared param whose whole value matches its pattern.
+#[test]
+fn automation_parameters_take_alarm_data_only_through_checked_params() {
+    let runbook = parse_runbook(
+        r#"    - id: restart
+      automation:
+        document: Custom-RestartService
+        parameters:
+          InstanceId: "{{ params.instance }}"
+          Service: ["{{ params.service }}", "fallback"]
+        params:
+          instance: { from: "{{ alarm.dimensions.InstanceId }}", pattern: "^i-[0-9a-f]{8,17}$" }
+          service: { from: "{{ alarm.dimensions.exe }}", pattern: "^[a-z]{1,32}$" }
+"#,
+    );
+    let outputs = Outputs::default();
+    let Planned::Execute { input, .. } = start(&runbook, &facts(), &outputs) else {
+        panic!("nginx on i-0abc1234def567890 passes")
+    };
+    let RenderedAction::Automation { parameters, .. } = input else {
+        panic!("automation")
+    };
+    assert_eq!(parameters["InstanceId"], ["i-0abc1234def567890"]);
+    assert_eq!(parameters["Service"], ["nginx", "fallback"]);
+    for value in HOSTILE {
+        let facts = facts_with(&[("InstanceId", "i-0abc1234def567890"), ("exe", value)]);
+        match start(&runbook, &facts, &outputs) {
+            Planned::Refused {
+                error: TemplateError::Refused { param, .. },
+                ..
+            } => assert_eq!(param, "service"),
+            other => panic!("`{value}` was not refused: {other:?}"),
+        }
+    }
+}

@@ -107,6 +107,11 @@ fn each_validation_error_names_its_path() {
             "inside quotes",
         ),
         (
+            "    - id: a\n      run_command:\n        commands: [\"echo \\\"start\", \"{{ params.p }} end\\\"\"]\n        params: { p: { from: \"{{ alarm.dimensions.exe }}\", pattern: \"^[a-z]+$\" } }\n",
+            "`runbooks.r[0].run_command.commands[1]`",
+            "inside a quote opened in commands[0]",
+        ),
+        (
             "    - id: a\n      run_command:\n        commands: [\"echo {{ params.q }}\"]\n",
             "`runbooks.r[0].run_command.commands[0]`",
             "not declared under `params`",
@@ -130,6 +135,26 @@ fn each_validation_error_names_its_path() {
             "    - id: a\n      run_command:\n        document: Custom-Doc\n        parameters: { name: \"{{ alarm.dimensions.exe }}\" }\n",
             "`runbooks.r[0].run_command.parameters.name`",
             "cannot be used in document parameters directly",
+        ),
+        (
+            "    - id: a\n      automation:\n        document: Custom-Doc\n        parameters: { Target: \"{{ alarm.dimensions.exe }}\" }\n",
+            "`runbooks.r[0].automation.parameters.Target`",
+            "cannot be used in automation parameters directly",
+        ),
+        (
+            "    - id: a\n      automation:\n        document: Custom-Doc\n        parameters: { Target: \"{{ params.q }}\" }\n",
+            "`runbooks.r[0].automation.parameters.Target`",
+            "not declared under `params`",
+        ),
+        (
+            "    - id: a\n      automation:\n        document: Custom-Doc\n        params: { p: { from: \"{{ alarm.dimensions.exe }}\", pattern: \"^[a-z]+$\" } }\n",
+            "`runbooks.r[0].automation.params.p`",
+            "never used",
+        ),
+        (
+            "    - id: a\n      automation:\n        document: Custom-Doc\n        parameters: { Target: \"{{ params.p }}\" }\n        params: { p: { from: \"{{ alarm.dimensions.exe }}\", pattern: \"[a-z\" } }\n",
+            "`runbooks.r[0].automation.params.p.pattern`",
+            "not a valid pattern",
         ),
         (
             "    - id: a\n      run_command:\n        document: Custom-Doc\n        commands: [uptime]\n",
