@@ -4,7 +4,7 @@
 //! here, not in production.
 
 use quench_local_stack::{
-    function_actions, function_statements, repo_root, sam_template_properties,
+    function_actions, function_statements, references, repo_root, sam_template_properties,
     sam_template_resources, statement_actions, FUNCTIONS,
 };
 use serde_json::Value;
@@ -77,22 +77,6 @@ fn the_matcher_refuses_what_eventbridge_refuses() {
 
 fn resources() -> serde_yaml_ng::Mapping {
     sam_template_resources().expect("template resources")
-}
-
-/// Whether `name` is referenced (`!Ref name`, or `${name}` in a `!Sub`) anywhere inside.
-fn references(value: &serde_yaml_ng::Value, name: &str) -> bool {
-    use serde_yaml_ng::Value as Y;
-    match value {
-        Y::Tagged(tagged) => match (tagged.tag.to_string().as_str(), &tagged.value) {
-            ("!Ref", Y::String(target)) => target == name,
-            ("!GetAtt", Y::String(target)) => target.split('.').next() == Some(name),
-            ("!Sub", Y::String(text)) => text.contains(&format!("${{{name}}}")),
-            (_, inner) => references(inner, name),
-        },
-        Y::Mapping(map) => map.values().any(|v| references(v, name)),
-        Y::Sequence(items) => items.iter().any(|v| references(v, name)),
-        _ => false,
-    }
 }
 
 #[test]
