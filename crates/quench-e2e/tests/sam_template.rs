@@ -98,12 +98,13 @@ fn every_function_has_a_log_retention_and_an_errors_alarm_and_the_ticker_a_heart
     );
     let log_groups = of_type("AWS::Logs::LogGroup");
     let alarms = of_type("AWS::CloudWatch::Alarm");
-    for (function, _) in &functions {
+    for (function, definition) in &functions {
+        let logging = &definition["Properties"]["LoggingConfig"]["LogGroup"];
         assert!(
-            log_groups.iter().any(
-                |(_, g)| references(&g["Properties"]["LogGroupName"], function)
-                    && !g["Properties"]["RetentionInDays"].is_null()
-            ),
+            log_groups
+                .iter()
+                .any(|(group, g)| references(logging, group)
+                    && !g["Properties"]["RetentionInDays"].is_null()),
             "{function} has no log group with a retention"
         );
         assert!(
