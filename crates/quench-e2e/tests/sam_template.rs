@@ -309,6 +309,52 @@ fn every_role_grants_named_actions_on_named_resources() {
     );
 }
 
+/// OpsCenter is the account's, not Quench's: the mirror updates only the OpsItems it
+/// created, which carry its tag, and may tag only what it creates with that tag.
+#[test]
+fn opsitem_updates_reach_only_the_opsitems_quench_tagged() {
+    let (key, value) = quench_aws::mirror::OPS_ITEM_TAG;
+    let statements = function_statements("alarm-to-incident").expect("statements");
+    let granting = |action: &str| -> Vec<&serde_yaml_ng::Value> {
+        statements
+            .iter()
+            .filter(|s| statement_actions(s).contains(&action.to_string()))
+            .collect()
+    };
+    let updates = granting("ssm:UpdateOpsItem");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let condition = &updates[0]["Condition"]["StringEquals"];
+    assert_eq!(
+        condition[format!("aws:ResourceTag/{key}").as_str()].as_str(),
+        Some(value),
+        "UpdateOpsItem on every OpsItem of the account: {:?}",
+        updates[0]
+    );
+    let tagging = granting("ssm:AddTagsToResource");
+    assert_eq!(tagging.len(), 1, "{tagging:?}");
+    let condition = &tagging[0]["Condition"];
+    assert_eq!(
+        condition["StringEquals"][format!("aws:RequestTag/{key}").as_str()].as_str(),
+        Some(value),
+        "{condition:?}"
+    );
+    assert_eq!(
+        serde_yaml_ng::to_string(&condition["ForAllValues:StringEquals"]["aws:TagKeys"])
+            .unwrap_or_default()
+            .trim(),
+        format!("- {key}"),
+        "{condition:?}"
+    );
+    for statement in updates.iter().chain(&tagging) {
+        assert!(
+            serde_yaml_ng::to_string(&statement["Resource"])
+                .unwrap_or_default()
+                .contains(":opsitem/*"),
+            "{statement:?}"
+        );
+    }
+}
+
 /// The template's config-derived parameters default to what the bundled config needs, so
 /// a config change that reaches a new document, topic or secret fails here until the
 /// defaults follow (the pipeline passes the real values; see deploy.yml).
