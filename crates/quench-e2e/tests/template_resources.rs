@@ -229,7 +229,8 @@ fn no_trigger_can_invoke_a_function_before_its_log_group_exists() {
 }
 
 /// `ConfigParameterName` names a parameter the functions read at a cold start; a
-/// parameter made by hand is Standard tier, which holds 4,096 bytes.
+/// parameter made by hand is Standard tier, which holds 4,096 bytes, less than the
+/// bundled config. `make deploy` writes it, in a tier that holds the config.
 #[test]
 fn make_deploy_writes_the_config_parameter_in_a_tier_that_holds_the_bundled_config() {
     let makefile = read("Makefile");
@@ -240,8 +241,19 @@ fn make_deploy_writes_the_config_parameter_in_a_tier_that_holds_the_bundled_conf
         .expect("a deploy target");
     let size = quench_aws::sdk::BUNDLED_CONFIG.len();
     assert!(
-        recipe.contains("put-config"),
+        recipe.contains("put-config $(CONFIG_PARAMETER) $(CONFIG)")
+            && recipe.contains("ConfigParameterName=$(CONFIG_PARAMETER)"),
         "make deploy does not write the config parameter; by hand it is a Standard \
          parameter of at most 4096 bytes, and infra/quench.yaml is {size} bytes"
+    );
+    let max = quench_aws::sdk::CONFIG_PARAMETER_MAX_BYTES;
+    assert!(
+        size <= max,
+        "infra/quench.yaml is {size} bytes; the config parameter holds {max}"
+    );
+    let readme = read("README.md");
+    assert!(
+        readme.contains("CONFIG_PARAMETER="),
+        "README does not say how to deploy with the config in a parameter"
     );
 }
