@@ -70,8 +70,8 @@ build: setup setup-sam
 		--parameter-overrides Architecture=$(ARCH)
 
 # The template parameters that scope the roles to what CONFIG uses. CONFIG is the config
-# the functions run with: infra/quench.yaml, built in, unless ConfigParameterName points
-# them at an SSM parameter, whose content CONFIG must then be.
+# the functions run with: infra/quench.yaml, built in, or, with CONFIG_PARAMETER, the
+# SSM parameter make deploy stores CONFIG in.
 CONFIG ?= infra/quench.yaml
 PARTITION ?= aws
 DEPLOY_PARAMETERS = cargo run -q -p quench-core --bin quench-config -- deploy-parameters $(CONFIG) $(PARTITION)
@@ -79,16 +79,22 @@ deploy-parameters:
 	@$(DEPLOY_PARAMETERS)
 
 # Needs credentials for the target account. STACK names the stack; PARAMS adds
-# overrides, e.g. PARAMS='OperatorEmail=leads@example.com ConfigParameterName=/quench/config';
-# DEPLOY_FLAGS adds sam deploy flags (the workflow's --no-confirm-changeset and tags).
+# overrides, e.g. PARAMS='OperatorEmail=leads@example.com'; DEPLOY_FLAGS adds sam deploy
+# flags (the workflow's --no-confirm-changeset and tags). CONFIG_PARAMETER=/quench/config
+# stores CONFIG as that SSM parameter (quench-op put-config: SecureString, Advanced tier
+# once past Standard's 4 KB, up to 8 KB) and points the functions at it
+# (ConfigParameterName); without it they run the config built in.
 # A config that fails to derive its parameters stops the deploy; `set -f` keeps the ARN
 # patterns' `*` and `?` from meeting the shell's globbing. After the stack, the contacts'
 # email subscriptions on the pages topic are brought in line with the config.
 STACK ?= quench
 DEPLOY_FLAGS ?=
+CONFIG_PARAMETER ?=
 deploy: validate-config build
 	set -euf; \
 	scoped=$$($(DEPLOY_PARAMETERS)); \
+	$(if $(CONFIG_PARAMETER),cargo run -q -p quench-op -- put-config $(CONFIG_PARAMETER) $(CONFIG); \
+	scoped="$$scoped ConfigParameterName=$(CONFIG_PARAMETER)";) \
 	SAM_CLI_TELEMETRY=0 $(SAM) deploy --stack-name $(STACK) --resolve-s3 \
 		--capabilities CAPABILITY_IAM --no-fail-on-empty-changeset $(DEPLOY_FLAGS) \
 		--parameter-overrides Architecture=$(ARCH) $$scoped $(PARAMS)

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_ssm::operation::create_ops_item::CreateOpsItemError;
-use aws_sdk_ssm::types::{OpsItemDataType, OpsItemDataValue, OpsItemStatus};
+use aws_sdk_ssm::types::{OpsItemDataType, OpsItemDataValue, OpsItemStatus, Tag};
 use aws_sdk_ssmincidents::error::DisplayErrorContext;
 use aws_sdk_ssmincidents::types::{IncidentRecordStatus, TriggerDetails};
 use chrono::{DateTime, Utc};
@@ -41,6 +41,10 @@ const TRIGGER_SOURCE: &str = "aws.cloudwatch";
 const TIMELINE_EVENT_TYPE: &str = "Custom Event";
 /// OpsItem `Source` may not contain `aws`, `amazon` or `amzn`.
 const OPS_ITEM_SOURCE: &str = "Quench";
+/// The tag on every OpsItem Quench creates. The function's role may update only the
+/// OpsItems that carry it (`aws:ResourceTag` in infra/template.yaml), not every OpsItem of
+/// the account: the OpsItem resource type supports no narrower condition.
+pub const OPS_ITEM_TAG: (&str, &str) = ("quench:managed", "true");
 
 pub struct AwsMirror {
     incidents: aws_sdk_ssmincidents::Client,
@@ -308,6 +312,12 @@ impl AwsMirror {
             "{title}\n\nAlarm {}: {}\n\nQuench incident {}",
             incident.trigger.alarm_name, incident.trigger.reason, incident.id
         );
+        let (tag_key, tag_value) = OPS_ITEM_TAG;
+        let tag = Tag::builder()
+            .key(tag_key)
+            .value(tag_value)
+            .build()
+            .map_err(|e| e.to_string())?;
         let result = self
             .ssm
             .create_ops_item()
@@ -318,6 +328,7 @@ impl AwsMirror {
             .severity(severity)
             .priority(i32::from(incident.impact.clamp(1, 5)))
             .set_operational_data(Some(operational_data))
+            .tags(tag)
             .send()
             .await;
         match result {

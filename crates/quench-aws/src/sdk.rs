@@ -161,6 +161,54 @@ pub enum ConfigSourceError {
     Parameter { name: String, message: String },
     #[error("config parameter `{0}` has no value")]
     Empty(String),
+    #[error("cannot write config parameter `{name}`: {message}")]
+    Write { name: String, message: String },
+    #[error(
+        "the config is {bytes} bytes; parameter `{name}` holds at most {max} \
+         (Parameter Store's Advanced tier)"
+    )]
+    TooLarge {
+        name: String,
+        bytes: usize,
+        max: usize,
+    },
+}
+
+/// The most a config parameter holds: an Advanced parameter's 8 KB. A Standard one
+/// (what a parameter made by hand is) holds 4 KB, less than the bundled config.
+pub const CONFIG_PARAMETER_MAX_BYTES: usize = 8 * 1024;
+
+/// Stores the config text as the SecureString parameter `name`, the one
+/// `ConfigParameterName` points the functions at. Intelligent-Tiering makes it an
+/// Advanced parameter once the text passes Standard's 4 KB (and keeps an Advanced one
+/// Advanced, which cannot go back); a text over [`CONFIG_PARAMETER_MAX_BYTES`] is refused
+/// before any call.
+pub async fn put_config_parameter(
+    client: &aws_sdk_ssm::Client,
+    name: &str,
+    text: &str,
+) -> Result<(), ConfigSourceError> {
+    if text.len() > CONFIG_PARAMETER_MAX_BYTES {
+        return Err(ConfigSourceError::TooLarge {
+            name: name.to_string(),
+            bytes: text.len(),
+            max: CONFIG_PARAMETER_MAX_BYTES,
+        });
+    }
+    client
+        .put_parameter()
+        .name(name)
+        .value(text)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .tier(aws_sdk_ssm::types::ParameterTier::IntelligentTiering)
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|e| ConfigSourceError::Write {
+            name: name.to_string(),
+            message: DisplayErrorContext(&e).to_string(),
+        })?;
+    Ok(())
 }
 
 /// Reads the config text from an SSM parameter (String or SecureString).

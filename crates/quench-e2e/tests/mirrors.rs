@@ -64,11 +64,20 @@ async fn a_failing_mirror_never_blocks_our_record_and_learned_ids_are_kept() {
                 .expect("message set"),
         )
     });
-    let create = mock!(aws_sdk_ssm::Client::create_ops_item).then_output(|| {
-        CreateOpsItemOutput::builder()
-            .ops_item_id("oi-0123456789ab")
-            .build()
-    });
+    // Only a tagged OpsItem can be updated later (the role's UpdateOpsItem is conditioned
+    // on the tag); an untagged create matches no rule and fails.
+    let (tag_key, tag_value) = quench_aws::mirror::OPS_ITEM_TAG;
+    let create = mock!(aws_sdk_ssm::Client::create_ops_item)
+        .match_requests(move |req| {
+            req.tags()
+                .iter()
+                .any(|tag| tag.key() == tag_key && tag.value() == tag_value)
+        })
+        .then_output(|| {
+            CreateOpsItemOutput::builder()
+                .ops_item_id("oi-0123456789ab")
+                .build()
+        });
     let resolve = mock!(aws_sdk_ssm::Client::update_ops_item)
         .match_requests(|req| {
             req.ops_item_id() == Some("oi-0123456789ab")

@@ -4,7 +4,7 @@
 //! here, not in production.
 
 use quench_local_stack::{
-    function_actions, function_statements, repo_root, sam_template_properties,
+    function_actions, function_statements, references, repo_root, sam_template_properties,
     sam_template_resources, statement_actions, FUNCTIONS,
 };
 use serde_json::Value;
@@ -79,22 +79,6 @@ fn resources() -> serde_yaml_ng::Mapping {
     sam_template_resources().expect("template resources")
 }
 
-/// Whether `name` is referenced (`!Ref name`, or `${name}` in a `!Sub`) anywhere inside.
-fn references(value: &serde_yaml_ng::Value, name: &str) -> bool {
-    use serde_yaml_ng::Value as Y;
-    match value {
-        Y::Tagged(tagged) => match (tagged.tag.to_string().as_str(), &tagged.value) {
-            ("!Ref", Y::String(target)) => target == name,
-            ("!GetAtt", Y::String(target)) => target.split('.').next() == Some(name),
-            ("!Sub", Y::String(text)) => text.contains(&format!("${{{name}}}")),
-            (_, inner) => references(inner, name),
-        },
-        Y::Mapping(map) => map.values().any(|v| references(v, name)),
-        Y::Sequence(items) => items.iter().any(|v| references(v, name)),
-        _ => false,
-    }
-}
-
 #[test]
 fn every_function_has_a_log_retention_and_an_errors_alarm_and_the_ticker_a_heartbeat() {
     let resources = resources();
@@ -114,12 +98,13 @@ fn every_function_has_a_log_retention_and_an_errors_alarm_and_the_ticker_a_heart
     );
     let log_groups = of_type("AWS::Logs::LogGroup");
     let alarms = of_type("AWS::CloudWatch::Alarm");
-    for (function, _) in &functions {
+    for (function, definition) in &functions {
+        let logging = &definition["Properties"]["LoggingConfig"]["LogGroup"];
         assert!(
-            log_groups.iter().any(
-                |(_, g)| references(&g["Properties"]["LogGroupName"], function)
-                    && !g["Properties"]["RetentionInDays"].is_null()
-            ),
+            log_groups
+                .iter()
+                .any(|(group, g)| references(logging, group)
+                    && !g["Properties"]["RetentionInDays"].is_null()),
             "{function} has no log group with a retention"
         );
         assert!(
@@ -324,6 +309,52 @@ fn every_role_grants_named_actions_on_named_resources() {
     );
 }
 
+/// OpsCenter is the account's, not Quench's: the mirror updates only the OpsItems it
+/// created, which carry its tag, and may tag only what it creates with that tag.
+#[test]
+fn opsitem_updates_reach_only_the_opsitems_quench_tagged() {
+    let (key, value) = quench_aws::mirror::OPS_ITEM_TAG;
+    let statements = function_statements("alarm-to-incident").expect("statements");
+    let granting = |action: &str| -> Vec<&serde_yaml_ng::Value> {
+        statements
+            .iter()
+            .filter(|s| statement_actions(s).contains(&action.to_string()))
+            .collect()
+    };
+    let updates = granting("ssm:UpdateOpsItem");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let condition = &updates[0]["Condition"]["StringEquals"];
+    assert_eq!(
+        condition[format!("aws:ResourceTag/{key}").as_str()].as_str(),
+        Some(value),
+        "UpdateOpsItem on every OpsItem of the account: {:?}",
+        updates[0]
+    );
+    let tagging = granting("ssm:AddTagsToResource");
+    assert_eq!(tagging.len(), 1, "{tagging:?}");
+    let condition = &tagging[0]["Condition"];
+    assert_eq!(
+        condition["StringEquals"][format!("aws:RequestTag/{key}").as_str()].as_str(),
+        Some(value),
+        "{condition:?}"
+    );
+    assert_eq!(
+        serde_yaml_ng::to_string(&condition["ForAllValues:StringEquals"]["aws:TagKeys"])
+            .unwrap_or_default()
+            .trim(),
+        format!("- {key}"),
+        "{condition:?}"
+    );
+    for statement in updates.iter().chain(&tagging) {
+        assert!(
+            serde_yaml_ng::to_string(&statement["Resource"])
+                .unwrap_or_default()
+                .contains(":opsitem/*"),
+            "{statement:?}"
+        );
+    }
+}
+
 /// The template's config-derived parameters default to what the bundled config needs, so
 /// a config change that reaches a new document, topic or secret fails here until the
 /// defaults follow (the pipeline passes the real values; see deploy.yml).
@@ -367,81 +398,4 @@ fn undeliverable_alarm_events_go_to_a_watched_dead_letter_queue() {
             && references(&resource["Properties"]["AlarmActions"], "OpsAlertsTopic")
     });
     assert!(watched, "no alarm on the alarm events' dead letters");
-}
-
-/// Granted without a call of their own: KMS decrypts on behalf of Secrets Manager and SSM,
-/// SSM passes the automation role, and a transaction's puts need PutItem (as
-/// `quench_local_stack::iam_actions` maps them).
-const IMPLIED: [(&str, &str); 3] = [
-    ("kms:Decrypt", "get_secret_value"),
-    ("iam:PassRole", "start_automation_execution"),
-    ("dynamodb:PutItem", "transact_write_items"),
-];
-
-/// `GetSecretValue` -> `get_secret_value`: the SDK's method for an operation.
-fn sdk_method(operation: &str) -> String {
-    let mut method = String::new();
-    for (i, c) in operation.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            method.push('_');
-        }
-        method.push(c.to_ascii_lowercase());
-    }
-    method
-}
-
-/// The Rust source linked into a function: its crate and the workspace crates it uses.
-fn linked_source(crate_dir: &str) -> String {
-    let root = repo_root();
-    let manifest =
-        std::fs::read_to_string(root.join(crate_dir).join("Cargo.toml")).expect("manifest");
-    let mut dirs = vec![crate_dir.to_string()];
-    for member in ["quench-aws", "chat-notifier"] {
-        if manifest.lines().any(|line| {
-            line.starts_with(&format!("{member}.")) || line.starts_with(&format!("{member} "))
-        }) {
-            dirs.push(format!("crates/{member}"));
-        }
-    }
-    let mut source = String::new();
-    for dir in dirs {
-        let mut pending = vec![root.join(dir).join("src")];
-        while let Some(path) = pending.pop() {
-            for entry in std::fs::read_dir(&path).expect("source dir").flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    source.push_str(&std::fs::read_to_string(&path).expect("source"));
-                }
-            }
-        }
-    }
-    source
-}
-
-/// The other direction of the seed test's check (every call made is allowed): every
-/// action a role grants is called by code linked into its function, so a grant outlives
-/// no removed code.
-#[test]
-fn every_granted_action_is_called_by_the_code_its_function_links() {
-    for (binary, crate_dir) in FUNCTIONS.iter().map(|b| (*b, format!("crates/{b}"))) {
-        let source = linked_source(&crate_dir);
-        for action in function_actions(binary).expect("actions") {
-            let (_, operation) = action.split_once(':').expect("service:Operation");
-            let mut methods = vec![sdk_method(operation)];
-            methods.extend(
-                IMPLIED
-                    .iter()
-                    .filter(|(implied, _)| *implied == action)
-                    .map(|(_, by)| by.to_string()),
-            );
-            assert!(
-                methods
-                    .iter()
-                    .any(|method| source.contains(&format!(".{method}()"))),
-                "{binary} is granted {action}, but no code it links calls {methods:?}"
-            );
-        }
-    }
 }

@@ -247,3 +247,21 @@ pub fn state_machine_definition(
     }
     Ok(text)
 }
+
+/// Whether `name` is referenced anywhere inside `value`: `!Ref name`, `!GetAtt name.X`,
+/// or `${name}` / `${name.X}` in a `!Sub`.
+pub fn references(value: &Value, name: &str) -> bool {
+    match value {
+        Value::Tagged(tagged) => match (tagged.tag.to_string().as_str(), &tagged.value) {
+            ("!Ref", Value::String(target)) => target == name,
+            ("!GetAtt", Value::String(target)) => target.split('.').next() == Some(name),
+            ("!Sub", Value::String(text)) => {
+                text.contains(&format!("${{{name}}}")) || text.contains(&format!("${{{name}."))
+            }
+            (_, inner) => references(inner, name),
+        },
+        Value::Mapping(map) => map.values().any(|v| references(v, name)),
+        Value::Sequence(items) => items.iter().any(|v| references(v, name)),
+        _ => false,
+    }
+}

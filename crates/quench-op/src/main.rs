@@ -10,6 +10,10 @@
 //! `quench-op replay-alarm-events QUEUE_URL STATE_MACHINE_ARN [--dry-run]`: starts the
 //! state machine for each alarm change EventBridge could not deliver (the stack's alarm
 //! events dead-letter queue), once per event however often it is run.
+//!
+//! `quench-op put-config PARAMETER_NAME CONFIG_FILE`: validates the config file and stores
+//! it as the SecureString parameter the functions read (`ConfigParameterName`), Advanced
+//! tier once it passes Standard's 4 KB (`make deploy CONFIG_PARAMETER=...` runs it).
 
 use std::process::ExitCode;
 
@@ -18,14 +22,16 @@ use quench_aws::incidents::IncidentPorts;
 use quench_aws::paging::{
     apply_subscription_changes, email_subscriptions, plan_subscriptions, SubscriptionChange,
 };
-use quench_aws::sdk::{load_config, sdk_config};
+use quench_aws::sdk::{load_config, put_config_parameter, sdk_config};
+use quench_core::config::Config;
 use quench_core::incident::OperationKind;
 use quench_op::replay_alarm_events;
 
 const USAGE: &str =
     "usage: quench-op acknowledge|escalate|resolve INCIDENT_ID --by WHO [--reason TEXT]\n       \
      quench-op sync-subscriptions PAGES_TOPIC_ARN [--dry-run]\n       \
-     quench-op replay-alarm-events QUEUE_URL STATE_MACHINE_ARN [--dry-run]";
+     quench-op replay-alarm-events QUEUE_URL STATE_MACHINE_ARN [--dry-run]\n       \
+     quench-op put-config PARAMETER_NAME CONFIG_FILE";
 
 struct Args {
     action: OperationKind,
@@ -99,6 +105,19 @@ async fn sync_subscriptions(topic_arn: &str, dry_run: bool) -> Result<(), String
     Ok(())
 }
 
+/// Stores a valid config file as the parameter the functions read, and says what it did.
+#[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
+async fn put_config(name: &str, path: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    Config::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+    let sdk = sdk_config("quench-op").await;
+    put_config_parameter(&aws_sdk_ssm::Client::new(&sdk), name, &text)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("stored {path} ({} bytes) as {name}", text.len());
+    Ok(())
+}
+
 /// Replays the alarm events EventBridge dead-lettered, and says what it did.
 #[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 async fn replay(queue_url: &str, state_machine_arn: &str, dry_run: bool) -> Result<(), String> {
@@ -125,10 +144,30 @@ async fn replay(queue_url: &str, state_machine_arn: &str, dry_run: bool) -> Resu
     Ok(())
 }
 
+fn exit_code(done: Result<(), String>) -> ExitCode {
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quench-op: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("put-config") {
+        let done = match args.as_slice() {
+            [_, name, path] => put_config(name, path).await,
+            _ => {
+                eprintln!("quench-op: wrong arguments for put-config\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+        return exit_code(done);
+    }
     // Only these two take --dry-run; the incident operations always act.
     if let Some((command @ ("sync-subscriptions" | "replay-alarm-events"), rest)) = args
         .split_first()
@@ -146,13 +185,7 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        return match done {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("quench-op: {e}");
-                ExitCode::FAILURE
-            }
-        };
+        return exit_code(done);
     }
     let args = match parse(&args) {
         Ok(args) => args,
