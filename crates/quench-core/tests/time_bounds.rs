@@ -147,6 +147,7 @@ fn by_alice(head: &DedupHead, action: OperationKind) -> Option<Operation> {
         incident_id: incident.id.clone(),
         by: "alice".into(),
         reason: String::new(),
+        unless_alarmed_after: None,
     })
 }
 
