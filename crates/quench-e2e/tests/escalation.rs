@@ -535,3 +535,40 @@ async fn the_ticker_repairs_a_lost_recovery_and_closes_stale_incidents() {
         Report::default()
     );
 }
+
+/// A generated alarm name of 120 characters escalates and its email page is sent: SNS
+/// refuses a subject of 100 characters or more (the local stack's strict layer refuses
+/// what AWS refuses), so the subject is cut to fit and the whole title is in the body.
+/// Before, both email pages stayed pending with `InvalidParameter`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_with_a_120_character_name_pages_by_email() {
+    let stack = stack().await;
+    let name = format!(
+        "{}-cpu-high",
+        "eks-prod-eu-west-1-checkout-node-group-".repeat(3)
+    )
+    .chars()
+    .take(120)
+    .collect::<String>();
+    assert_eq!(name.chars().count(), 120);
+    let incident = stack.open(&name, t0()).await;
+    let escalated = stack
+        .operate("escalate", &incident, "runbook:cpu", t0())
+        .await;
+    assert_eq!(escalated, DecisionKind::Escalated);
+    let first = stack.tick(t0()).await;
+    assert_eq!(
+        (first.pages_retrying, first.pages_failed),
+        (0, 0),
+        "{first:?}"
+    );
+    assert_eq!(stack.emails().await, vec!["alice"]);
+    let pages = stack.store.pages(&incident.0).await.expect("pages");
+    assert!(
+        pages
+            .iter()
+            .filter(|p| p.via == quench_core::escalation::Via::Email)
+            .all(|p| p.state == PageState::Sent),
+        "{pages:#?}"
+    );
+}
