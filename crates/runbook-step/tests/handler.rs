@@ -492,3 +492,118 @@ async fn an_automation_start_that_was_not_recorded_starts_again_dated_from_the_c
     let handles: Vec<Option<String>> = h.store.claims().into_iter().map(|c| c.handle).collect();
     assert_eq!(handles, vec![Some("exec-1".to_string())]);
 }
+
+/// The handler as the state machine drives it, on `config`, from `first` until the
+/// runbook ends; each invocation `wait_seconds` after the one before. Returns every
+/// response and when the last one was.
+async fn drive_in_time(
+    h: &Handler<MemoryStore, FakeActions>,
+    first: Request,
+    limit: usize,
+) -> (Vec<Response>, DateTime<Utc>) {
+    let mut now = t0();
+    let mut request = first;
+    let mut responses: Vec<Response> = Vec::new();
+    for _ in 0..limit {
+        let response = h
+            .handle_request(request.clone(), now)
+            .await
+            .expect("handled");
+        let done = !matches!(
+            response.next,
+            Next::Step { .. } | Next::Poll { .. } | Next::Wait { .. }
+        );
+        now += Duration::seconds(i64::try_from(response.wait_seconds).expect("seconds"));
+        request = again(&response);
+        responses.push(response);
+        if done {
+            return (responses, now);
+        }
+    }
+    panic!("the runbook did not end in {limit} invocations");
+}
+
+#[tokio::test]
+async fn a_long_command_is_polled_until_its_own_timeout() {
+    let mut h = handler();
+    h.config = Config::parse(
+        "version: 1\nplans:\n  p: { impact: 3, runbook: long }\ndefault_plan: p\n\
+         runbooks:\n  long:\n    - { id: rebuild, run_command: { commands: [rebuild-index], timeout: 48h } }\n",
+    )
+    .expect("config");
+    let (responses, ended) = drive_in_time(&h, begin("long"), 5_000).await;
+    let last = responses.last().expect("end");
+    let outcome = last.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome.status, StepStatus::TimedOut, "{outcome:?}");
+    let waited = ended - t0();
+    eprintln!(
+        "a 48-hour command never finishing: {} invocations, timed out after {waited}",
+        responses.len()
+    );
+    assert!(
+        waited >= Duration::hours(48),
+        "timed out after {waited}, before its 48-hour timeout"
+    );
+    assert!(waited <= Duration::hours(49), "polled {waited}");
+}
+
+/// An id of the longest length validation allows.
+fn long_id(prefix: &str) -> String {
+    format!("{prefix:-<64}")
+}
+
+#[tokio::test]
+async fn the_largest_runbook_keeps_every_response_within_the_state_budget() {
+    const BUDGET: usize = 64 * 1024;
+    // The most steps, the longest ids, the most targets, every output at its limit, and a
+    // branch after each command that cannot read its stdout as a number.
+    let targets: Vec<String> = (0..50).map(|n| format!("i-0123456789abcd{n:03}")).collect();
+    let mut steps = Vec::new();
+    for n in 0..49 {
+        let id = long_id(&format!("command-{n}"));
+        steps.push(serde_json::json!({
+            "id": id,
+            "run_command": { "commands": ["report"], "targets": targets, "output_limit": 24_000 }
+        }));
+        steps.push(serde_json::json!({
+            "id": long_id(&format!("branch-{n}")),
+            "branch": { "if": { "gt": [format!("{{{{ steps.{id}.output.stdout }}}}"), 0] }, "then": "escalate" }
+        }));
+    }
+    steps.push(serde_json::json!({ "id": long_id("note"), "note": { "text": "done" } }));
+    steps.push(serde_json::json!({ "id": long_id("end"), "escalate": "y".repeat(4_000) }));
+    let config = serde_json::json!({
+        "version": 1,
+        "plans": { "p": { "impact": 3, "runbook": "largest" } },
+        "runbooks": { "largest": steps },
+    });
+    let mut h = handler();
+    h.config = Config::parse(&config.to_string()).expect("the largest runbook is valid");
+    let output = "x".repeat(1_000);
+    for _ in 0..49 * targets.len() {
+        lock(&h.actions.commands).push_back(CommandResult::Finished(
+            quench_core::ports::CommandFinished {
+                status: StepStatus::Succeeded,
+                detail: "Success".into(),
+                exit_code: 0,
+                stdout: output.clone(),
+                stderr: output.clone(),
+            },
+        ));
+    }
+    let (responses, _) = drive_in_time(&h, begin("largest"), 500).await;
+    assert_eq!(responses.last().map(|r| r.next.kind()), Some("escalate"));
+    let sizes: Vec<usize> = responses
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("json").len())
+        .collect();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "the largest runbook: {} responses, the largest {largest} bytes",
+        responses.len()
+    );
+    assert!(
+        largest <= BUDGET,
+        "a response of {largest} bytes: over the {BUDGET}-byte budget"
+    );
+}

@@ -85,6 +85,7 @@ fn plan_restart(exe: &str) -> Planned {
 }
 
 mod interpreter;
+mod limits;
 mod parsing;
 mod templating;
 mod validation;
