@@ -87,5 +87,6 @@ fn plan_restart(exe: &str) -> Planned {
 mod interpreter;
 mod limits;
 mod parsing;
+mod reads;
 mod templating;
 mod validation;
