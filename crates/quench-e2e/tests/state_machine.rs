@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use quench_aws::store::DynamoStore;
+use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, IncidentStatus, TimelineEvent, TimelineKind};
 use quench_core::ports::IncidentLog;
+use quench_core::runbook::limits;
 use quench_local_stack::incident_response::{
     seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
@@ -346,12 +348,13 @@ async fn a_hostile_dimension_is_refused_recorded_and_escalated_without_a_command
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
     let stack = stack("quench-throttle", 0).await;
-    // More throttles than the SDK's own five attempts (quench_aws::sdk): the invocation
-    // fails Retryable, and the state machine's Retry runs it again, which is throttled
-    // once more and then sends.
+    // SendCommand is sent once, without the SDK's retries (a retry after a lost answer
+    // could run the command twice): each throttle fails the invocation Retryable, and
+    // the state machine's Retry runs it again, until one sends.
+    const THROTTLES: u32 = 2;
     stack
         .moto
-        .inject_fault("AmazonSSM.SendCommand", "ThrottlingException", 6)
+        .inject_fault("AmazonSSM.SendCommand", "ThrottlingException", THROTTLES)
         .expect("fault");
     set_alarm(&stack, CPU_HIGH, StateValue::Ok).await;
     let cpu = run(&stack, seed_alarms()[CPU_HIGH].alarm_event, &[]).await;
@@ -360,7 +363,7 @@ async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
             .moto
             .faults_served("AmazonSSM.SendCommand")
             .expect("served"),
-        6
+        u64::from(THROTTLES)
     );
     assert_eq!(stack.commands_sent().await.expect("commands").len(), 1);
     assert_eq!(decision(&cpu, "outcome"), "resolved", "{:#}", cpu.output);
@@ -375,8 +378,9 @@ async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
         })
         .count();
     assert_eq!(
-        failed, 1,
-        "one failed attempt, then the retry: {history:#?}"
+        failed,
+        usize::try_from(THROTTLES).expect("small"),
+        "a failed attempt per throttle, then the retry that sends: {history:#?}"
     );
 }
 
@@ -511,7 +515,9 @@ fn largest_state(history: &[HistoryEvent]) -> (usize, String) {
             event.state_entered_event_details().and_then(|d| d.input()),
             event.state_exited_event_details().and_then(|d| d.output()),
             event.task_scheduled_event_details().map(|d| d.parameters()),
-            event.task_succeeded_event_details().and_then(|d| d.output()),
+            event
+                .task_succeeded_event_details()
+                .and_then(|d| d.output()),
         ];
         for payload in payloads.into_iter().flatten() {
             if payload.len() > largest.0 {
@@ -586,13 +592,21 @@ async fn many_steps_of_maximal_output_keep_the_execution_state_small() {
 
     let history = stack.history(&cpu.arn).await.expect("history");
     let (largest, state) = largest_state(&history);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let runbook = &Config::parse(&text).expect("config").runbooks["cpu-diagnostics"];
+    let worst = limits::worst_case_history(runbook);
     eprintln!(
-        "{STEPS} steps of {KEPT} bytes of output each: the largest state in {} history events is {largest} bytes, at {state}",
+        "{STEPS} steps of {KEPT} bytes of output each: the largest state in {} history events (validation's worst case: {worst}) is {largest} bytes, at {state}",
         history.len()
     );
     assert!(
         largest < STATE_QUOTA_BYTES,
         "{largest} bytes at {state}: over Step Functions' 256 KiB"
+    );
+    assert!(
+        u64::try_from(history.len()).expect("count") <= worst,
+        "{} events, more than the worst case validation computed ({worst})",
+        history.len()
     );
     let commands = stack.commands_sent().await.expect("commands");
     assert_eq!(commands.len(), STEPS);
@@ -642,7 +656,12 @@ fn exits(name: &str, state: &serde_json::Value) -> Vec<(Option<String>, String)>
     if state["End"] == true || matches!(state["Type"].as_str(), Some("Succeed" | "Fail")) {
         out.push((None, format!("{name} ends the execution")));
     }
-    for (i, rule) in state["Choices"].as_array().into_iter().flatten().enumerate() {
+    for (i, rule) in state["Choices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         out.push((text(&rule["Next"]), format!("{name} choice {i}: {rule}")));
     }
     if let Some(default) = text(&state["Default"]) {
@@ -650,11 +669,16 @@ fn exits(name: &str, state: &serde_json::Value) -> Vec<(Option<String>, String)>
     }
     let catches = state["Catch"].as_array().cloned().unwrap_or_default();
     for catch in &catches {
-        out.push((text(&catch["Next"]), format!("{name} caught {}", catch["ErrorEquals"])));
+        out.push((
+            text(&catch["Next"]),
+            format!("{name} caught {}", catch["ErrorEquals"]),
+        ));
     }
-    let catches_all = catches
-        .iter()
-        .any(|c| c["ErrorEquals"].as_array().is_some_and(|e| e.contains(&"States.ALL".into())));
+    let catches_all = catches.iter().any(|c| {
+        c["ErrorEquals"]
+            .as_array()
+            .is_some_and(|e| e.contains(&"States.ALL".into()))
+    });
     if state["Type"] == "Task" && !catches_all {
         out.push((None, format!("{name} failed and nothing caught it")));
     }
@@ -686,7 +710,8 @@ fn every_path_after_an_incident_opens_resolves_it_or_pages() {
     // resolved or reopened meanwhile (`stop`), so another execution owns it.
     let superseded = |why: &str| why.starts_with("RunbookNext choice") && why.contains("\"stop\"");
     let mut seen = BTreeSet::new();
-    let mut queue: Vec<(String, Vec<String>)> = starts.iter().map(|s| (s.clone(), vec![])).collect();
+    let mut queue: Vec<(String, Vec<String>)> =
+        starts.iter().map(|s| (s.clone(), vec![])).collect();
     let mut stranded = Vec::new();
     while let Some((name, path)) = queue.pop() {
         if !seen.insert(name.clone()) {
@@ -713,7 +738,12 @@ fn every_path_after_an_incident_opens_resolves_it_or_pages() {
         stranded.is_empty(),
         "paths that end with the incident open and nobody paged:\n{stranded:#?}"
     );
-    for state in ["ResolveIncident", "EscalateIncident", "RunbookStep", "PageNow"] {
+    for state in [
+        "ResolveIncident",
+        "EscalateIncident",
+        "RunbookStep",
+        "PageNow",
+    ] {
         assert!(seen.contains(state), "{state} is not on the way: {seen:?}");
     }
 }
@@ -739,7 +769,10 @@ fn every_task_retries_transient_failures_and_catches_the_rest() {
             "Sandbox.Timedout",
             "States.Timeout",
         ] {
-            assert!(retried.contains(transient), "{name} does not retry {transient}");
+            assert!(
+                retried.contains(transient),
+                "{name} does not retry {transient}"
+            );
         }
         // Before the incident exists, a failure fails the execution (and the
         // executions-failed alarm tells the operators); after, every Task catches.
@@ -763,8 +796,8 @@ async fn an_escalation_that_fails_beyond_its_retries_still_pages() {
         .agent_reports("vmstat", "InProgress", 0, "")
         .expect("agent");
     set_alarm(&stack, CPU_HIGH, StateValue::Alarm).await;
-    let input = seed_event(seed_alarms()[CPU_HIGH].alarm_event, &stack.instance, &[])
-        .expect("sample");
+    let input =
+        seed_event(seed_alarms()[CPU_HIGH].alarm_event, &stack.instance, &[]).expect("sample");
     let started = Instant::now();
     let arn = stack.start_execution(&input).await.expect("started");
     let deadline = Instant::now() + Duration::from_secs(900);
@@ -795,7 +828,12 @@ async fn an_escalation_that_fails_beyond_its_retries_still_pages() {
         stack.moto.faults_served(TRANSACTIONS).expect("served"),
         u64::from(THROTTLED)
     );
-    assert_eq!(decision(&execution, "outcome"), "escalated", "{:#}", execution.output);
+    assert_eq!(
+        decision(&execution, "outcome"),
+        "escalated",
+        "{:#}",
+        execution.output
+    );
     let (record, timeline) = incident(&stack, &execution).await;
     assert!(record.escalated_at.is_some());
     assert!(
