@@ -5,14 +5,21 @@
 //! throttled / unavailable (the step is retried by the state machine), refused / not found
 //! (the step fails and the runbook decides). Error messages are the service's error code
 //! and message, bounded; never a request's parameters.
+//!
+//! The two calls that act without an idempotency token, SendCommand and RebootInstances,
+//! are sent once, without the SDK's retries: a retry after a lost answer would run the
+//! command or reboot the instance a second time. The step decides what a failed call
+//! means (see runbook-step's Idempotency).
 
 use std::collections::{BTreeMap, HashMap};
 
+use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatch::types::{
     AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy,
 };
 use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationError;
+use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use quench_core::ports::{
@@ -34,6 +41,11 @@ const MAX_DELIVERY_TIMEOUT: u64 = 2_592_000;
 const MAX_COMMENT_CHARS: usize = 100;
 /// GetMetricData pages read at most (each holds up to 100,800 datapoints).
 const MAX_METRIC_PAGES: usize = 5;
+/// ListCommands pages read at most when looking for a command whose answer was lost
+/// (each holds up to 50 commands, of one instance, sent since the step was claimed).
+const MAX_COMMAND_PAGES: usize = 10;
+/// How much earlier than our clock SSM's may date a command.
+const CLOCK_SKEW_SECS: i64 = 300;
 
 #[derive(Clone, Debug)]
 pub struct AwsActions {
@@ -145,8 +157,12 @@ fn chrono_time(at: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
         .and_then(DateTime::from_timestamp_millis)
 }
 
-fn bounded_comment(comment: &str) -> String {
-    comment.chars().take(MAX_COMMENT_CHARS).collect()
+/// The marker first, so that cutting the comment to SendCommand's limit keeps it.
+fn marked_comment(request: &CommandRequest) -> String {
+    format!("{} {}", request.marker, request.comment)
+        .chars()
+        .take(MAX_COMMENT_CHARS)
+        .collect()
 }
 
 impl ActionRunner for AwsActions {
@@ -161,7 +177,11 @@ impl ActionRunner for AwsActions {
             .set_parameters(Some(to_hash_map(&request.parameters)))
             .set_instance_ids(Some(request.targets.clone()))
             .timeout_seconds(i32::try_from(timeout).unwrap_or(i32::MAX))
-            .comment(bounded_comment(&request.comment))
+            .comment(marked_comment(request))
+            .customize()
+            .config_override(
+                aws_sdk_ssm::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| classify("SendCommand", e))?;
@@ -169,6 +189,53 @@ impl ActionRunner for AwsActions {
             .command
             .and_then(|c| c.command_id)
             .ok_or_else(|| ActionError::Unavailable("SendCommand returned no command id".into()))
+    }
+
+    async fn find_command(
+        &self,
+        request: &CommandRequest,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, ActionError> {
+        let Some(instance) = request.targets.first() else {
+            return Ok(None);
+        };
+        let after = CommandFilter::builder()
+            .key(CommandFilterKey::InvokedAfter)
+            .value(
+                (since - chrono::Duration::seconds(CLOCK_SKEW_SECS))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
+            .build()
+            .map_err(|e| ActionError::Refused(format!("ListCommands: {e}")))?;
+        let mut token = None;
+        for _ in 0..MAX_COMMAND_PAGES {
+            let output = self
+                .ssm
+                .list_commands()
+                .instance_id(instance)
+                .filters(after.clone())
+                .max_results(50)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("ListCommands", e))?;
+            let found = output
+                .commands()
+                .iter()
+                .find(|c| c.comment().is_some_and(|c| c.starts_with(&request.marker)))
+                .and_then(|c| c.command_id());
+            if let Some(command_id) = found {
+                return Ok(Some(command_id.to_string()));
+            }
+            token = output.next_token.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(None);
+            }
+        }
+        Err(ActionError::Unavailable(format!(
+            "ListCommands: more than {} commands on {instance} since the step began; cannot tell whether it sent one",
+            MAX_COMMAND_PAGES * 50
+        )))
     }
 
     async fn command_result(
@@ -307,6 +374,10 @@ impl ActionRunner for AwsActions {
         self.ec2
             .reboot_instances()
             .instance_ids(instance)
+            .customize()
+            .config_override(
+                aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| classify("RebootInstances", e))?;

@@ -20,13 +20,14 @@ use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent, Ti
 use quench_core::ports::{fits_one_transaction, IncidentStore, StoreError};
 use quench_core::ports::{
     ActionError, ActionRunner, AlarmStateInfo, AutomationResult, CommandRequest, CommandResult,
-    Datapoint, InstanceStatus, MetricRequest, StepClaim,
+    Datapoint, InstanceStatus, MetricRequest, StepClaim, StepRun,
 };
 use quench_core::ports::{
     AlarmReader, ChatSender, DueItem, IncidentLog, NoticeStore, PageError, PageSender, PageStore,
     SendError, Sent, StepStore,
 };
 use quench_core::ports::{IncidentMirror, MirrorReport};
+use quench_core::runbook::StepOutcome;
 
 /// A poisoned lock still holds the data a test wants to look at.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -34,6 +35,7 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 type ClaimKey = (String, u32, u32, String);
+type OutcomeKey = (String, u32, u32, String);
 type DeliveryKey = (String, String, String);
 
 #[derive(Debug, Default)]
@@ -43,6 +45,7 @@ struct Tables {
     /// By (incident, event key).
     timeline: BTreeMap<(String, String), TimelineEvent>,
     claims: BTreeMap<ClaimKey, StepClaim>,
+    outcomes: BTreeMap<OutcomeKey, StepOutcome>,
     /// By (incident, channel, event key).
     deliveries: BTreeMap<DeliveryKey, Delivery>,
     /// By (incident, page key).
@@ -55,6 +58,15 @@ fn claim_key(claim: &StepClaim) -> ClaimKey {
         claim.episode,
         claim.run,
         claim.step.clone(),
+    )
+}
+
+fn outcome_key(run: &StepRun) -> OutcomeKey {
+    (
+        run.incident_id.clone(),
+        run.episode,
+        run.run,
+        run.step.clone(),
     )
 }
 
@@ -165,6 +177,23 @@ impl MemoryStore {
         lock(&self.tables).claims.values().cloned().collect()
     }
 
+    /// Every recorded step outcome, by run.
+    pub fn outcomes(&self) -> Vec<(StepRun, StepOutcome)> {
+        lock(&self.tables)
+            .outcomes
+            .iter()
+            .map(|((incident_id, episode, run, step), outcome)| {
+                let run = StepRun {
+                    incident_id: incident_id.clone(),
+                    episode: *episode,
+                    run: *run,
+                    step: step.clone(),
+                };
+                (run, outcome.clone())
+            })
+            .collect()
+    }
+
     /// The state of one chat delivery.
     pub fn delivery_state(
         &self,
@@ -269,6 +298,22 @@ impl StepStore for MemoryStore {
     async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
         lock(&self.tables).claims.remove(&claim_key(claim));
         Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        run: &StepRun,
+        outcome: &StepOutcome,
+    ) -> Result<StepOutcome, StoreError> {
+        Ok(lock(&self.tables)
+            .outcomes
+            .entry(outcome_key(run))
+            .or_insert_with(|| outcome.clone())
+            .clone())
+    }
+
+    async fn outcome(&self, run: &StepRun) -> Result<Option<StepOutcome>, StoreError> {
+        Ok(lock(&self.tables).outcomes.get(&outcome_key(run)).cloned())
     }
 }
 
@@ -448,8 +493,16 @@ pub struct FakeActions {
     /// What DescribeAlarms says; `ALARM` when unset.
     pub alarm: Mutex<Option<String>>,
     pub acted: Mutex<Vec<String>>,
-    /// Failures of the next SendCommand calls.
+    /// Failures of the next SendCommand calls, answered without running the command.
     pub send_errors: Mutex<VecDeque<ActionError>>,
+    /// How many of the next calls that act (SendCommand, StartAutomationExecution,
+    /// RebootInstances) act and then lose their answer: they fail `Unavailable`.
+    pub lost_answers: Mutex<u32>,
+    /// The commands sent: (marker, command id).
+    pub sent: Mutex<Vec<(String, String)>>,
+    /// The automations started: (client token, execution id). A start with a known
+    /// token returns the execution it started, as SSM does.
+    pub started: Mutex<Vec<(String, String)>>,
     /// The next command results; `Pending` when empty.
     pub commands: Mutex<VecDeque<CommandResult>>,
     /// The next automation results; `Pending` when empty.
@@ -460,6 +513,18 @@ impl FakeActions {
     pub fn acted(&self) -> Vec<String> {
         lock(&self.acted).clone()
     }
+
+    /// `answer`, unless the call's answer is to be lost.
+    fn answer<T>(&self, answer: T, call: &str) -> Result<T, ActionError> {
+        let mut lost = lock(&self.lost_answers);
+        if *lost > 0 {
+            *lost -= 1;
+            return Err(ActionError::Unavailable(format!(
+                "{call}: the answer was lost"
+            )));
+        }
+        Ok(answer)
+    }
 }
 
 impl ActionRunner for FakeActions {
@@ -468,7 +533,24 @@ impl ActionRunner for FakeActions {
             return Err(error);
         }
         lock(&self.acted).push(format!("send {}", request.document));
-        Ok("cmd-1".into())
+        let command_id = {
+            let mut sent = lock(&self.sent);
+            let id = format!("cmd-{}", sent.len() + 1);
+            sent.push((request.marker.clone(), id.clone()));
+            id
+        };
+        self.answer(command_id, "SendCommand")
+    }
+
+    async fn find_command(
+        &self,
+        request: &CommandRequest,
+        _: DateTime<Utc>,
+    ) -> Result<Option<String>, ActionError> {
+        Ok(lock(&self.sent)
+            .iter()
+            .find(|(marker, _)| *marker == request.marker)
+            .map(|(_, id)| id.clone()))
     }
 
     async fn command_result(&self, _: &str, _: &str, _: u32) -> Result<CommandResult, ActionError> {
@@ -486,7 +568,18 @@ impl ActionRunner for FakeActions {
         lock(&self.acted).push(format!(
             "start {document} {parameters:?} token={client_token}"
         ));
-        Ok("exec-1".into())
+        let execution_id = {
+            let mut started = lock(&self.started);
+            match started.iter().find(|(token, _)| token == client_token) {
+                Some((_, id)) => id.clone(),
+                None => {
+                    let id = format!("exec-{}", started.len() + 1);
+                    started.push((client_token.to_string(), id.clone()));
+                    id
+                }
+            }
+        };
+        self.answer(execution_id, "StartAutomationExecution")
     }
 
     async fn automation_result(&self, _: &str) -> Result<AutomationResult, ActionError> {
@@ -497,7 +590,7 @@ impl ActionRunner for FakeActions {
 
     async fn reboot(&self, instance: &str) -> Result<(), ActionError> {
         lock(&self.acted).push(format!("reboot {instance}"));
-        Ok(())
+        self.answer((), "RebootInstances")
     }
 
     async fn instance_status(&self, _: &str) -> Result<InstanceStatus, ActionError> {

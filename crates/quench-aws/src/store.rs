@@ -1,4 +1,4 @@
-//! The incident store on DynamoDB: one table, six item shapes.
+//! The incident store on DynamoDB: one table, seven item shapes.
 //!
 //! | item              | PK                | SK              |
 //! |-------------------|-------------------|-----------------|
@@ -6,6 +6,7 @@
 //! | incident          | `INC#<id>`        | `INCIDENT`      |
 //! | timeline event    | `INC#<id>`        | `TL#<event key>`|
 //! | runbook step claim| `INC#<id>`        | `STEP#<episode>#<run>#<step>`|
+//! | step outcome      | `INC#<id>`        | `OUT#<episode>#<run>#<step>`|
 //! | chat delivery     | `INC#<id>`        | `CHAT#<channel>#<event key>`|
 //! | page              | `INC#<id>`        | `PAGE#<page key>`|
 //!
@@ -31,7 +32,8 @@ use quench_core::escalation::{Page, PageState};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
 pub use quench_core::ports::DueItem;
 use quench_core::ports::{fits_one_transaction, IncidentStore, StoreError};
-use quench_core::ports::{IncidentLog, NoticeStore, PageStore, StepClaim, StepStore};
+use quench_core::ports::{IncidentLog, NoticeStore, PageStore, StepClaim, StepRun, StepStore};
+use quench_core::runbook::StepOutcome;
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
@@ -45,6 +47,7 @@ const HEAD_SORT_KEY: &str = "HEAD";
 const INCIDENT_SORT_KEY: &str = "INCIDENT";
 const TIMELINE_PREFIX: &str = "TL#";
 const STEP_PREFIX: &str = "STEP#";
+const OUTCOME_PREFIX: &str = "OUT#";
 const CHAT_PREFIX: &str = "CHAT#";
 const PAGE_PREFIX: &str = "PAGE#";
 /// The sparse index of due items, and its keys, as infra/template.yaml defines them (the
@@ -93,6 +96,13 @@ fn step_sk(claim: &StepClaim) -> String {
     format!(
         "{STEP_PREFIX}{:02}#{:04}#{}",
         claim.episode, claim.run, claim.step
+    )
+}
+
+fn outcome_sk(run: &StepRun) -> String {
+    format!(
+        "{OUTCOME_PREFIX}{:02}#{:04}#{}",
+        run.episode, run.run, run.step
     )
 }
 
@@ -398,8 +408,8 @@ impl StepStore for DynamoStore {
         Ok(())
     }
 
-    /// An AWS call that returned an error did not act, which is the assumption the SDK's
-    /// own retries make: a later attempt may act.
+    /// Only for a call that certainly did not act (throttled, refused): a later attempt
+    /// may act.
     async fn release_step(&self, claim: &StepClaim) -> Result<(), StoreError> {
         self.client
             .delete_item()
@@ -410,6 +420,27 @@ impl StepStore for DynamoStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        run: &StepRun,
+        outcome: &StepOutcome,
+    ) -> Result<StepOutcome, StoreError> {
+        let put = self
+            .put_body(incident_pk(&run.incident_id), outcome_sk(run), outcome)?
+            .condition_expression("attribute_not_exists(PK)");
+        if written(put.send().await)? {
+            return Ok(outcome.clone());
+        }
+        self.outcome(run).await?.ok_or_else(|| {
+            StoreError::Unavailable("a step outcome vanished after it was written".into())
+        })
+    }
+
+    async fn outcome(&self, run: &StepRun) -> Result<Option<StepOutcome>, StoreError> {
+        self.read_body(incident_pk(&run.incident_id), outcome_sk(run))
+            .await
     }
 }
 

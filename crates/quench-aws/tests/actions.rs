@@ -10,6 +10,7 @@ use aws_sdk_ec2::operation::reboot_instances::RebootInstancesOutput;
 use aws_sdk_ec2::types::{InstanceState, InstanceStateName, InstanceStatusSummary, SummaryStatus};
 use aws_sdk_ssm::operation::get_automation_execution::GetAutomationExecutionOutput;
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+use aws_sdk_ssm::operation::list_commands::ListCommandsOutput;
 use aws_sdk_ssm::operation::send_command::SendCommandOutput;
 use aws_sdk_ssm::operation::start_automation_execution::StartAutomationExecutionOutput;
 use aws_sdk_ssm::types::error::InvocationDoesNotExist;
@@ -43,7 +44,8 @@ fn ssm_client(rules: &[&Rule]) -> aws_sdk_ssm::Client {
 }
 
 fn ec2_client(rules: &[&Rule]) -> aws_sdk_ec2::Client {
-    mock_client!(aws_sdk_ec2, RuleMode::Sequential, rules)
+    mock_client!(aws_sdk_ec2, RuleMode::Sequential, rules, |c| c
+        .retry_config(fast_retries()))
 }
 
 fn cloudwatch_client(rules: &[&Rule]) -> aws_sdk_cloudwatch::Client {
@@ -72,6 +74,7 @@ fn shell_request() -> CommandRequest {
         targets: vec!["i-0abc1234def567890".into()],
         timeout_seconds: 60,
         comment: "quench inc-1 step snapshot".into(),
+        marker: "quench-0123456789abcdef".into(),
     }
 }
 
@@ -86,7 +89,7 @@ async fn send_command_passes_document_parameters_and_targets() {
                 && r.parameters().and_then(|p| p.get("executionTimeout"))
                     == Some(&vec!["60".to_string()])
                 && r.timeout_seconds() == Some(60)
-                && r.comment() == Some("quench inc-1 step snapshot")
+                && r.comment() == Some("quench-0123456789abcdef quench inc-1 step snapshot")
         })
         .then_output(|| {
             SendCommandOutput::builder()
@@ -100,22 +103,77 @@ async fn send_command_passes_document_parameters_and_targets() {
 }
 
 #[tokio::test]
-async fn throttled_send_is_retried_by_the_sdk_then_succeeds() {
-    let throttle = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+async fn a_send_is_made_once_whatever_its_answer() {
+    // A server error may come after SSM ran the command: sending again could run it twice,
+    // so the step, not the SDK, decides what comes next.
+    let lost = r#"{"__type":"InternalServerError","message":"try again"}"#;
     let rule = mock!(aws_sdk_ssm::Client::send_command)
         .sequence()
-        .http_status(400, Some(throttle.to_string()))
-        .times(2)
-        .output(|| {
-            SendCommandOutput::builder()
-                .command(Command::builder().command_id("cmd-2").build())
-                .build()
-        })
+        .http_status(500, Some(lost.to_string()))
+        .times(3)
         .build();
     let actions = with_ssm(&[&rule]);
-    let id = actions.send_command(&shell_request()).await.expect("sent");
-    assert_eq!(id, "cmd-2");
-    assert_eq!(rule.num_calls(), 3);
+    let error = actions
+        .send_command(&shell_request())
+        .await
+        .expect_err("lost");
+    assert_eq!(rule.num_calls(), 1);
+    assert!(error.may_have_acted(), "{error:?}");
+    assert!(error.is_retryable(), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_command_whose_answer_was_lost_is_found_by_its_marker() {
+    let since = chrono::DateTime::parse_from_rfc3339("2026-11-20T10:05:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let command =
+        |id: &str, comment: &str| Command::builder().command_id(id).comment(comment).build();
+    let first = mock!(aws_sdk_ssm::Client::list_commands)
+        .match_requests(|r| {
+            r.instance_id() == Some("i-0abc1234def567890")
+                && r.next_token().is_none()
+                && r.filters().iter().any(|f| {
+                    f.key() == &aws_sdk_ssm::types::CommandFilterKey::InvokedAfter
+                        && f.value() == "2026-11-20T10:00:00Z"
+                })
+        })
+        .then_output(move || {
+            ListCommandsOutput::builder()
+                .commands(command(
+                    "cmd-other",
+                    "quench-fedcba9876543210 quench inc-1 other",
+                ))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_ssm::Client::list_commands)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_output(move || {
+            ListCommandsOutput::builder()
+                .commands(command(
+                    "cmd-lost",
+                    "quench-0123456789abcdef quench inc-1 step snapshot",
+                ))
+                .build()
+        });
+    let actions = with_ssm(&[&first, &second]);
+    let found = actions
+        .find_command(&shell_request(), since)
+        .await
+        .expect("listed");
+    assert_eq!(found.as_deref(), Some("cmd-lost"));
+
+    let none = mock!(aws_sdk_ssm::Client::list_commands)
+        .then_output(|| ListCommandsOutput::builder().build());
+    let actions = with_ssm(&[&none]);
+    assert_eq!(
+        actions
+            .find_command(&shell_request(), since)
+            .await
+            .expect("listed"),
+        None
+    );
 }
 
 #[tokio::test]
@@ -133,6 +191,10 @@ async fn persistent_throttling_is_a_retryable_error_without_the_parameters() {
         .expect_err("throttled");
     assert!(matches!(error, ActionError::Throttled(_)), "{error:?}");
     assert!(error.is_retryable());
+    assert!(
+        !error.may_have_acted(),
+        "a throttled call was answered without acting"
+    );
     assert!(!error.to_string().contains("vmstat"), "{error}");
 }
 
@@ -366,6 +428,19 @@ async fn failed_automation_keeps_its_failure_message() {
         done.failure.as_deref(),
         Some("Step fails when it is Executing.")
     );
+}
+
+#[tokio::test]
+async fn a_reboot_is_requested_once_whatever_its_answer() {
+    let lost = "<Response><Errors><Error><Code>InternalError</Code><Message>try again</Message></Error></Errors><RequestID>r</RequestID></Response>";
+    let rule = mock!(aws_sdk_ec2::Client::reboot_instances)
+        .sequence()
+        .http_status(500, Some(lost.to_string()))
+        .times(3)
+        .build();
+    let error = with_ec2(&[&rule]).reboot("i-1").await.expect_err("lost");
+    assert_eq!(rule.num_calls(), 1);
+    assert!(error.may_have_acted(), "{error:?}");
 }
 
 #[tokio::test]

@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::StateValue;
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use quench_aws::store::DynamoStore;
+use quench_core::config::Config;
 use quench_core::incident::{IncidentRecord, IncidentStatus, TimelineEvent, TimelineKind};
 use quench_core::ports::{IncidentLog, PageStore};
+use quench_core::runbook::limits;
 use quench_local_stack::incident_response::{
     seed_alarms, seed_event, set_alarm_state, Execution, IncidentResponse, CPU_HIGH,
     INSTANCE_CHECK, PROCESS_GONE,
@@ -347,12 +349,13 @@ async fn a_hostile_dimension_is_refused_recorded_and_escalated_without_a_command
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
     let stack = stack("quench-throttle", 0).await;
-    // More throttles than the SDK's own five attempts (quench_aws::sdk): the invocation
-    // fails Retryable, and the state machine's Retry runs it again, which is throttled
-    // once more and then sends.
+    // SendCommand is sent once, without the SDK's retries (a retry after a lost answer
+    // could run the command twice): each throttle fails the invocation Retryable, and
+    // the state machine's Retry runs it again, until one sends.
+    const THROTTLES: u32 = 2;
     stack
         .moto
-        .inject_fault("AmazonSSM.SendCommand", "ThrottlingException", 6)
+        .inject_fault("AmazonSSM.SendCommand", "ThrottlingException", THROTTLES)
         .expect("fault");
     set_alarm(&stack, CPU_HIGH, StateValue::Ok).await;
     let cpu = run(&stack, seed_alarms()[CPU_HIGH].alarm_event, &[]).await;
@@ -361,7 +364,7 @@ async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
             .moto
             .faults_served("AmazonSSM.SendCommand")
             .expect("served"),
-        6
+        u64::from(THROTTLES)
     );
     assert_eq!(stack.commands_sent().await.expect("commands").len(), 1);
     assert_eq!(decision(&cpu, "outcome"), "resolved", "{:#}", cpu.output);
@@ -376,8 +379,9 @@ async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
         })
         .count();
     assert_eq!(
-        failed, 1,
-        "one failed attempt, then the retry: {history:#?}"
+        failed,
+        usize::try_from(THROTTLES).expect("small"),
+        "a failed attempt per throttle, then the retry that sends: {history:#?}"
     );
 }
 
@@ -554,4 +558,357 @@ async fn a_commit_whose_answer_is_lost_still_runs_the_runbook_and_escalates_once
         })
         .count();
     assert_eq!(failed, 1, "the lost answer failed one attempt");
+}
+
+/// Step Functions' quota on a state's input or output, and on a task's result.
+const STATE_QUOTA_BYTES: usize = 256 * 1024;
+
+/// The largest input, output or task result an execution's history shows, with the
+/// state it belongs to.
+fn largest_state(history: &[HistoryEvent]) -> (usize, String) {
+    let mut largest = (0, String::new());
+    let mut state = String::new();
+    for event in history {
+        if let Some(entered) = event.state_entered_event_details() {
+            state = entered.name().to_string();
+        }
+        let payloads = [
+            event.state_entered_event_details().and_then(|d| d.input()),
+            event.state_exited_event_details().and_then(|d| d.output()),
+            event.task_scheduled_event_details().map(|d| d.parameters()),
+            event
+                .task_succeeded_event_details()
+                .and_then(|d| d.output()),
+        ];
+        for payload in payloads.into_iter().flatten() {
+            if payload.len() > largest.0 {
+                largest = (payload.len(), state.clone());
+            }
+        }
+    }
+    largest
+}
+
+/// The example config with `runbook` in place of the CPU plan's runbook, written where the
+/// functions read it (`QUENCH_CONFIG_FILE`).
+fn config_with_cpu_runbook(name: &str, runbook: serde_json::Value) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("infra/quench.yaml")).expect("config");
+    let mut config: serde_json::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    config["runbooks"]["cpu-diagnostics"] = runbook;
+    let path = std::env::temp_dir().join(format!("quench-{name}-{}.json", std::process::id()));
+    std::fs::write(&path, config.to_string()).expect("config written");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_steps_of_maximal_output_keep_the_execution_state_small() {
+    // Each step reports more than the most a step keeps of a stream, and each step after
+    // the first renders the exit code of the one before it: the outputs must come back
+    // from the table, since the state no longer carries them.
+    const STEPS: usize = 16;
+    const KEPT: u32 = 24_000;
+    let mut steps: Vec<serde_json::Value> = (1..=STEPS)
+        .map(|n| {
+            let mut step = serde_json::json!({
+                "id": format!("s{n:02}"),
+                "run_command": { "commands": [format!("report {n}")], "output_limit": KEPT, "timeout": "1m" }
+            });
+            if n > 1 {
+                step["run_command"] = serde_json::json!({
+                    "commands": [format!("report {n} after {{{{ params.previous }}}}")],
+                    "output_limit": KEPT,
+                    "timeout": "1m",
+                    "params": { "previous": {
+                        "from": format!("{{{{ steps.s{:02}.output.exit_code }}}}", n - 1),
+                        "pattern": "^[0-9]+$"
+                    } }
+                });
+            }
+            step
+        })
+        .collect();
+    steps.push(serde_json::json!({
+        "id": "first-said",
+        "note": { "text": "s01 said {{ steps.s01.output.stdout }}" }
+    }));
+    let config = config_with_cpu_runbook("maximal-output", serde_json::Value::Array(steps));
+    let stack = IncidentResponse::start_with_env(
+        "quench-maximal",
+        0,
+        &[(
+            "QUENCH_CONFIG_FILE".to_string(),
+            config.display().to_string(),
+        )],
+    )
+    .await
+    .expect("local stack");
+    let output = "x".repeat(30_000);
+    stack
+        .moto
+        .agent_reports("report", "Success", 0, &output)
+        .expect("agent");
+    set_alarm(&stack, CPU_HIGH, StateValue::Alarm).await;
+    let cpu = run(&stack, seed_alarms()[CPU_HIGH].alarm_event, &[]).await;
+    assert_eq!(decision(&cpu, "outcome"), "escalated", "{:#}", cpu.output);
+
+    let history = stack.history(&cpu.arn).await.expect("history");
+    let (largest, state) = largest_state(&history);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let runbook = &Config::parse(&text).expect("config").runbooks["cpu-diagnostics"];
+    let worst = limits::worst_case_history(runbook);
+    eprintln!(
+        "{STEPS} steps of {KEPT} bytes of output each: the largest state in {} history events (validation's worst case: {worst}) is {largest} bytes, at {state}",
+        history.len()
+    );
+    assert!(
+        largest < STATE_QUOTA_BYTES,
+        "{largest} bytes at {state}: over Step Functions' 256 KiB"
+    );
+    assert!(
+        u64::try_from(history.len()).expect("count") <= worst,
+        "{} events, more than the worst case validation computed ({worst})",
+        history.len()
+    );
+    let commands = stack.commands_sent().await.expect("commands");
+    assert_eq!(commands.len(), STEPS);
+    for (n, (_, lines)) in commands.iter().enumerate().skip(1) {
+        assert_eq!(lines, &vec![format!("report {} after '0'", n + 1)]);
+    }
+    let (_, timeline) = incident(&stack, &cpu).await;
+    let lines = summaries(&timeline);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("note `first-said` succeeded: s01 said xxxx")),
+        "{lines:#?}"
+    );
+}
+
+fn asl() -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(repo_root().join("infra/statemachines/incident-response.asl.json"))
+            .expect("asl");
+    serde_json::from_str(&text).expect("asl is JSON")
+}
+
+/// Whether a Task tells alarm-to-incident to resolve or escalate: once it succeeds, the
+/// incident is resolved or people are engaged.
+fn settles_incident(state: &serde_json::Value) -> bool {
+    matches!(
+        state["Parameters"]["Payload"]["operation"]["action"].as_str(),
+        Some("resolve" | "escalate")
+    )
+}
+
+/// Whether a Task sends an incident's pages (the ticker, given the incident id).
+fn pages(state: &serde_json::Value) -> bool {
+    state["Parameters"]["FunctionName"] == "${EscalationTickerFunctionArn}"
+        && state["Parameters"]["Payload"]["incident_id.$"].is_string()
+}
+
+/// Where a state goes on success, and where its errors go: (target, why). A Task whose
+/// errors no `States.ALL` Catch takes fails the execution on them, written as `None`.
+fn exits(name: &str, state: &serde_json::Value) -> Vec<(Option<String>, String)> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let mut out = Vec::new();
+    if let Some(next) = text(&state["Next"]) {
+        out.push((Some(next), format!("{name} succeeded")));
+    }
+    if state["End"] == true || matches!(state["Type"].as_str(), Some("Succeed" | "Fail")) {
+        out.push((None, format!("{name} ends the execution")));
+    }
+    for (i, rule) in state["Choices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        out.push((text(&rule["Next"]), format!("{name} choice {i}: {rule}")));
+    }
+    if let Some(default) = text(&state["Default"]) {
+        out.push((Some(default), format!("{name} default")));
+    }
+    let catches = state["Catch"].as_array().cloned().unwrap_or_default();
+    for catch in &catches {
+        out.push((
+            text(&catch["Next"]),
+            format!("{name} caught {}", catch["ErrorEquals"]),
+        ));
+    }
+    let catches_all = catches.iter().any(|c| {
+        c["ErrorEquals"]
+            .as_array()
+            .is_some_and(|e| e.contains(&"States.ALL".into()))
+    });
+    if state["Type"] == "Task" && !catches_all {
+        out.push((None, format!("{name} failed and nothing caught it")));
+    }
+    out
+}
+
+#[test]
+fn every_path_after_an_incident_opens_resolves_it_or_pages() {
+    let asl = asl();
+    let states = asl["States"].as_object().expect("states");
+    // An incident opened (or reopened) by this execution: Route sends it on from here.
+    let route = &states["Route"];
+    let starts: Vec<String> = route["Choices"]
+        .as_array()
+        .expect("choices")
+        .iter()
+        .filter(|rule| rule.to_string().contains(r#""StringEquals":"opened""#))
+        .filter_map(|rule| rule["Next"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(starts, ["StartRunbook", "NoRunbook"]);
+    // On the way to Route nothing ends the execution: chat is told and its failure caught.
+    let notify = exits("NotifyChange", &states["NotifyChange"]);
+    assert!(
+        notify.iter().all(|(to, _)| to.as_deref() == Some("Route")),
+        "{notify:?}"
+    );
+
+    // The one way out without a resolve or a page: the runbook found the incident
+    // resolved or reopened meanwhile (`stop`), so another execution owns it.
+    let superseded = |why: &str| why.starts_with("RunbookNext choice") && why.contains("\"stop\"");
+    let mut seen = BTreeSet::new();
+    let mut queue: Vec<(String, Vec<String>)> =
+        starts.iter().map(|s| (s.clone(), vec![])).collect();
+    let mut stranded = Vec::new();
+    while let Some((name, path)) = queue.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let state = &states[&name];
+        if pages(state) {
+            continue;
+        }
+        for (to, why) in exits(&name, state) {
+            let settled = settles_incident(state) && why == format!("{name} succeeded");
+            if settled || superseded(&why) {
+                continue;
+            }
+            let mut path = path.clone();
+            path.push(why.clone());
+            match to {
+                Some(to) => queue.push((to, path)),
+                None => stranded.push(path),
+            }
+        }
+    }
+    assert!(
+        stranded.is_empty(),
+        "paths that end with the incident open and nobody paged:\n{stranded:#?}"
+    );
+    for state in [
+        "ResolveIncident",
+        "EscalateIncident",
+        "RunbookStep",
+        "PageNow",
+    ] {
+        assert!(seen.contains(state), "{state} is not on the way: {seen:?}");
+    }
+}
+
+#[test]
+fn every_task_retries_transient_failures_and_catches_the_rest() {
+    let asl = asl();
+    let states = asl["States"].as_object().expect("states");
+    for (name, state) in states {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let retried: BTreeSet<&str> = state["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["ErrorEquals"].as_array().into_iter().flatten())
+            .filter_map(|e| e.as_str())
+            .collect();
+        for transient in [
+            "Lambda.ServiceException",
+            "Lambda.TooManyRequestsException",
+            "Sandbox.Timedout",
+            "States.Timeout",
+        ] {
+            assert!(
+                retried.contains(transient),
+                "{name} does not retry {transient}"
+            );
+        }
+        // Before the incident exists, a failure fails the execution (and the
+        // executions-failed alarm tells the operators); after, every Task catches.
+        if name != "AlarmToIncident" {
+            assert!(
+                exits(name, state).iter().all(|(to, _)| to.is_some()),
+                "{name} can fail the execution: {:?}",
+                exits(name, state)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_that_fails_beyond_its_retries_still_pages() {
+    let stack = stack("quench-escalate-fails", 0).await;
+    // The snapshot runs until the fault is in place, so the fault meets the escalation,
+    // not the incident's opening (the only other transaction on the way).
+    stack
+        .moto
+        .agent_reports("vmstat", "InProgress", 0, "")
+        .expect("agent");
+    set_alarm(&stack, CPU_HIGH, StateValue::Alarm).await;
+    let input =
+        seed_event(seed_alarms()[CPU_HIGH].alarm_event, &stack.instance, &[]).expect("sample");
+    let started = Instant::now();
+    let arn = stack.start_execution(&input).await.expect("started");
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while stack.commands_sent().await.expect("commands").is_empty() {
+        assert!(Instant::now() < deadline, "the snapshot was never sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every attempt of EscalateIncident is throttled: the SDK's five tries within each of
+    // the state's seven (the first and six retries).
+    const THROTTLED: u32 = 5 * 7;
+    const TRANSACTIONS: &str = "DynamoDB_20120810.TransactWriteItems";
+    stack
+        .moto
+        .inject_fault(TRANSACTIONS, "ThrottlingException", THROTTLED)
+        .expect("fault");
+    stack
+        .moto
+        .agent_reports("vmstat", "Success", 0, "procs")
+        .expect("agent");
+
+    let execution = stack.finish(&arn, started).await.expect("finished");
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{execution:#?}"
+    );
+    assert_eq!(
+        stack.moto.faults_served(TRANSACTIONS).expect("served"),
+        u64::from(THROTTLED)
+    );
+    assert_eq!(
+        decision(&execution, "outcome"),
+        "escalated",
+        "{:#}",
+        execution.output
+    );
+    let (record, timeline) = incident(&stack, &execution).await;
+    assert!(record.escalated_at.is_some());
+    assert!(
+        timeline.iter().any(|e| e.kind == TimelineKind::Paged),
+        "{:#?}",
+        summaries(&timeline)
+    );
+    let escalated = timeline
+        .iter()
+        .find(|e| e.kind == TimelineKind::Escalated)
+        .expect("escalated");
+    assert!(
+        escalated.summary.contains("the first escalation failed"),
+        "{}",
+        escalated.summary
+    );
 }

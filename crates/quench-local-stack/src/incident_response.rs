@@ -384,6 +384,16 @@ impl IncidentResponse {
     /// `max_wait_seconds` caps every runbook wait (`QUENCH_MAX_WAIT_SECONDS`), so a
     /// runbook's `sleep: 5m` takes no time here.
     pub async fn start(table: &str, max_wait_seconds: u64) -> Result<Self, StackError> {
+        Self::start_with_env(table, max_wait_seconds, &[]).await
+    }
+
+    /// As [`IncidentResponse::start`], with `extra` in the functions' environment (a
+    /// test's own config through `QUENCH_CONFIG_FILE`, say).
+    pub async fn start_with_env(
+        table: &str,
+        max_wait_seconds: u64,
+        extra: &[(String, String)],
+    ) -> Result<Self, StackError> {
         let lambda_port = free_port()?;
         let moto = Moto::start_forwarding_lambda(lambda_port)?;
         let sdk = moto.sdk_config().await;
@@ -403,6 +413,7 @@ impl IncidentResponse {
             "QUENCH_CHAT_DEAD_LETTER_QUEUE".into(),
             chat.dead_letters.clone(),
         ));
+        env.extend(extra.iter().cloned());
         let watch = LambdaWatch::start_on(lambda_port, &env)?;
         let definition = state_machine_definition(
             "incident-response.asl.json",

@@ -1,29 +1,33 @@
 //! Acting on a step: the rendered action of the step the interpreter planned, one
 //! function per kind of action. The steps that act (`run_command`, `automation`,
 //! `ec2.reboot`) go through [`Turn::act_once`], the one place that claims the step,
-//! records what the action returned and gives the claim back when it failed (the crate
-//! doc's Idempotency); the others only read.
+//! records what the action returned, keeps the claim when the call may have acted, and
+//! finds out what an earlier attempt did before acting again (the crate doc's
+//! Idempotency); the others only read.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use quench_aws::handler::HandlerError;
 use quench_core::incident::IncidentRecord;
 use quench_core::ports::{
-    client_token, ActionError, ActionRunner, CommandRequest, MetricRequest, StepClaim, StepStore,
+    client_token, step_marker, ActionError, ActionRunner, CommandRequest, MetricRequest, StepClaim,
+    StepStore,
 };
-use quench_core::runbook::{OutputValue, RenderedAction, StepOutcome, StepStatus};
+use quench_core::runbook::limits::{poll_budget, POLL_GRACE_SECS};
+use quench_core::runbook::{OutputValue, RenderedAction, StepOutcome};
 
 use crate::outcome::{failed, summary, Progress};
 use crate::turn::Turn;
 use crate::{Pending, PendingHandle};
 
-/// Added to a command's timeout before polling gives up: delivery and reporting lag.
-const COMMAND_GRACE_SECS: i64 = 120;
-const AUTOMATION_GRACE_SECS: i64 = 120;
 /// Handle recorded on a claim whose action has no id of its own (a reboot).
 const DONE: &str = "done";
+/// Handle recorded on a reboot whose answer was lost: it may have happened, so it counts
+/// as requested and is never requested again.
+const UNCONFIRMED: &str = "unconfirmed";
 
 /// The step's state while it executes: what the claim is keyed on.
 struct Execution<'a> {
@@ -31,52 +35,41 @@ struct Execution<'a> {
     episode: u32,
     step: &'a str,
     run: u32,
-    now: DateTime<Utc>,
 }
 
 impl Execution<'_> {
-    fn claim(&self, handle: Option<String>) -> StepClaim {
+    /// The claim taken at `claimed_at`, with what its action returned.
+    fn claim(&self, claimed_at: DateTime<Utc>, handle: Option<String>) -> StepClaim {
         StepClaim {
             incident_id: self.incident.id.clone(),
             episode: self.episode,
             run: self.run,
             step: self.step.to_string(),
-            claimed_at: self.now,
+            claimed_at,
             handle,
         }
     }
 
     /// A command or automation of this step started at `started_at`, to be polled: it
-    /// has timed out `timeout_seconds` plus `grace_seconds` later.
+    /// has timed out [`POLL_GRACE_SECS`] after its timeout, or at its last poll.
     fn pending(
         &self,
         handle: PendingHandle,
         started_at: DateTime<Utc>,
         timeout_seconds: u64,
-        grace_seconds: i64,
     ) -> Pending {
+        let allowed = timeout_seconds.saturating_add(POLL_GRACE_SECS);
         Pending {
             step: self.step.to_string(),
             run: self.run,
             handle,
             started_at,
             deadline: started_at
-                + Duration::seconds(
-                    i64::try_from(timeout_seconds).unwrap_or(i64::MAX / 2) + grace_seconds,
-                ),
+                + Duration::seconds(i64::try_from(allowed).unwrap_or(i64::MAX / 2)),
             polls: 0,
+            max_polls: poll_budget(timeout_seconds),
         }
     }
-}
-
-/// What [`Turn::act_once`] does with a claim an earlier attempt left without a handle.
-#[derive(Debug, Clone, Copy)]
-enum Unrecorded {
-    /// The earlier attempt may have acted: the step fails rather than act twice.
-    Fail,
-    /// Acting again is safe (the call carries an idempotency token): act, and count the
-    /// action as started when the step was first claimed.
-    ActAgain,
 }
 
 impl<S, A> Turn<'_, S, A>
@@ -95,7 +88,6 @@ where
             episode: self.episode,
             step,
             run,
-            now: self.now,
         };
         match input {
             RenderedAction::RunCommand {
@@ -111,6 +103,7 @@ where
                     targets: targets.clone(),
                     timeout_seconds: *timeout_seconds,
                     comment: format!("quench {} {step}", self.incident.id),
+                    marker: step_marker(&self.incident.id, self.episode, run, step),
                 };
                 self.run_command(&exec, &request, *output_limit).await
             }
@@ -151,39 +144,58 @@ where
     }
 
     /// Claims the step, then acts at most once. A handle an earlier attempt recorded is
-    /// reused without acting; a claim without one is handled as `unrecorded` says.
-    /// Otherwise `act` runs: the handle it returns is recorded on the claim, and a failed
-    /// call gives the claim back. `acted` turns a handle and the time its action started
-    /// into the step's progress.
-    async fn act_once<Act, Fut>(
+    /// reused without acting. A claim without one (an earlier call may have acted, or
+    /// the attempt died before recording it) is settled by `recover`: `Some(handle)`,
+    /// it acted; `None`, it did not, and acting is safe. Otherwise `act` runs: the
+    /// handle it returns is recorded on the claim; a call that failed without acting
+    /// gives the claim back, one that may have acted keeps it for `recover` to settle on
+    /// the retry. `acted` turns a handle and the time its action started into the step's
+    /// progress.
+    async fn act_once<Recover, RecoverFut, Act, ActFut>(
         &self,
         exec: &Execution<'_>,
-        unrecorded: Unrecorded,
+        recover: Recover,
         act: Act,
         acted: impl FnOnce(String, DateTime<Utc>) -> Progress,
     ) -> Result<Progress, HandlerError>
     where
-        Act: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, ActionError>>,
+        Recover: FnOnce(DateTime<Utc>) -> RecoverFut,
+        RecoverFut: Future<Output = Result<Option<String>, ActionError>>,
+        Act: FnOnce() -> ActFut,
+        ActFut: Future<Output = Result<String, ActionError>>,
     {
-        let existing = self.store().claim_step(&exec.claim(None)).await?;
+        let existing = self.store().claim_step(&exec.claim(self.now, None)).await?;
         let started_at = existing.as_ref().map_or(self.now, |c| c.claimed_at);
         if let Some(claim) = existing {
-            match (claim.handle, unrecorded) {
-                (Some(handle), _) => return Ok(acted(handle, started_at)),
-                (None, Unrecorded::Fail) => return Ok(uncertain(exec.step)),
-                (None, Unrecorded::ActAgain) => {}
+            let handle = match claim.handle {
+                Some(handle) => Some(handle),
+                None => match recover(claim.claimed_at).await {
+                    Ok(Some(handle)) => {
+                        self.store()
+                            .record_step_handle(&exec.claim(started_at, Some(handle.clone())))
+                            .await?;
+                        Some(handle)
+                    }
+                    Ok(None) => None,
+                    Err(error) => return failed(error),
+                },
+            };
+            if let Some(handle) = handle {
+                return Ok(acted(handle, started_at));
             }
         }
         match act().await {
             Ok(handle) => {
                 self.store()
-                    .record_step_handle(&exec.claim(Some(handle.clone())))
+                    .record_step_handle(&exec.claim(started_at, Some(handle.clone())))
                     .await?;
                 Ok(acted(handle, started_at))
             }
+            Err(error) if error.may_have_acted() => failed(error),
             Err(error) => {
-                self.store().release_step(&exec.claim(None)).await?;
+                self.store()
+                    .release_step(&exec.claim(started_at, None))
+                    .await?;
                 failed(error)
             }
         }
@@ -195,9 +207,11 @@ where
         request: &CommandRequest,
         output_limit: u32,
     ) -> Result<Progress, HandlerError> {
+        // The command's comment carries the claim's marker: ListCommands tells whether an
+        // attempt whose answer was lost sent it.
         self.act_once(
             exec,
-            Unrecorded::Fail,
+            |claimed_at| self.actions().find_command(request, claimed_at),
             || self.actions().send_command(request),
             |command_id, started_at| {
                 let handle = PendingHandle::RunCommand {
@@ -205,12 +219,7 @@ where
                     targets: request.targets.clone(),
                     output_limit,
                 };
-                Progress::Running(exec.pending(
-                    handle,
-                    started_at,
-                    request.timeout_seconds,
-                    COMMAND_GRACE_SECS,
-                ))
+                Progress::Running(exec.pending(handle, started_at, request.timeout_seconds))
             },
         )
         .await
@@ -228,40 +237,57 @@ where
         let token = client_token(&exec.incident.id, exec.episode, exec.run, exec.step);
         self.act_once(
             exec,
-            Unrecorded::ActAgain,
+            |_| async { Ok(None) },
             || {
                 self.actions()
                     .start_automation(document, parameters, &token)
             },
             |execution_id, started_at| {
                 let handle = PendingHandle::Automation { execution_id };
-                Progress::Running(exec.pending(
-                    handle,
-                    started_at,
-                    timeout_seconds,
-                    AUTOMATION_GRACE_SECS,
-                ))
+                Progress::Running(exec.pending(handle, started_at, timeout_seconds))
             },
         )
         .await
     }
 
+    /// RebootInstances has no idempotency token, and a reboot leaves no trace to look
+    /// up: one whose answer was lost may have happened, so it counts as requested and is
+    /// never requested again. What DescribeInstanceStatus says then goes on the timeline;
+    /// the runbook's own checks and the alarm read at its end tell whether it helped.
     async fn ec2_reboot(
         &self,
         exec: &Execution<'_>,
         instance: &str,
     ) -> Result<Progress, HandlerError> {
+        let seen = Mutex::new(None);
+        let recover = |_| async {
+            let status = match self.actions().instance_status(instance).await {
+                Ok(s) => format!(
+                    "{}, instance status {}, system status {}",
+                    s.instance_state, s.instance_status, s.system_status
+                ),
+                Err(error) => format!("its status could not be read: {error}"),
+            };
+            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+            Ok(Some(UNCONFIRMED.to_string()))
+        };
         let reboot = || async {
             self.actions()
                 .reboot(instance)
                 .await
                 .map(|()| DONE.to_string())
         };
-        self.act_once(exec, Unrecorded::Fail, reboot, |_, _| {
-            Progress::Finished(
-                StepOutcome::succeeded(format!("reboot of {instance} requested"))
-                    .with("instance", instance),
-            )
+        self.act_once(exec, recover, reboot, |handle, _| {
+            let text = if handle == UNCONFIRMED {
+                let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
+                format!(
+                    "reboot of {instance}: the answer to an earlier request was lost, so it counts as requested and is not requested again (now {})",
+                    seen.as_deref().unwrap_or("not read")
+                )
+            } else {
+                format!("reboot of {instance} requested")
+            };
+            Progress::Finished(StepOutcome::succeeded(text).with("instance", instance))
         })
         .await
     }
@@ -298,17 +324,6 @@ where
             Err(error) => failed(error),
         }
     }
-}
-
-/// A claim without a recorded result: an earlier attempt may have acted and died before
-/// recording it. Acting again could do it twice, so the step fails and says why.
-fn uncertain(step: &str) -> Progress {
-    Progress::Finished(StepOutcome::with_status(
-        StepStatus::Failed,
-        format!(
-            "an earlier attempt of `{step}` may have acted but did not record it; not acting twice"
-        ),
-    ))
 }
 
 fn metric_outcome(

@@ -1,9 +1,10 @@
 //! The `runbook-step` handler: one runbook step of one incident per invocation.
 //!
 //! The state machine loops: it invokes this function, waits `wait_seconds` (a Wait state
-//! with `SecondsPath: $.wait_seconds`), and invokes it again with the response, until
-//! `next.kind` is `resolve`, `escalate` or `verify`. The Lambda never sleeps: a command
-//! or automation that is still running is polled on a later invocation.
+//! with `SecondsPath: $.runbook.state.wait_seconds`), and invokes it again with the
+//! response, until `next.kind` is `resolve`, `escalate` or `stop`. The Lambda never
+//! sleeps: a command or automation that is still running is polled on a later
+//! invocation.
 //!
 //! # Request
 //!
@@ -40,14 +41,10 @@
 //!   "next": { "kind": "wait", "seconds": 300, "sleep": "settle", "then": "status" },
 //!   "wait_seconds": 300,
 //!   "position": "status",
-//!   "outputs": { "steps": { "reboot": { "status": "succeeded",
-//!                "output": { "instance": "i-0abc..." }, "summary": "rebooted i-0abc..." } },
-//!                "runs": 1 },
+//!   "outputs": { "steps": { "reboot": 0 }, "runs": 1 },
 //!   "pending": null,
-//!   "outcome": { "status": "succeeded", "output": { "instance": "i-0abc..." },
-//!                "summary": "rebooted i-0abc..." },
-//!   "step": "reboot",
-//!   "branches": []
+//!   "outcome": { "status": "succeeded", "summary": "reboot of i-0abc... requested" },
+//!   "step": "reboot"
 //! }
 //! ```
 //!
@@ -76,21 +73,55 @@
 //! step the next invocation runs (null when the runbook is over, or when a final `sleep`
 //! leads to verify).
 //!
+//! # What the state carries
+//!
+//! Step Functions fails an execution, beyond any Catch, when a state passes 256 KiB. So
+//! the state carries references and the few values the ASL reads, never a step's
+//! outputs: each finished step's outcome (status, outputs, summary) is recorded in the
+//! table under `OUT#<episode>#<run>#<step>`, and `outputs` says under which run each
+//! step's latest is. An invocation reads back the outcomes its templates and conditions
+//! can name ([`read_at`], [`read_after`]), and no others. The branches the interpreter
+//! took are logged. What remains is bounded by the config's limits (step ids, targets,
+//! summaries); a response over [`MAX_STATE_BYTES`] all the same is an error the state
+//! machine catches and escalates, never a state it cannot carry.
+//!
+//! [`read_at`]: quench_core::runbook::read_at
+//! [`read_after`]: quench_core::runbook::read_after
+//!
 //! # Errors
 //!
-//! `error_type` is one of `InvalidEvent` (bad request, unknown runbook or incident: do
-//! not retry; catch and escalate), `Retryable` (throttling, store or service unavailable:
-//! retry with backoff; the step is idempotent), `InternalError`.
+//! `error_type` is one of `InvalidEvent` (bad request, unknown runbook or incident, an
+//! outcome the request names missing from the table: do not retry; catch and
+//! escalate), `Retryable` (throttling, store or service unavailable, an action whose
+//! answer was lost: retry with backoff; the step is idempotent), `InternalError`.
 //!
 //! # Idempotency
 //!
 //! Steps that act (`run_command`, `automation`, `ec2.reboot`) claim
-//! `STEP#<episode>#<runs>#<id>` on the incident with a conditional put before acting, and record the command id or
-//! execution id on the claim. A retried invocation finds the claim and reuses what it
-//! recorded instead of acting again; automation starts also carry a ClientToken derived
-//! from incident, step and run. A claim with nothing recorded (the attempt died between
-//! acting and recording) is never acted on again: the step fails and the runbook decides.
-//! Each finished step appends one timeline event with a deterministic key.
+//! `STEP#<episode>#<runs>#<id>` on the incident with a conditional put before acting, and
+//! record the command id or execution id on the claim. A retried invocation finds the
+//! claim and reuses what it recorded instead of acting again. A call that failed without
+//! acting (throttled, refused) gives the claim back. A call that may have acted (a
+//! timeout, a dropped connection, a server error: its answer may have been lost after
+//! the service acted) keeps the claim without a result, as does an attempt that died
+//! before recording one, and the retry finds out what happened before acting again:
+//!
+//! - `run_command`: SendCommand is sent once (no SDK retries) with the claim's marker
+//!   ([`step_marker`]) first in its comment; the retry looks for it with ListCommands on
+//!   the first target since the claim, and polls the command it finds or, when SSM lists
+//!   none, sends it.
+//! - `automation`: StartAutomationExecution carries a ClientToken derived from the claim,
+//!   so starting again returns the execution a lost answer started.
+//! - `ec2.reboot`: RebootInstances is sent once and has no token; a reboot leaves nothing
+//!   to look up, so one whose answer was lost counts as requested (it may have happened)
+//!   and is never requested again. The step says so, with what DescribeInstanceStatus
+//!   said at that moment; the runbook's own checks and the alarm read at its end tell
+//!   whether the instance recovered.
+//!
+//! Each finished step appends one timeline event with a deterministic key, and its
+//! outcome is recorded once per run (the first recorded wins).
+//!
+//! [`step_marker`]: quench_core::ports::step_marker
 
 use std::sync::Arc;
 
@@ -107,7 +138,7 @@ use quench_core::runbook::scope::Facts;
 use serde_json::value::RawValue;
 
 pub use quench_aws::sdk::BUNDLED_CONFIG;
-pub use request::{IncidentRef, Pending, PendingHandle, Request, Response};
+pub use request::{IncidentRef, OutputRefs, Pending, PendingHandle, Request, Response, StepReport};
 
 use turn::Turn;
 
@@ -119,9 +150,10 @@ mod turn;
 
 /// Requests are small; a bigger one is not from our state machine.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-/// Polls of one command or automation before the step counts as timed out, whatever the
-/// clock says (with waits capped to 0 the clock alone would allow thousands).
-pub const MAX_POLLS: u32 = 200;
+/// The most a response may be: a quarter of the 256 KiB Step Functions allows a state,
+/// which also holds the alarm event and the other tasks' results. The largest runbook
+/// the config allows stays far below it (a test drives one).
+pub const MAX_STATE_BYTES: usize = 64 * 1024;
 
 pub struct Handler<S, A> {
     pub config: Config,
@@ -167,6 +199,13 @@ where
             now,
         };
         let response = turn.run().await?;
+        let size = serde_json::to_vec(&response).map_or(usize::MAX, |json| json.len());
+        if size > MAX_STATE_BYTES {
+            return Err(HandlerError::Internal(format!(
+                "the response for step {} would be {size} bytes, over the {MAX_STATE_BYTES} the state machine's state allows it",
+                response.step.as_deref().or(response.position.as_deref()).unwrap_or("-")
+            )));
+        }
         tracing::info!(
             incident_id = %incident.id,
             runbook = %request.runbook,

@@ -1,5 +1,6 @@
-//! Polling a command or automation that an earlier invocation started: how long to wait
-//! between polls, when it has timed out, and what its finished invocations come to.
+//! Polling a command or automation that an earlier invocation started: when it has
+//! timed out, and what its finished invocations come to. How long to wait between polls
+//! is [`poll_wait`](quench_core::runbook::limits::poll_wait), shared with validation.
 
 use chrono::{DateTime, Utc};
 use quench_aws::handler::HandlerError;
@@ -11,21 +12,11 @@ use quench_core::text::sanitize_output;
 
 use crate::outcome::{failed, summary, Progress};
 use crate::turn::Turn;
-use crate::{Pending, PendingHandle, MAX_POLLS};
+use crate::{Pending, PendingHandle};
 
-/// Poll intervals: short at first (most commands take seconds), growing, capped.
-pub(crate) fn poll_wait(handle: &PendingHandle, polls: u32) -> u64 {
-    let schedule: &[u64] = match handle {
-        PendingHandle::RunCommand { .. } => &[3, 5, 10, 15, 30],
-        PendingHandle::Automation { .. } => &[10, 20, 30, 60],
-    };
-    let index = usize::try_from(polls).unwrap_or(usize::MAX);
-    schedule
-        .get(index)
-        .or(schedule.last())
-        .copied()
-        .unwrap_or(30)
-}
+/// Bytes of an automation's outputs (names and values) kept with its outcome: as much as
+/// a command's two streams at their limit, so a step's outcome always fits in one item.
+const AUTOMATION_OUTPUTS_LIMIT: usize = 48_000;
 
 impl<S, A> Turn<'_, S, A>
 where
@@ -145,9 +136,10 @@ fn command_outcome(
         .with("command_id", command_id)
 }
 
-/// No final status yet: poll again, unless the deadline or [`MAX_POLLS`] has passed.
+/// No final status yet: poll again, unless the deadline has passed or this was the last
+/// poll the step's timeout allows.
 fn still_running(pending: &Pending, now: DateTime<Utc>) -> Progress {
-    if now >= pending.deadline || pending.polls >= MAX_POLLS {
+    if now >= pending.deadline || pending.polls.saturating_add(1) >= pending.max_polls {
         Progress::Finished(StepOutcome::with_status(
             StepStatus::TimedOut,
             format!(
@@ -165,17 +157,31 @@ fn still_running(pending: &Pending, now: DateTime<Utc>) -> Progress {
 }
 
 fn automation_outcome(execution_id: &str, finished: &AutomationFinished) -> StepOutcome {
-    let mut outcome = StepOutcome::with_status(
-        finished.status,
-        summary(&match &finished.failure {
-            Some(why) => format!("automation {execution_id} {}: {why}", finished.detail),
-            None => format!("automation {execution_id} {}", finished.detail),
-        }),
-    )
-    .with("execution_id", execution_id)
-    .with("status", finished.detail.as_str());
+    let mut kept = Vec::new();
+    let mut size = 0usize;
     for (name, values) in &finished.outputs {
-        outcome = outcome.with(name, values.join("\n"));
+        let value = values.join("\n");
+        size = size.saturating_add(name.len() + value.len());
+        if size > AUTOMATION_OUTPUTS_LIMIT {
+            break;
+        }
+        kept.push((name, value));
+    }
+    let mut line = match &finished.failure {
+        Some(why) => format!("automation {execution_id} {}: {why}", finished.detail),
+        None => format!("automation {execution_id} {}", finished.detail),
+    };
+    let dropped = finished.outputs.len() - kept.len();
+    if dropped > 0 {
+        line.push_str(&format!(
+            " ({dropped} of its outputs not kept: over {AUTOMATION_OUTPUTS_LIMIT} bytes)"
+        ));
+    }
+    let mut outcome = StepOutcome::with_status(finished.status, summary(&line))
+        .with("execution_id", execution_id)
+        .with("status", finished.detail.as_str());
+    for (name, value) in kept {
+        outcome = outcome.with(name, value);
     }
     outcome
 }

@@ -1,10 +1,15 @@
 //! The state machine's payloads: the request, the response, and the command or
 //! automation a run carries from one invocation to the next while it runs. Their
-//! contract is the crate doc.
+//! contract is the crate doc. They carry references and the values the state machine's
+//! Choice states read, never a step's outputs: those are in the table.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use quench_core::runbook::{BranchTaken, Next, Outputs, StepOutcome};
+use quench_core::runbook::{Next, StepOutcome, StepStatus};
 use serde::{Deserialize, Serialize};
+
+use crate::outcome::summary;
 
 /// Which incident; the rest of alarm-to-incident's decision may ride along.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +25,25 @@ pub struct IncidentRef {
     pub episode: Option<u32>,
 }
 
+/// Where the finished steps' outcomes are: each step's latest run, under which its
+/// outcome is stored (a loop's later turn replaces an earlier one), and how many steps
+/// have finished.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutputRefs {
+    #[serde(default)]
+    pub steps: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub runs: u32,
+}
+
+impl OutputRefs {
+    /// `step` finished in run `run`.
+    pub fn record(&mut self, step: &str, run: u32) {
+        self.steps.insert(step.to_string(), run);
+        self.runs = self.runs.saturating_add(1);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub incident: IncidentRef,
@@ -27,7 +51,7 @@ pub struct Request {
     #[serde(default)]
     pub position: Option<String>,
     #[serde(default)]
-    pub outputs: Outputs,
+    pub outputs: OutputRefs,
     #[serde(default)]
     pub pending: Option<Pending>,
     /// The previous response's `next`: after a runbook's final `sleep` (`then: null`),
@@ -48,6 +72,9 @@ pub struct Pending {
     /// Past this, the step has timed out.
     pub deadline: DateTime<Utc>,
     pub polls: u32,
+    /// The polls it gets before it counts as timed out whatever the clock says
+    /// ([`poll_budget`](quench_core::runbook::limits::poll_budget) of its timeout).
+    pub max_polls: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +90,23 @@ pub enum PendingHandle {
     },
 }
 
+/// What the state carries of a finished step or of the alarm read at the end: its status
+/// and one bounded line. The outputs are in the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub status: StepStatus,
+    pub summary: String,
+}
+
+impl From<&StepOutcome> for StepReport {
+    fn from(outcome: &StepOutcome) -> Self {
+        StepReport {
+            status: outcome.status,
+            summary: summary(&outcome.summary),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     pub incident: IncidentRef,
@@ -70,15 +114,13 @@ pub struct Response {
     pub next: Next,
     pub wait_seconds: u64,
     pub position: Option<String>,
-    pub outputs: Outputs,
+    pub outputs: OutputRefs,
     pub pending: Option<Pending>,
     /// The step that finished in this invocation, and its outcome.
     pub step: Option<String>,
-    pub outcome: Option<StepOutcome>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub branches: Vec<BranchTaken>,
+    pub outcome: Option<StepReport>,
     /// The triggering alarm's state, read when the runbook ended (`resolve`/`escalate`
     /// decided by the end of the runbook carry it as evidence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verified: Option<StepOutcome>,
+    pub verified: Option<StepReport>,
 }

@@ -1,10 +1,9 @@
-//! Unit tests of the crate's private parts: the sample requests, poll intervals and
-//! the `next` the state machine reads.
+//! Unit tests of the crate's private parts: the sample requests and the `next` the
+//! state machine reads.
 
 use quench_core::config::Config;
 use quench_core::runbook::Next;
 
-use crate::poll::poll_wait;
 use crate::{PendingHandle, Request, BUNDLED_CONFIG};
 
 #[test]
@@ -23,21 +22,6 @@ fn sample_requests_parse() {
     let config = Config::parse(BUNDLED_CONFIG).expect("bundled config");
     assert!(config.runbooks.contains_key(&start.runbook));
     assert!(config.runbooks.contains_key(&poll.runbook));
-}
-
-#[test]
-fn poll_waits_grow_and_are_capped() {
-    let command = PendingHandle::RunCommand {
-        command_id: "c".into(),
-        targets: vec![],
-        output_limit: 1,
-    };
-    let waits: Vec<u64> = (0..7).map(|n| poll_wait(&command, n)).collect();
-    assert_eq!(waits, vec![3, 5, 10, 15, 30, 30, 30]);
-    let automation = PendingHandle::Automation {
-        execution_id: "e".into(),
-    };
-    assert_eq!(poll_wait(&automation, 100), 60);
 }
 
 #[test]

@@ -1,21 +1,24 @@
-//! One invocation's flow: whether the run still has work ([`Turn::run`]), executing or
-//! polling its step, recording the finished step on the timeline, following the
+//! One invocation's flow: whether the run still has work ([`Turn::run`]), the earlier
+//! outcomes this turn reads (from the table), executing or polling its step, recording
+//! the finished step (its outcome in the table, a line on the timeline), following the
 //! interpreter's transition, reading the alarm when the runbook ends, and the response.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use quench_aws::handler::HandlerError;
 use quench_core::alarm::AlarmState;
 use quench_core::incident::{IncidentRecord, TimelineEvent, TimelineKind};
-use quench_core::ports::{step_key, ActionRunner, StepStore};
+use quench_core::ports::{step_key, ActionRunner, StepRun, StepStore};
+use quench_core::runbook::limits::poll_wait;
 use quench_core::runbook::scope::Facts;
 use quench_core::runbook::{
-    after_step, next_action, start, BranchTaken, Next, Outputs, Planned, Runbook, StepOutcome,
-    StepStatus, Transition,
+    after_step, next_action, read_after, read_at, start, BranchTaken, Next, Outputs, Planned,
+    Runbook, StepOutcome, StepStatus, Transition,
 };
 
 use crate::outcome::{summary, Progress};
-use crate::poll::poll_wait;
-use crate::{Handler, IncidentRef, Pending, Request, Response};
+use crate::{Handler, IncidentRef, OutputRefs, Pending, Request, Response, StepReport};
 
 /// One invocation's worth of context.
 pub(crate) struct Turn<'a, S, A> {
@@ -42,21 +45,58 @@ where
         &self.handler.actions
     }
 
+    fn step_run(&self, step: &str, run: u32) -> StepRun {
+        StepRun {
+            incident_id: self.incident.id.clone(),
+            episode: self.episode,
+            run,
+            step: step.to_string(),
+        }
+    }
+
+    /// The outcomes of `steps` that have run, read back from the table; the request says
+    /// under which run each is stored.
+    async fn outputs(&self, steps: BTreeSet<String>) -> Result<Outputs, HandlerError> {
+        let refs = &self.request.outputs;
+        let mut outputs = Outputs {
+            runs: refs.runs,
+            ..Outputs::default()
+        };
+        for step in steps {
+            let Some(&run) = refs.steps.get(&step) else {
+                continue;
+            };
+            let outcome = self
+                .store()
+                .outcome(&self.step_run(&step, run))
+                .await?
+                .ok_or_else(|| {
+                    HandlerError::InvalidRequest(format!(
+                        "no outcome of step `{step}` (run {run}) is recorded for incident {}",
+                        self.incident.id
+                    ))
+                })?;
+            outputs.steps.insert(step, outcome);
+        }
+        Ok(outputs)
+    }
+
+    /// The response; the branches taken go to the log, not the state.
     fn respond(
         &self,
         next: Next,
-        outputs: Outputs,
+        outputs: OutputRefs,
         pending: Option<Pending>,
-        finished: Option<(String, StepOutcome)>,
-        branches: Vec<BranchTaken>,
+        finished: Option<(String, StepReport)>,
+        branches: &[BranchTaken],
     ) -> Response {
+        for branch in branches {
+            tracing::info!(incident_id = %self.incident.id, %branch, "runbook branch");
+        }
         let (wait_seconds, position) = match &next {
             Next::Step { step } => (0, Some(step.clone())),
             Next::Poll { step } => {
-                let polls = pending.as_ref().map_or(0, |p| p.polls);
-                let wait = pending
-                    .as_ref()
-                    .map_or(5, |p| poll_wait(&p.handle, polls.saturating_sub(1)));
+                let wait = poll_wait(pending.as_ref().map_or(0, |p| p.polls));
                 (self.handler.cap(wait), Some(step.clone()))
             }
             Next::Wait { seconds, then, .. } => (self.handler.cap(*seconds), then.clone()),
@@ -64,10 +104,7 @@ where
                 (0, None)
             }
         };
-        let (step, outcome) = match finished {
-            Some((step, outcome)) => (Some(step), Some(outcome)),
-            None => (None, None),
-        };
+        let (step, outcome) = finished.unzip();
         Response {
             incident: IncidentRef {
                 episode: Some(self.episode),
@@ -81,7 +118,6 @@ where
             pending,
             step,
             outcome,
-            branches,
             verified: None,
         }
     }
@@ -127,9 +163,9 @@ where
     async fn conclude(
         &self,
         next: Next,
-        outputs: Outputs,
-        finished: Option<(String, StepOutcome)>,
-        branches: Vec<BranchTaken>,
+        outputs: OutputRefs,
+        finished: Option<(String, StepReport)>,
+        branches: &[BranchTaken],
     ) -> Result<Response, HandlerError> {
         if !matches!(next, Next::Verify | Next::Resolve { .. }) {
             return Ok(self.respond(next, outputs, None, finished, branches));
@@ -148,7 +184,7 @@ where
         )
         .await?;
         let mut response = self.respond(next, outputs, None, finished, branches);
-        response.verified = Some(verified);
+        response.verified = Some(StepReport::from(&verified));
         Ok(response)
     }
 
@@ -161,9 +197,7 @@ where
                 let outcome = StepOutcome::succeeded(summary(&format!(
                     "{alarm} is {}: {}",
                     info.state, info.reason
-                )))
-                .with("state", info.state.as_str())
-                .with("reason", info.reason.as_str());
+                )));
                 let policy = self
                     .handler
                     .config
@@ -199,7 +233,7 @@ where
             transition.next,
             self.request.outputs.clone(),
             None,
-            transition.branches,
+            &transition.branches,
         )
         .await
     }
@@ -211,7 +245,7 @@ where
                 self.request.outputs.clone(),
                 None,
                 None,
-                Vec::new(),
+                &[],
             ));
         }
         if matches!(self.request.next, Some(Next::Wait { then: None, .. })) {
@@ -224,17 +258,25 @@ where
         }
         if let Some(pending) = &self.request.pending {
             return match self.poll(pending).await? {
-                Progress::Running(pending) => Ok(self.running(pending, Vec::new())),
+                Progress::Running(pending) => Ok(self.running(pending, &[])),
                 Progress::Finished(outcome) => {
-                    self.finish(&pending.step, pending.run, outcome, Vec::new())
+                    let outputs = self
+                        .outputs(read_after(self.runbook, &pending.step))
+                        .await?;
+                    self.finish(&pending.step, pending.run, outcome, &outputs, Vec::new())
                         .await
                 }
             };
         }
-        let outputs = &self.request.outputs;
+        let position = match &self.request.position {
+            Some(position) => Some(position.as_str()),
+            None => self.runbook.steps.first().map(|step| step.id.as_str()),
+        };
+        let reads = position.map_or_else(BTreeSet::new, |p| read_at(self.runbook, p));
+        let outputs = self.outputs(reads).await?;
         let planned = match &self.request.position {
-            None => start(self.runbook, self.facts, outputs),
-            Some(position) => next_action(self.runbook, position, self.facts, outputs),
+            None => start(self.runbook, self.facts, &outputs),
+            Some(position) => next_action(self.runbook, position, self.facts, &outputs),
         };
         match planned {
             Planned::Flow(transition) => self.flow(transition).await,
@@ -250,7 +292,8 @@ where
                     error = %error,
                     "step input refused; not executed"
                 );
-                self.finish(&step, outputs.runs, outcome, branches).await
+                self.finish(&step, outputs.runs, outcome, &outputs, branches)
+                    .await
             }
             Planned::Execute {
                 step,
@@ -259,14 +302,16 @@ where
             } => {
                 let run = outputs.runs;
                 match self.execute(&step, run, &input).await? {
-                    Progress::Running(pending) => Ok(self.running(pending, branches)),
-                    Progress::Finished(outcome) => self.finish(&step, run, outcome, branches).await,
+                    Progress::Running(pending) => Ok(self.running(pending, &branches)),
+                    Progress::Finished(outcome) => {
+                        self.finish(&step, run, outcome, &outputs, branches).await
+                    }
                 }
             }
         }
     }
 
-    fn running(&self, pending: Pending, branches: Vec<BranchTaken>) -> Response {
+    fn running(&self, pending: Pending, branches: &[BranchTaken]) -> Response {
         let step = pending.step.clone();
         self.respond(
             Next::Poll { step },
@@ -277,14 +322,21 @@ where
         )
     }
 
-    /// Records the outcome on the timeline and follows the interpreter's transition.
+    /// Records the outcome in the table (the first recorded wins, so a retried invocation
+    /// goes on from the same outcome) and on the timeline, and follows the interpreter's
+    /// transition. `outputs` holds what the transition reads.
     async fn finish(
         &self,
         step: &str,
         run: u32,
         outcome: StepOutcome,
+        outputs: &Outputs,
         mut branches: Vec<BranchTaken>,
     ) -> Result<Response, HandlerError> {
+        let outcome = self
+            .store()
+            .record_outcome(&self.step_run(step, run), &outcome)
+            .await?;
         let action = self.runbook.step(step).map_or("step", |s| s.action.name());
         self.record(
             format!(
@@ -298,21 +350,15 @@ where
             ),
         )
         .await?;
-        let transition = after_step(
-            self.runbook,
-            step,
-            &outcome,
-            self.facts,
-            &self.request.outputs,
-        );
-        let mut outputs = self.request.outputs.clone();
-        outputs.record(step, outcome.clone());
+        let transition = after_step(self.runbook, step, &outcome, self.facts, outputs);
+        let mut refs = self.request.outputs.clone();
+        refs.record(step, run);
         branches.extend(transition.branches);
         self.conclude(
             transition.next,
-            outputs,
-            Some((step.to_string(), outcome)),
-            branches,
+            refs,
+            Some((step.to_string(), StepReport::from(&outcome))),
+            &branches,
         )
         .await
     }

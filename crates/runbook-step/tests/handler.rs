@@ -11,7 +11,7 @@ use quench_core::incident::IncidentRecord;
 use quench_core::ports::{
     ActionError, AutomationFinished, AutomationResult, CommandResult, StepClaim,
 };
-use quench_core::runbook::{Next, StepStatus};
+use quench_core::runbook::{Next, StepOutcome, StepStatus};
 use runbook_step::{
     Handler, HandlerError, IncidentRef, PendingHandle, Request, Response, BUNDLED_CONFIG,
 };
@@ -67,6 +67,17 @@ fn begin(runbook: &str) -> Request {
     }
 }
 
+/// The outcome of `step`'s latest run, as recorded in the table.
+fn recorded(h: &Handler<MemoryStore, FakeActions>, step: &str) -> StepOutcome {
+    h.store
+        .outcomes()
+        .into_iter()
+        .filter(|(run, _)| run.step == step)
+        .max_by_key(|(run, _)| run.run)
+        .map(|(_, outcome)| outcome)
+        .expect("an outcome is recorded")
+}
+
 fn again(response: &Response) -> Request {
     serde_json::from_value(serde_json::to_value(response).expect("json")).expect("request")
 }
@@ -96,7 +107,7 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
             step: "restart".into()
         }
     );
-    assert_eq!(started.wait_seconds, 10);
+    assert_eq!(started.wait_seconds, 5);
     assert!(matches!(
         started.pending.as_ref().map(|p| &p.handle),
         Some(PendingHandle::Automation { execution_id }) if execution_id == "exec-1"
@@ -115,6 +126,9 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
         .await
         .expect("poll");
     assert_eq!(polled.wait_seconds, 20);
+    // A 15-minute automation is polled until its timeout and two minutes more: 1,020 s
+    // are covered by the waits of 5, 10, 20, 40, 80, 160 s and three of 300 s.
+    assert_eq!(polled.pending.as_ref().map(|p| p.max_polls), Some(9));
 
     lock(&h.actions.automations).push_back(AutomationResult::Finished(AutomationFinished {
         status: StepStatus::Succeeded,
@@ -131,9 +145,12 @@ async fn automation_starts_once_with_a_client_token_and_is_polled_to_its_outputs
         .expect("done");
     let outcome = done.outcome.as_ref().expect("outcome");
     assert_eq!(outcome.status, StepStatus::Succeeded);
-    assert_eq!(outcome.output["execution_id"].to_string(), "exec-1");
+    // The outputs are in the table, where the next step's templates read them.
+    assert_eq!(done.outputs.steps.get("restart"), Some(&0));
+    let recorded = recorded(&h, "restart");
+    assert_eq!(recorded.output["execution_id"].to_string(), "exec-1");
     assert_eq!(
-        outcome.output["startInstances.InstanceStates"].to_string(),
+        recorded.output["startInstances.InstanceStates"].to_string(),
         "running"
     );
     assert_eq!(
@@ -158,9 +175,9 @@ async fn a_retried_reboot_reboots_once() {
 }
 
 #[tokio::test]
-async fn a_claim_without_a_result_is_not_acted_on_again() {
+async fn a_reboot_claimed_without_a_result_counts_as_requested_and_is_not_repeated() {
     let h = handler();
-    // An earlier attempt claimed the reboot and died before recording it.
+    // An earlier attempt claimed the reboot and died before recording what happened.
     h.store.put_claim(StepClaim {
         incident_id: "inc-1".into(),
         episode: 0,
@@ -175,8 +192,41 @@ async fn a_claim_without_a_result_is_not_acted_on_again() {
         .expect("handled");
     assert!(h.actions.acted().is_empty());
     let outcome = response.outcome.as_ref().expect("outcome");
-    assert_eq!(outcome.status, StepStatus::Failed);
-    assert!(matches!(response.next, Next::Escalate { .. }));
+    assert_eq!(outcome.status, StepStatus::Succeeded);
+    assert!(
+        outcome.summary.contains("counts as requested")
+            && outcome.summary.contains("now running, instance status ok"),
+        "{}",
+        outcome.summary
+    );
+    assert!(
+        matches!(response.next, Next::Wait { .. }),
+        "{:?}",
+        response.next
+    );
+    let handles: Vec<Option<String>> = h.store.claims().into_iter().map(|c| c.handle).collect();
+    assert_eq!(handles, vec![Some("unconfirmed".to_string())]);
+}
+
+#[tokio::test]
+async fn a_reboot_whose_answer_was_lost_is_retried_without_rebooting_again() {
+    let h = handler();
+    *lock(&h.actions.lost_answers) = 1;
+    let first = begin("reboot-and-verify");
+    let error = h
+        .handle_request(first.clone(), t0())
+        .await
+        .expect_err("answer lost");
+    assert_eq!(error.error_type(), "Retryable");
+    let retried = h.handle_request(first, t0()).await.expect("retried");
+    assert_eq!(h.actions.acted(), vec!["reboot i-1".to_string()]);
+    let outcome = retried.outcome.as_ref().expect("outcome");
+    assert!(
+        outcome
+            .summary
+            .contains("answer to an earlier request was lost"),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -283,7 +333,7 @@ async fn a_runbook_resolve_is_believed_only_when_the_alarm_no_longer_alarms() {
         last.next
     );
     let verified = last.verified.as_ref().expect("alarm read at the end");
-    assert_eq!(verified.output["state"].to_string(), "OK");
+    assert_eq!(verified.summary, "web-1-status is OK: r");
 
     let h = handler();
     let responses = drive(&h, begin("reboot-and-verify")).await;
@@ -451,18 +501,72 @@ async fn a_retried_command_polls_the_command_its_first_attempt_sent() {
 }
 
 #[tokio::test]
-async fn a_command_send_that_was_not_recorded_is_not_sent_again() {
+async fn a_command_whose_answer_was_lost_is_polled_not_sent_again() {
     let h = handler();
+    *lock(&h.actions.lost_answers) = 1;
+    let first = begin("cpu-diagnostics");
+    let error = h
+        .handle_request(first.clone(), t0())
+        .await
+        .expect_err("answer lost");
+    assert_eq!(error.error_type(), "Retryable");
+    let claims = h.store.claims();
+    assert_eq!(claims.len(), 1, "the claim is kept");
+    assert_eq!(claims[0].handle, None);
+    // The retry finds the command by its marker and polls it.
+    let retried = h
+        .handle_request(first, t0() + Duration::seconds(4))
+        .await
+        .expect("retried");
+    assert_eq!(
+        h.actions.acted(),
+        vec!["send AWS-RunShellScript".to_string()]
+    );
+    let pending = retried.pending.as_ref().expect("pending");
+    assert!(matches!(
+        &pending.handle,
+        PendingHandle::RunCommand { command_id, .. } if command_id == "cmd-1"
+    ));
+    assert_eq!(pending.started_at, t0(), "dated from the claim");
+    let handles: Vec<Option<String>> = h.store.claims().into_iter().map(|c| c.handle).collect();
+    assert_eq!(handles, vec![Some("cmd-1".to_string())]);
+}
+
+#[tokio::test]
+async fn a_command_claimed_without_a_result_that_ssm_does_not_list_is_sent() {
+    let h = handler();
+    // The earlier attempt died after claiming, before SendCommand reached SSM.
     h.store.put_claim(earlier_claim("snapshot", t0(), None));
     let response = h
         .handle_request(begin("cpu-diagnostics"), t0())
         .await
         .expect("handled");
-    assert!(h.actions.acted().is_empty());
-    let outcome = response.outcome.as_ref().expect("outcome");
-    assert_eq!(outcome.status, StepStatus::Failed);
-    assert!(outcome.summary.contains("not acting twice"), "{outcome:?}");
-    assert_eq!(response.pending, None);
+    assert_eq!(
+        h.actions.acted(),
+        vec!["send AWS-RunShellScript".to_string()]
+    );
+    assert_eq!(response.next.kind(), "poll");
+}
+
+#[tokio::test]
+async fn an_automation_whose_answer_was_lost_starts_again_with_the_same_token() {
+    let h = handler();
+    *lock(&h.actions.lost_answers) = 1;
+    let first = begin("im-automation");
+    let error = h
+        .handle_request(first.clone(), t0())
+        .await
+        .expect_err("answer lost");
+    assert_eq!(error.error_type(), "Retryable");
+    let retried = h.handle_request(first, t0()).await.expect("retried");
+    let acted = h.actions.acted();
+    assert_eq!(acted.len(), 2, "{acted:?}");
+    assert_eq!(acted[0], acted[1], "the same start, with the same token");
+    assert_eq!(lock(&h.actions.started).len(), 1, "one execution");
+    assert!(matches!(
+        retried.pending.as_ref().map(|p| &p.handle),
+        Some(PendingHandle::Automation { execution_id }) if execution_id == "exec-1"
+    ));
 }
 
 #[tokio::test]
@@ -491,4 +595,119 @@ async fn an_automation_start_that_was_not_recorded_starts_again_dated_from_the_c
     );
     let handles: Vec<Option<String>> = h.store.claims().into_iter().map(|c| c.handle).collect();
     assert_eq!(handles, vec![Some("exec-1".to_string())]);
+}
+
+/// The handler as the state machine drives it, on `config`, from `first` until the
+/// runbook ends; each invocation `wait_seconds` after the one before. Returns every
+/// response and when the last one was.
+async fn drive_in_time(
+    h: &Handler<MemoryStore, FakeActions>,
+    first: Request,
+    limit: usize,
+) -> (Vec<Response>, DateTime<Utc>) {
+    let mut now = t0();
+    let mut request = first;
+    let mut responses: Vec<Response> = Vec::new();
+    for _ in 0..limit {
+        let response = h
+            .handle_request(request.clone(), now)
+            .await
+            .expect("handled");
+        let done = !matches!(
+            response.next,
+            Next::Step { .. } | Next::Poll { .. } | Next::Wait { .. }
+        );
+        now += Duration::seconds(i64::try_from(response.wait_seconds).expect("seconds"));
+        request = again(&response);
+        responses.push(response);
+        if done {
+            return (responses, now);
+        }
+    }
+    panic!("the runbook did not end in {limit} invocations");
+}
+
+#[tokio::test]
+async fn a_long_command_is_polled_until_its_own_timeout() {
+    let mut h = handler();
+    h.config = Config::parse(
+        "version: 1\nplans:\n  p: { impact: 3, runbook: long }\ndefault_plan: p\n\
+         runbooks:\n  long:\n    - { id: rebuild, run_command: { commands: [rebuild-index], timeout: 48h } }\n",
+    )
+    .expect("config");
+    let (responses, ended) = drive_in_time(&h, begin("long"), 5_000).await;
+    let last = responses.last().expect("end");
+    let outcome = last.outcome.as_ref().expect("outcome");
+    assert_eq!(outcome.status, StepStatus::TimedOut, "{outcome:?}");
+    let waited = ended - t0();
+    eprintln!(
+        "a 48-hour command never finishing: {} invocations, timed out after {waited}",
+        responses.len()
+    );
+    assert!(
+        waited >= Duration::hours(48),
+        "timed out after {waited}, before its 48-hour timeout"
+    );
+    assert!(waited <= Duration::hours(49), "polled {waited}");
+}
+
+/// An id of the longest length validation allows.
+fn long_id(prefix: &str) -> String {
+    format!("{prefix:-<64}")
+}
+
+#[tokio::test]
+async fn the_largest_runbook_keeps_every_response_within_the_state_budget() {
+    const BUDGET: usize = runbook_step::MAX_STATE_BYTES;
+    // The most steps, the longest ids, the most targets, every output at its limit, and a
+    // branch after each command that cannot read its stdout as a number.
+    let targets: Vec<String> = (0..50).map(|n| format!("i-0123456789abcd{n:03}")).collect();
+    let mut steps = Vec::new();
+    for n in 0..49 {
+        let id = long_id(&format!("command-{n}"));
+        steps.push(serde_json::json!({
+            "id": id,
+            "run_command": { "commands": ["report"], "targets": targets, "output_limit": 24_000 }
+        }));
+        steps.push(serde_json::json!({
+            "id": long_id(&format!("branch-{n}")),
+            "branch": { "if": { "gt": [format!("{{{{ steps.{id}.output.stdout }}}}"), 0] }, "then": "escalate" }
+        }));
+    }
+    steps.push(serde_json::json!({ "id": long_id("note"), "note": { "text": "done" } }));
+    steps.push(serde_json::json!({ "id": long_id("end"), "escalate": "y".repeat(4_000) }));
+    let config = serde_json::json!({
+        "version": 1,
+        "plans": { "p": { "impact": 3, "runbook": "largest" } },
+        "runbooks": { "largest": steps },
+    });
+    let mut h = handler();
+    h.config = Config::parse(&config.to_string()).expect("the largest runbook is valid");
+    let output = "x".repeat(1_000);
+    for _ in 0..49 * targets.len() {
+        lock(&h.actions.commands).push_back(CommandResult::Finished(
+            quench_core::ports::CommandFinished {
+                status: StepStatus::Succeeded,
+                detail: "Success".into(),
+                exit_code: 0,
+                stdout: output.clone(),
+                stderr: output.clone(),
+            },
+        ));
+    }
+    let (responses, _) = drive_in_time(&h, begin("largest"), 500).await;
+    assert_eq!(responses.last().map(|r| r.next.kind()), Some("escalate"));
+    let sizes: Vec<usize> = responses
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("json").len())
+        .collect();
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "the largest runbook: {} responses, the largest {largest} bytes",
+        responses.len()
+    );
+    assert!(
+        largest <= BUDGET,
+        "a response of {largest} bytes: over the {BUDGET}-byte budget"
+    );
 }

@@ -36,6 +36,13 @@ impl ActionError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Throttled(_) | Self::Unavailable(_))
     }
+
+    /// Whether the call may have acted although it failed: a timeout, a dropped
+    /// connection or a server error can come after the service did the work. A throttled,
+    /// refused or not-found call was answered without it.
+    pub fn may_have_acted(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
 }
 
 /// One SSM Run Command.
@@ -49,6 +56,10 @@ pub struct CommandRequest {
     pub timeout_seconds: u64,
     /// Shown in the SSM console next to the command: the incident and step.
     pub comment: String,
+    /// Unique to the step's claim ([`step_marker`]) and put first in the command's
+    /// comment, so that a retry can find the command an attempt sent but never heard
+    /// back about.
+    pub marker: String,
 }
 
 /// A finished command on one instance. `stdout` and `stderr` are already sanitised and
@@ -133,6 +144,14 @@ pub trait ActionRunner {
         request: &CommandRequest,
     ) -> impl Future<Output = Result<String, ActionError>> + Send;
 
+    /// SSM ListCommands: the id of a command like `request` (same marker, first target
+    /// and document) sent since `since`, if SSM lists one.
+    fn find_command(
+        &self,
+        request: &CommandRequest,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, ActionError>> + Send;
+
     /// SSM GetCommandInvocation for one instance; output bounded to `output_limit` bytes
     /// per stream.
     fn command_result(
@@ -216,6 +235,15 @@ pub fn step_key(incident_id: &str, episode: u32, run: u32, step: &str) -> String
     format!("{incident_id}#{episode:02}#{run:04}#{step}")
 }
 
+/// What marks the command of one step execution in its comment: `quench-` and a hash of
+/// the step key, 23 characters of SendCommand's 100.
+pub fn step_marker(incident_id: &str, episode: u32, run: u32, step: &str) -> String {
+    format!(
+        "quench-{:016x}",
+        stable_hash(&step_key(incident_id, episode, run, step))
+    )
+}
+
 /// StartAutomationExecution's ClientToken must look like a UUID; this one is derived from
 /// the step key so that a retried start is the same start.
 pub fn client_token(incident_id: &str, episode: u32, run: u32, step: &str) -> String {
@@ -243,9 +271,10 @@ pub struct StepClaim {
     pub run: u32,
     pub step: String,
     pub claimed_at: DateTime<Utc>,
-    /// The command id or automation execution id, or `done` for an action without one;
-    /// `None` when the claim was written but the action's result was not (the attempt
-    /// died in between: whether it acted is unknown).
+    /// The command id or automation execution id, `done` for a reboot, or `unconfirmed`
+    /// for a reboot whose answer was lost; `None` while the action's result is unknown
+    /// (its call failed in a way that may have acted, or the attempt died before
+    /// recording it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
 }

@@ -13,9 +13,9 @@ pub(crate) mod paging;
 pub(crate) mod step_store;
 
 pub use actions::{
-    automation_status, client_token, command_status, step_key, ActionError, ActionRunner,
-    AlarmStateInfo, AutomationFinished, AutomationResult, CommandFinished, CommandRequest,
-    CommandResult, Datapoint, InstanceStatus, MetricRequest, StepClaim,
+    automation_status, client_token, command_status, step_key, step_marker, ActionError,
+    ActionRunner, AlarmStateInfo, AutomationFinished, AutomationResult, CommandFinished,
+    CommandRequest, CommandResult, Datapoint, InstanceStatus, MetricRequest, StepClaim,
 };
 pub use incident_log::IncidentLog;
 pub use incident_store::{fits_one_transaction, IncidentStore, StoreError, MAX_COMMIT_ITEMS};
@@ -23,4 +23,4 @@ pub use mirror::{IncidentMirror, MirrorFailure, MirrorReport};
 pub use notices::{ChatSender, DeliveryHost, DeliveryNote, NoticeStore, SendError, Sent};
 pub use page_store::{DueItem, PageStore};
 pub use paging::{AlarmReader, PageError, PageSender};
-pub use step_store::StepStore;
+pub use step_store::{StepRun, StepStore};

@@ -14,11 +14,16 @@
 //!
 //! Layout: `model` (the runbook as written), `syntax` (a step's hand-written serde),
 //! `template` (the `{{ }}` step inputs), `scope` (what they render with), `outcome` (what crosses the state machine),
-//! `interpreter` (what to do next), `validate` (the config-load checks).
+//! `interpreter` (what to do next), `validate` (the config-load checks), `graph` (where
+//! steps lead), `limits` (polls and the execution history a run can cost), `reads` (the
+//! earlier outcomes a turn of the interpreter reads).
 
+pub(crate) mod graph;
 pub(crate) mod interpreter;
+pub mod limits;
 pub(crate) mod model;
 pub(crate) mod outcome;
+pub(crate) mod reads;
 pub mod scope;
 pub(crate) mod syntax;
 pub mod template;
@@ -35,3 +40,4 @@ pub use outcome::{
     bounded_reason, Arm, BranchTaken, ConditionError, Next, OutputValue, Outputs, Planned,
     RenderedAction, StepOutcome, StepStatus, Transition, MAX_REASON_BYTES,
 };
+pub use reads::{read_after, read_at};

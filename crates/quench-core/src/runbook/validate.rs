@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::vocabulary::{Names, Problems, Validate};
 use crate::duration::Span;
+use crate::runbook::graph::reaches;
+use crate::runbook::limits::{worst_case_history, HISTORY_BUDGET, HISTORY_QUOTA};
 use crate::runbook::model::*;
 use crate::runbook::template::{
     compile_pattern, is_param_char, quoted_placeholders, Param, Template, Var,
@@ -456,57 +458,6 @@ pub(super) fn collect_params(template: &Template, used: &mut BTreeSet<String>) {
     }
 }
 
-pub(super) fn successors(runbook: &Runbook, index: usize) -> Vec<usize> {
-    let next = index + 1;
-    let fall_through = || {
-        if next < runbook.steps.len() {
-            vec![next]
-        } else {
-            Vec::new()
-        }
-    };
-    match runbook.steps.get(index).map(|s| &s.action) {
-        None | Some(Action::Resolve(_) | Action::Escalate(_)) => Vec::new(),
-        Some(Action::Branch(branch)) => {
-            let target = |goto: Option<&Goto>| match goto {
-                None => fall_through(),
-                Some(Goto::Step(id)) => runbook.index_of(id).into_iter().collect(),
-                Some(Goto::Resolve | Goto::Escalate) => Vec::new(),
-            };
-            let mut all = target(Some(&branch.then));
-            all.extend(target(branch.otherwise.as_ref()));
-            all
-        }
-        Some(_) => fall_through(),
-    }
-}
-
-/// Whether `to` can be reached from `from` through steps none of which is `avoided`.
-pub(super) fn reaches(
-    runbook: &Runbook,
-    from: usize,
-    to: usize,
-    avoided: impl Fn(&Action) -> bool,
-) -> bool {
-    let blocked = |i: usize| runbook.steps.get(i).is_none_or(|s| avoided(&s.action));
-    if blocked(from) || blocked(to) {
-        return false;
-    }
-    let mut seen = BTreeSet::from([from]);
-    let mut queue = vec![from];
-    while let Some(at) = queue.pop() {
-        if at == to {
-            return true;
-        }
-        for next in successors(runbook, at) {
-            if !blocked(next) && seen.insert(next) {
-                queue.push(next);
-            }
-        }
-    }
-    false
-}
-
 /// Checks what the types cannot: names, ids, references, loops, shell safety.
 impl Validate for Runbook {
     fn validate(&self, at: &str, _names: &Names<'_>, problems: &mut Problems) {
@@ -556,4 +507,13 @@ fn check(at: &str, runbook: &Runbook, problems: &mut Problems) {
         checker.step(index, step);
     }
     checker.loops();
+    let events = worst_case_history(runbook);
+    if events > HISTORY_BUDGET {
+        problems.add(
+            at,
+            format!(
+                "at worst a run adds {events} Step Functions history events (each command and automation polled until its timeout, each loop run {MAX_STEP_RUNS} times), over the {HISTORY_BUDGET} allowed of the execution's {HISTORY_QUOTA}: shorten timeouts or take long steps out of loops"
+            ),
+        );
+    }
 }

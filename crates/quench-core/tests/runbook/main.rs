@@ -85,6 +85,8 @@ fn plan_restart(exe: &str) -> Planned {
 }
 
 mod interpreter;
+mod limits;
 mod parsing;
+mod reads;
 mod templating;
 mod validation;
