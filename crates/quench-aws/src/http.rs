@@ -147,8 +147,13 @@ mod tests {
             let _ = stream.read(&mut request);
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
             let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
-            // Until the client hangs up.
-            while stream.write_all(chunk.as_bytes()).is_ok() {}
+            // Until the client hangs up, or half a minute at most: a client that keeps
+            // the connection open must not keep the test running.
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(30)
+                && stream.write_all(chunk.as_bytes()).is_ok()
+            {}
         });
         (port, serve)
     }

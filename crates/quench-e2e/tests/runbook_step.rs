@@ -299,8 +299,10 @@ async fn reboot_and_verify_reboots_waits_checks_and_resolves() {
     let status = local.recorded(last, "status").await.output;
     assert_eq!(status["instance_state"].to_string(), "running");
     assert_eq!(status["instance_status"].to_string(), "ok");
-    assert!(matches!(&last.next, Next::Resolve { step: Some(s), reason }
-        if s == "healthy" && reason.contains("the condition of `healthy` held")));
+    assert!(
+        matches!(&last.next, Next::Resolve { step: Some(s), reason, .. }
+        if s == "healthy" && reason.contains("the condition of `healthy` held"))
+    );
     assert_eq!(last.outputs.runs, 2);
 
     let timeline = local

@@ -206,7 +206,7 @@ where
                     .map(|plan| plan.insufficient_data)
                     .unwrap_or_default();
                 let next = match AlarmState::parse(&info.state) {
-                    Some(state) => next.concluded(alarm, state, policy),
+                    Some(state) => next.concluded(alarm, state, policy, self.now),
                     None => Next::Escalate {
                         step: None,
                         reason: format!("{alarm} reports an unknown state `{}`", info.state),

@@ -327,7 +327,7 @@ async fn a_runbook_resolve_is_believed_only_when_the_alarm_no_longer_alarms() {
     let responses = drive(&h, begin("reboot-and-verify")).await;
     let last = responses.last().expect("end");
     assert!(
-        matches!(&last.next, Next::Resolve { step: Some(s), reason } if s == "healthy"
+        matches!(&last.next, Next::Resolve { step: Some(s), reason, .. } if s == "healthy"
             && reason.ends_with("web-1-status is OK")),
         "{:?}",
         last.next

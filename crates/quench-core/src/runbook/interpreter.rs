@@ -132,6 +132,7 @@ pub(super) fn walk(
                 return Stop::Done(Next::Resolve {
                     step: Some(id.clone()),
                     reason: reason_text(reason.as_ref(), scope, id, "resolved"),
+                    checked_at: None,
                 })
             }
             Action::Escalate(reason) => {
@@ -166,6 +167,7 @@ pub(super) fn walk(
                         return Stop::Done(Next::Resolve {
                             step: Some(id.clone()),
                             reason: because(),
+                            checked_at: None,
                         })
                     }
                     Some(Goto::Escalate) => {

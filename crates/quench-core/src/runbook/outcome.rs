@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::AlarmState;
@@ -221,6 +222,11 @@ pub enum Next {
     Resolve {
         step: Option<String>,
         reason: String,
+        /// When the runbook's final check read the alarm (see [`Next::concluded`]): the
+        /// resolve is refused if an alarm of the incident fired after it, news the check
+        /// never saw. Always in the JSON (null before the check): the state machine reads it.
+        #[serde(default)]
+        checked_at: Option<DateTime<Utc>>,
     },
     /// Record `reason` and escalate: a runbook that fails never leaves an incident
     /// silently open.
@@ -257,20 +263,27 @@ impl Next {
     /// checks is believed unless the alarm still alarms. So nothing closes an incident
     /// whose alarm says the problem is there, and nothing pages for one that is gone.
     /// Other kinds pass through.
-    pub fn concluded(self, alarm: &str, state: AlarmState, policy: InsufficientData) -> Next {
+    pub fn concluded(
+        self,
+        alarm: &str,
+        state: AlarmState,
+        policy: InsufficientData,
+        checked_at: DateTime<Utc>,
+    ) -> Next {
         let alarming = crate::config::plan::alarming(state, policy);
         match self {
             Next::Verify => match alarming {
                 Some(false) => Next::Resolve {
                     step: None,
                     reason: format!("the runbook finished and {alarm} is {state}"),
+                    checked_at: Some(checked_at),
                 },
                 _ => Next::Escalate {
                     step: None,
                     reason: format!("the runbook finished and {alarm} is still {state}"),
                 },
             },
-            Next::Resolve { step, reason } => match (alarming, bounded_reason(&reason)) {
+            Next::Resolve { step, reason, .. } => match (alarming, bounded_reason(&reason)) {
                 (Some(true), reason) => Next::Escalate {
                     step,
                     reason: format!("the runbook resolved ({reason}) but {alarm} is {state}"),
@@ -278,6 +291,7 @@ impl Next {
                 (_, reason) => Next::Resolve {
                     step,
                     reason: format!("{reason}; {alarm} is {state}"),
+                    checked_at: Some(checked_at),
                 },
             },
             other => other,

@@ -210,7 +210,8 @@ fn a_failed_step_followed_by_a_branch_lets_the_branch_decide() {
         next,
         Next::Resolve {
             step: Some("done".into()),
-            reason: "worked".into()
+            reason: "worked".into(),
+            checked_at: None,
         }
     );
 }
@@ -450,12 +451,15 @@ fn reasons_that_carry_step_output_are_cut_to_what_an_operation_takes() {
     let resolved = Next::Resolve {
         step: Some("fixed".into()),
         reason: reasons[0].clone(),
+        checked_at: None,
     };
     for state in [AlarmState::Ok, AlarmState::Alarm] {
-        let concluded =
-            resolved
-                .clone()
-                .concluded("web-1-proc-gone", state, InsufficientData::Ignore);
+        let concluded = resolved.clone().concluded(
+            "web-1-proc-gone",
+            state,
+            InsufficientData::Ignore,
+            checked(),
+        );
         match concluded {
             Next::Resolve { reason, .. } | Next::Escalate { reason, .. } => {
                 assert!(
@@ -479,4 +483,42 @@ fn reasons_that_carry_step_output_are_cut_to_what_an_operation_takes() {
         );
         assert!(reason.contains("éé"), "the start is kept");
     }
+}
+
+fn checked() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-20T10:30:00Z".parse().expect("time")
+}
+
+/// A resolve that the end-of-runbook check confirmed carries the time of that check, so
+/// alarm-to-incident can refuse it if an alarm fired after it.
+#[test]
+fn a_confirmed_resolve_carries_the_time_of_its_check() {
+    for next in [
+        Next::Verify,
+        Next::Resolve {
+            step: Some("fixed".into()),
+            reason: "restarted".into(),
+            checked_at: None,
+        },
+    ] {
+        match next.concluded(
+            "web-1-cpu",
+            AlarmState::Ok,
+            InsufficientData::Ignore,
+            checked(),
+        ) {
+            Next::Resolve { checked_at, .. } => assert_eq!(checked_at, Some(checked())),
+            other => panic!("expected resolve, got {other:?}"),
+        }
+    }
+    let json = serde_json::to_value(Next::Resolve {
+        step: None,
+        reason: "r".into(),
+        checked_at: None,
+    })
+    .expect("json");
+    assert!(
+        json.get("checked_at").is_some(),
+        "the state machine reads it: {json}"
+    );
 }
