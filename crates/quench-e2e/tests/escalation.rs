@@ -535,3 +535,46 @@ async fn the_ticker_repairs_a_lost_recovery_and_closes_stale_incidents() {
         Report::default()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_ticker_picks_up_a_rotated_slack_token_when_slack_refuses_the_old_one() {
+    let stack = stack().await;
+    let incident = stack.open("web-1-cpu", t0()).await;
+    stack
+        .operate("escalate", &incident, "runbook:cpu", t0())
+        .await;
+    stack.tick(t0()).await;
+    assert_eq!(stack.slack_mentions(), 1, "the token was read and kept");
+
+    let sdk = stack.moto.sdk_config().await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id("quench/chat/slack-bot-token")
+        .secret_string("xoxb-rotated-token")
+        .send()
+        .await
+        .expect("rotated");
+    // Slack no longer knows the token the ticker kept.
+    stack.sink.fail_next("/slack/api", 1, 401, None);
+    let second = stack.tick(minutes(10)).await;
+    assert_eq!(second.escalations, 1, "{second:?}");
+
+    let posted = stack.sink.delivered(SLACK);
+    let last = posted.last().expect("the stage change was posted");
+    assert_eq!(
+        last.header("Authorization"),
+        Some("Bearer xoxb-rotated-token")
+    );
+    assert!(
+        last.body["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("📟 Paging:")),
+        "{:?}",
+        last.body
+    );
+    let timeline = stack.store.timeline(&incident.0).await.expect("timeline");
+    assert!(
+        timeline.iter().all(|e| e.kind != TimelineKind::ChatFailed),
+        "{timeline:#?}"
+    );
+}
