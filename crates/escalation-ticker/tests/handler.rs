@@ -339,3 +339,33 @@ async fn a_recovery_quench_did_not_hear_of_is_found_by_reading_the_alarm() {
         resolved[0].summary
     );
 }
+
+#[tokio::test]
+async fn a_page_whose_ticker_died_after_claiming_it_is_sent_once_the_lease_runs_out() {
+    use quench_core::ports::PageStore;
+    let h = ticker();
+    let (id, _) = escalated(&h, "carol-1-cpu", t0()).await;
+    // A ticker claims carol's page and dies before sending or settling it.
+    let claimed = page(&h, &id, "carol", Via::Email);
+    assert!(h
+        .store
+        .claim_page(&claimed, t0(), h.lease)
+        .await
+        .expect("claimed"));
+
+    let during = tick(&h, minutes(1)).await;
+    assert_eq!(during.pages_sent, 0, "the lease still holds: {during:?}");
+    let after = tick(&h, minutes(2)).await;
+    assert_eq!(after.pages_sent, 1, "{after:?}");
+    assert_eq!(h.pager.emailed(), vec!["carol"]);
+    let sent = page(&h, &id, "carol", Via::Email);
+    assert_eq!((sent.state, sent.attempts), (PageState::Sent, 1));
+    for minute in [3, 5, 10] {
+        assert_eq!(
+            tick(&h, minutes(minute)).await.pages_sent,
+            0,
+            "minute {minute}"
+        );
+    }
+    assert_eq!(h.pager.emailed(), vec!["carol"], "exactly once");
+}

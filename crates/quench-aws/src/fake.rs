@@ -47,6 +47,8 @@ struct Tables {
     deliveries: BTreeMap<DeliveryKey, Delivery>,
     /// By (incident, page key).
     pages: BTreeMap<(String, String), Page>,
+    /// When each claimed page's lease runs out, as the table's `due` index holds it.
+    claimed_until: BTreeMap<(String, String), DateTime<Utc>>,
 }
 
 fn claim_key(claim: &StepClaim) -> ClaimKey {
@@ -313,17 +315,18 @@ impl PageStore for MemoryStore {
             };
             Some((due_at, item))
         });
-        let pages = tables
-            .pages
-            .values()
-            .filter(|p| p.state == PageState::Pending && p.due_at <= now)
-            .map(|p| {
-                let item = DueItem::Page {
-                    incident_id: p.incident_id.clone(),
-                    page_key: p.key(),
-                };
-                (p.due_at, item)
-            });
+        let pages = tables.pages.iter().filter_map(|(key, p)| {
+            let due_at = match p.state {
+                PageState::Pending => p.due_at,
+                PageState::Sending => *tables.claimed_until.get(key)?,
+                _ => return None,
+            };
+            let item = DueItem::Page {
+                incident_id: p.incident_id.clone(),
+                page_key: p.key(),
+            };
+            (due_at <= now).then_some((due_at, item))
+        });
         let mut due: Vec<(DateTime<Utc>, DueItem)> = incidents.chain(pages).collect();
         due.sort_by_key(|(at, _)| *at);
         Ok(due.into_iter().take(limit).map(|(_, item)| item).collect())
@@ -348,12 +351,13 @@ impl PageStore for MemoryStore {
         let key = page_key(page);
         let free = tables.pages.get(&key).is_some_and(|stored| {
             (stored.state == PageState::Pending && stored.attempts == page.attempts)
-                || (stored.state == PageState::Sending && stored.at < now - lease)
+                || (stored.state == PageState::Sending && stored.at <= now - lease)
         });
         if free {
             let mut claimed = page.clone();
             claimed.state = PageState::Sending;
             claimed.at = now;
+            tables.claimed_until.insert(key.clone(), now + lease);
             tables.pages.insert(key, claimed);
         }
         Ok(free)

@@ -9,9 +9,10 @@
 //! | chat delivery     | `INC#<id>`        | `CHAT#<channel>#<event key>`|
 //! | page              | `INC#<id>`        | `PAGE#<page key>`|
 //!
-//! Incidents the ticker must look at, and pages waiting to be sent, carry `due_shard`
-//! and `due_at`; nothing else does, so the `due` index is sparse: the ticker's query
-//! reads only what is due, however many incidents are open.
+//! Incidents the ticker must look at, pages waiting to be sent, and pages claimed by a
+//! ticker (due again when the claim's lease runs out) carry `due_shard` and `due_at`;
+//! nothing else does, so the `due` index is sparse: the ticker's query reads only what
+//! is due, however many incidents are open.
 //!
 //! A decision is one `TransactWriteItems` conditioned on the head's version, so reading
 //! the head and writing the decision is race-free: two deliveries of the same ALARM both
@@ -27,7 +28,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use quench_core::chat::{Delivery, DeliveryState};
-use quench_core::escalation::{Page, PageState};
+use quench_core::escalation::{due_again, Page, PageState};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
 pub use quench_core::ports::DueItem;
 use quench_core::ports::{IncidentLog, NoticeStore, PageStore, StepClaim, StepStore};
@@ -446,7 +447,7 @@ impl IncidentStore for DynamoStore {
         }
         for page in &commit.pages {
             // The head's condition makes this commit land once; no condition of its own.
-            writes.push(self.put(self.page_item(page)?, None)?);
+            writes.push(self.put(self.page_item(page, unclaimed_due(page))?, None)?);
         }
         // No ClientRequestToken: two identical deliveries racing would share it and both
         // be told they succeeded, and the runbook would run twice. A retry whose first
@@ -561,8 +562,21 @@ impl DynamoStore {
     }
 }
 
+/// The `due` time of a page the ticker has not claimed (a claim goes through
+/// [`PageStore::claim_page`], which knows the lease).
+fn unclaimed_due(page: &Page) -> Option<chrono::DateTime<chrono::Utc>> {
+    (page.state != PageState::Sending)
+        .then(|| due_again(page, chrono::Duration::zero()))
+        .flatten()
+}
+
 impl DynamoStore {
-    fn page_item(&self, page: &Page) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
+    /// The page's item; `due` puts it in the `due` index.
+    fn page_item(
+        &self,
+        page: &Page,
+        due: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
         let mut item = vec![
             (PARTITION_KEY, s(incident_pk(&page.incident_id))),
             (SORT_KEY, s(page_sk(page))),
@@ -571,19 +585,23 @@ impl DynamoStore {
             ("at", s(due_text(page.at))),
             ("body", to_body(page)?),
         ];
-        if page.state == PageState::Pending {
+        if let Some(due) = due {
             item.push((DUE_PARTITION, s(DUE_SHARD)));
-            item.push((DUE_SORT, s(due_text(page.due_at))));
+            item.push((DUE_SORT, s(due_text(due))));
         }
         Ok(item)
     }
 
     /// The page as one PutItem; the transaction of the decision that paged writes the
     /// same attributes.
-    fn page_put(&self, page: &Page) -> Result<PutItemFluentBuilder, StoreError> {
+    fn page_put(
+        &self,
+        page: &Page,
+        due: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<PutItemFluentBuilder, StoreError> {
         let put = self.client.put_item().table_name(&self.table);
         Ok(self
-            .page_item(page)?
+            .page_item(page, due)?
             .into_iter()
             .fold(put, |put, (name, value)| put.item(name, value)))
     }
@@ -624,10 +642,12 @@ impl PageStore for DynamoStore {
         let mut claimed = page.clone();
         claimed.state = PageState::Sending;
         claimed.at = now;
+        // Still in the index, due when the lease runs out: if this ticker dies before
+        // settling the page, a later tick takes it over.
         let put = self
-            .page_put(&claimed)?
+            .page_put(&claimed, due_again(&claimed, lease))?
             .condition_expression(
-                "(#state = :pending AND attempts = :attempts) OR (#state = :sending AND #at < :stale)",
+                "(#state = :pending AND attempts = :attempts) OR (#state = :sending AND #at <= :stale)",
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#at", "at")
@@ -639,7 +659,10 @@ impl PageStore for DynamoStore {
     }
 
     async fn settle_page(&self, page: &Page) -> Result<(), StoreError> {
-        self.page_put(page)?.send().await.map_err(classify)?;
+        self.page_put(page, unclaimed_due(page))?
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 

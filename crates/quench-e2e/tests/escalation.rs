@@ -578,3 +578,42 @@ async fn a_warm_ticker_picks_up_a_rotated_slack_token_when_slack_refuses_the_old
         "{timeline:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_ticker_died_after_claiming_it_is_sent_once_the_lease_runs_out() {
+    let stack = stack().await;
+    // 2026-11-21 10:00 Berlin: bob's shift, one email now and an SMS 5 minutes later.
+    let at = t0() + Duration::days(1);
+    let incident = stack.open("web-2-cpu", at).await;
+    stack
+        .operate("escalate", &incident, "runbook:cpu", at)
+        .await;
+    let pages = stack.store.pages(&incident.0).await.expect("pages");
+    let email = pages
+        .iter()
+        .find(|p| p.contact == "bob" && p.via.as_str() == "email")
+        .expect("bob's email page");
+    // A ticker claims it and dies before sending or settling it.
+    assert!(stack
+        .store
+        .claim_page(email, at, stack.ticker.lease)
+        .await
+        .expect("claimed"));
+
+    let during = stack.tick(at + Duration::minutes(1)).await;
+    assert_eq!(during.pages_sent, 0, "the lease still holds: {during:?}");
+    let after = stack.tick(at + Duration::minutes(2)).await;
+    assert_eq!(after.pages_sent, 1, "{after:?}");
+    assert_eq!(stack.emails().await, vec!["bob"]);
+    for minute in [3, 4] {
+        let report = stack.tick(at + Duration::minutes(minute)).await;
+        assert_eq!(report.pages_sent, 0, "minute {minute}: {report:?}");
+    }
+    assert!(stack.emails().await.is_empty(), "exactly once");
+    let pages = stack.store.pages(&incident.0).await.expect("pages");
+    let email = pages
+        .iter()
+        .find(|p| p.contact == "bob" && p.via.as_str() == "email")
+        .expect("bob's email page");
+    assert_eq!((email.state, email.attempts), (PageState::Sent, 1));
+}

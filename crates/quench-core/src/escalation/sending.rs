@@ -23,11 +23,22 @@ fn when(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Whether a page may be sent at `now`: pending and due, or left `sending` by an
+/// When the ticker must look at a page next: a pending page when it is due, a claimed
+/// one when its claim's `lease` runs out (the ticker that claimed it may have died
+/// mid-send, and only the ticks would ever find it again); never once it is settled.
+/// What the `due` index holds for the page.
+pub fn due_again(page: &Page, lease: chrono::Duration) -> Option<DateTime<Utc>> {
+    match page.state {
+        PageState::Pending => Some(page.due_at),
+        PageState::Sending => Some(page.at + lease),
+        PageState::Sent | PageState::Cancelled | PageState::Failed => None,
+    }
+}
+
+/// Whether a page may be claimed at `now`: pending and due, or left `sending` by an
 /// attempt whose lease has run out.
 pub fn sendable(page: &Page, now: DateTime<Utc>, lease: chrono::Duration) -> bool {
-    let abandoned = page.state == PageState::Sending && page.at < now - lease;
-    (page.state == PageState::Pending || abandoned) && page.due_at <= now
+    due_again(page, lease).is_some_and(|due| due <= now)
 }
 
 /// Orders pages by incident, each page once, so each incident is read once.
