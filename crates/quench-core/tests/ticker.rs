@@ -118,6 +118,55 @@ fn a_stale_incident_is_closed_and_a_fresh_one_is_not() {
 }
 
 #[test]
+fn the_stale_limit_counts_from_the_last_activity_so_a_flapping_alarm_is_not_closed_in_alarm() {
+    let config = config("resolve_on_ok: immediately, stale_after: 1h");
+    // ALARM and OK every 5 minutes for 70 minutes: each ALARM reopens the incident
+    // within the flap window, so the incident opened at 0 is still the one open at 70.
+    let changes: Vec<AlarmChange> = (0..=14)
+        .map(|n| {
+            let state = if n % 2 == 0 {
+                AlarmState::Alarm
+            } else {
+                AlarmState::Ok
+            };
+            change(state, at(n * 5), false)
+        })
+        .collect();
+    let head = head_after(&config, &changes);
+    let incident = head.incident.as_ref().expect("incident");
+    assert_eq!(
+        (incident.status, incident.reopen_count, incident.created_at),
+        (IncidentStatus::Open, 7, at(0))
+    );
+    let next_tick = tick(&head, &id(&head), &config, &[], at(71));
+    assert_ne!(
+        next_tick.decision.decision,
+        DecisionKind::Resolved,
+        "in ALARM since 70: {:?}",
+        next_tick.commit.and_then(|c| c.timeline).map(|t| t.summary)
+    );
+
+    // An operation is activity too: quiet for an hour after it, the incident is stale.
+    let acked = operate(
+        &head,
+        &by_alice(&head, OperationKind::Acknowledge),
+        &config,
+        at(100),
+    );
+    let head = acked.commit.expect("written").head;
+    let before = tick(&head, &id(&head), &config, &[], at(159));
+    assert_ne!(before.decision.decision, DecisionKind::Resolved);
+    let quiet = tick(&head, &id(&head), &config, &[], at(160));
+    assert_eq!(quiet.decision.decision, DecisionKind::Resolved);
+    let summary = quiet
+        .commit
+        .and_then(|c| c.timeline)
+        .expect("event")
+        .summary;
+    assert!(summary.contains("stale limit of 1h"), "{summary}");
+}
+
+#[test]
 fn an_overdue_pending_resolution_is_completed() {
     let config = config("resolve_on_ok: after 5m");
     let head = head_after(

@@ -52,7 +52,8 @@ pub struct Plan {
     /// again, from the stage that was acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledge_timeout: Option<Span>,
-    /// An incident still open this long after it opened is closed by the ticker.
+    /// An incident with no alarm change, reopen or operation for this long is closed by
+    /// the ticker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_after: Option<Span>,
 }

@@ -84,6 +84,7 @@ pub(super) fn new_incident(
         },
         mirrors: MirrorIds::default(),
         paging: None,
+        active_at: None,
         alarms_checked_at: None,
         due_at: None,
         version: 1,
@@ -269,6 +270,7 @@ pub fn decide(
     };
 
     let mut incident = incident;
+    incident.touch(change.state_at);
     incident.reschedule(Some(routed.plan));
     let timeline = timeline_event(&incident.id, timeline_kind, change, summary);
     let mut out = decision(kind, Some(&incident.id));

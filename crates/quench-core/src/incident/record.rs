@@ -96,6 +96,10 @@ pub struct IncidentRecord {
     /// that has one; cleared on reopen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paging: Option<Paging>,
+    /// The newest alarm change, reopen or operation on the incident; `None` in items
+    /// written before it was kept, read as `created_at`. The stale limit counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_at: Option<DateTime<Utc>>,
     /// When the ticker last read the alarms to find a recovery Quench never heard of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms_checked_at: Option<DateTime<Utc>>,
@@ -123,6 +127,17 @@ impl IncidentRecord {
             .map(|_| self.alarms_checked_at.unwrap_or(self.created_at) + RECOVERY_CHECK_EVERY)
     }
 
+    /// When the incident last saw an alarm change, a reopen or an operation.
+    pub fn last_active(&self) -> DateTime<Utc> {
+        self.active_at.unwrap_or(self.created_at)
+    }
+
+    /// Records activity at `at`; never backwards, as changes of several series arrive
+    /// out of order.
+    pub fn touch(&mut self, at: DateTime<Utc>) {
+        self.active_at = Some(self.last_active().max(at));
+    }
+
     /// Recomputes [`IncidentRecord::due_at`] after a change, under the incident's plan.
     pub fn reschedule(&mut self, plan: Option<&Plan>) {
         if !self.status.is_active() {
@@ -142,7 +157,7 @@ impl IncidentRecord {
         let recovery = self.next_alarm_check(plan);
         let stale = plan
             .and_then(|p| p.stale_after)
-            .map(|limit| self.created_at + limit.to_chrono());
+            .map(|limit| self.last_active() + limit.to_chrono());
         let pending = self.resolve_due_at.map(|due| due + PENDING_RESOLVE_GRACE);
         self.due_at = [paging, recovery, stale, pending]
             .into_iter()

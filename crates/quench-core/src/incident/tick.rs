@@ -106,10 +106,10 @@ pub fn tick(
 
     let resolved_because = if let Some(limit) = plan
         .and_then(|p| p.stale_after)
-        .filter(|limit| incident.created_at + limit.to_chrono() <= now)
+        .filter(|limit| incident.last_active() + limit.to_chrono() <= now)
     {
         Some(format!(
-            "closed by the ticker: open longer than the plan's stale limit of {limit}"
+            "closed by the ticker: no alarm change or operation for longer than the plan's stale limit of {limit}"
         ))
     } else if incident
         .resolve_due_at
