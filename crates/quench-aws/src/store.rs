@@ -21,6 +21,7 @@
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -29,8 +30,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem
 use aws_sdk_dynamodb::Client;
 use quench_core::chat::{Delivery, DeliveryState};
 use quench_core::escalation::{due_again, Page, PageState};
+use quench_core::incident::may_page;
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
-pub use quench_core::ports::DueItem;
+pub use quench_core::ports::{DueItem, DueQueue};
 use quench_core::ports::{IncidentLog, NoticeStore, PageStore, StepClaim, StepStore};
 use quench_core::ports::{IncidentStore, StoreError};
 use std::collections::HashMap;
@@ -53,9 +55,19 @@ const PAGE_PREFIX: &str = "PAGE#";
 pub const DUE_INDEX: &str = "due";
 pub const DUE_PARTITION: &str = "due_shard";
 pub const DUE_SORT: &str = "due_at";
-/// One partition: a tick reads at most a few hundred due items, far below what one
-/// index partition serves.
-const DUE_SHARD: &str = "DUE";
+/// The index partition of each due queue. A tick reads at most a few hundred items of
+/// each, far below what one index partition serves. Pages have their own partition and
+/// incidents that may page another, so a backlog of recovery checks (every open incident
+/// that resolves on OK is due for one every 10 minutes) never sorts ahead of a page.
+/// Items written before the queues were split sit in `DUE`, read as paging work, and
+/// move to their queue at their next write.
+fn due_shard(queue: DueQueue) -> &'static str {
+    match queue {
+        DueQueue::Pages => "PAGE",
+        DueQueue::Paging => "DUE",
+        DueQueue::Routine => "ROUTINE",
+    }
+}
 
 /// Sortable as text, so the index orders by time.
 fn due_text(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -233,7 +245,12 @@ impl DynamoStore {
             item.push(("resolved_at", s(resolved_at.to_rfc3339())));
         }
         if let Some(due_at) = incident.due_at {
-            item.push((DUE_PARTITION, s(DUE_SHARD)));
+            let queue = if may_page(incident) {
+                DueQueue::Paging
+            } else {
+                DueQueue::Routine
+            };
+            item.push((DUE_PARTITION, s(due_shard(queue))));
             item.push((DUE_SORT, s(due_text(due_at))));
         }
         Ok(item)
@@ -490,6 +507,35 @@ impl NoticeStore for DynamoStore {
         written(put.send().await)
     }
 
+    /// Deletes the claim if it is still the one given back.
+    async fn release_delivery(&self, claim: &Delivery) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
+            .key(SORT_KEY, s(chat_sk(claim)))
+            .condition_expression("#state = :sending AND #at = :at")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
+            .expression_attribute_values(":at", s(claim.at.to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(classify(error)),
+        }
+    }
+
     async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
         self.delivery_put(delivery)?
             .send()
@@ -586,7 +632,7 @@ impl DynamoStore {
             ("body", to_body(page)?),
         ];
         if let Some(due) = due {
-            item.push((DUE_PARTITION, s(DUE_SHARD)));
+            item.push((DUE_PARTITION, s(due_shard(DueQueue::Pages))));
             item.push((DUE_SORT, s(due_text(due))));
         }
         Ok(item)
@@ -608,9 +654,10 @@ impl DynamoStore {
 }
 
 impl PageStore for DynamoStore {
-    /// Reads the sparse index only.
+    /// Reads one partition of the sparse index only.
     async fn due(
         &self,
+        queue: DueQueue,
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<DueItem>, StoreError> {
@@ -622,7 +669,7 @@ impl PageStore for DynamoStore {
             .key_condition_expression("#shard = :shard AND #due <= :now")
             .expression_attribute_names("#shard", DUE_PARTITION)
             .expression_attribute_names("#due", DUE_SORT)
-            .expression_attribute_values(":shard", s(DUE_SHARD))
+            .expression_attribute_values(":shard", s(due_shard(queue)))
             .expression_attribute_values(":now", s(due_text(now)));
         let items = self.query_all(request, limit).await?;
         Ok(items.iter().filter_map(due_item).collect())

@@ -30,8 +30,8 @@ pub use paging::{page_retry_at, Page, PageState, Paging, PagingState, MAX_PAGE_A
 pub use policy::{ChatIdentity, Contact, Engagement, EscalationPolicy, Stage, Target, Via};
 pub use roster::Roster;
 pub use sending::{
-    due_again, in_send_order, plan_page, sendable, settle, Outgoing, PageMessage, PageOutcome,
-    PagePlan, Settled,
+    due_again, in_send_order, plan_page, put_back, sendable, settle, Outgoing, PageMessage,
+    PageOutcome, PagePlan, Settled,
 };
 pub use walk::{
     acknowledge, acknowledged, advance, page_wave, stage_contacts, start, AckEffect, Advance,

@@ -60,8 +60,8 @@ pub enum PageMessage {
         phone: String,
         body: String,
     },
-    /// The `paged` event itself, carrying the mention, posted by chat delivery once it
-    /// is recorded.
+    /// The `paged` event itself, carrying the mention, posted by chat delivery
+    /// ([`crate::chat::Notifier::deliver_page`]) and recorded once it is delivered.
     Chat,
 }
 
@@ -223,6 +223,15 @@ pub fn settle(
         outcome: PageOutcome::Failed,
         timeline: Some(event),
     }
+}
+
+/// A claimed page this ticker did not try after all (its chat message is being posted
+/// by another invocation): pending again, due at the next tick, its attempts unchanged.
+pub fn put_back(mut page: Page, now: DateTime<Utc>) -> Page {
+    page.state = PageState::Pending;
+    page.at = now;
+    page.due_at = now + chrono::Duration::minutes(1);
+    page
 }
 
 /// The timeline event of a page, keyed by the page alone.

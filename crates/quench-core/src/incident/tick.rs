@@ -229,6 +229,19 @@ fn recovered(
     ))
 }
 
+/// Whether the incident's due work may page someone: its walk waits for the next stage
+/// or a re-page, or it is open and neither acknowledged nor escalated (the safety net
+/// of [`tick`] watches it). The store keeps these in their own due queue, which the
+/// ticker reads before the routine recovery checks and stale limits.
+pub fn may_page(incident: &IncidentRecord) -> bool {
+    let walk_waits = incident
+        .paging
+        .as_ref()
+        .is_some_and(|p| p.next_at.is_some());
+    let unhandled = incident.status == IncidentStatus::Open && incident.escalated_at.is_none();
+    incident.status.is_active() && (walk_waits || unhandled)
+}
+
 /// Whether a page is still wanted when its time comes: the incident is the same
 /// episode, still open and unacknowledged in the same wave, and its contact has not
 /// acknowledged.
