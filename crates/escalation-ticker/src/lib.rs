@@ -11,8 +11,9 @@
 //!    without touching the other pages of its wave; after [`MAX_PAGE_ATTEMPTS`] it is
 //!    recorded as failed. A chat page counts as sent only once its message is delivered.
 //! 2. **Incidents whose due work may page**: the next stage of the escalation policy, a
-//!    re-page after an expired acknowledgement, an incident left open and unhandled
-//!    (the safety net). Each is decided on the head's version ([`apply_tick`]): two
+//!    re-page after an expired acknowledgement, an incident nobody acknowledged or
+//!    escalated (the safety net: past the plan's `escalate_unhandled_after` since its
+//!    opening or its runbook's last step, read from the timeline, it is escalated). Each is decided on the head's version ([`apply_tick`]): two
 //!    invocations racing on one incident both decide, one conditional write wins, the
 //!    other re-decides and finds nothing due. The pages a stage creates are written in
 //!    the same transaction and sent right after it.
@@ -51,7 +52,7 @@ use quench_core::escalation::{
     in_send_order, plan_page, put_back, sendable, settle, Outgoing, Page, PageMessage, PageOutcome,
     PagePlan, Via,
 };
-use quench_core::incident::{alarms_to_check, AlarmReading};
+use quench_core::incident::{alarms_to_check, last_handled, net_due, AlarmReading, Seen};
 use quench_core::incident::{apply_tick, ApplyError};
 use quench_core::incident::{Commit, DecisionKind, IncidentRecord};
 use quench_core::ports::{AlarmReader, ChatSender, DueItem, DueQueue, NoticeStore, PageSender};
@@ -343,8 +344,19 @@ where
         let readings = self
             .readings(&alarms_to_check(&head, &self.config, now))
             .await;
+        let handled_at = match head.incident.as_ref() {
+            Some(incident) if net_due(&head, &self.config, now) => {
+                let timeline = self.store.timeline(incident_id).await?;
+                Some(last_handled(incident, &timeline))
+            }
+            _ => None,
+        };
+        let seen = Seen {
+            readings,
+            handled_at,
+        };
         let (decision, commit) =
-            apply_tick(&self.store, &self.config, head, incident_id, &readings, now).await?;
+            apply_tick(&self.store, &self.config, head, incident_id, &seen, now).await?;
         run.report.incidents += 1;
         let Some(commit) = commit else {
             return Ok(None);

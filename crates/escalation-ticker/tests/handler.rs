@@ -641,3 +641,22 @@ async fn a_tick_with_time_left_reads_the_routine_queue_batch_after_batch() {
     assert_eq!((report.incidents, report.left), (700, 0), "{report:?}");
     assert_eq!(tick(&h, t0()).await, Report::default(), "all checked");
 }
+
+#[tokio::test]
+async fn an_incident_left_open_unhandled_is_escalated_by_the_safety_net() {
+    let h = ticker();
+    // Opened under a plan that pages, and then nothing: the state machine never
+    // escalated it (its execution failed, say).
+    let (id, _) = open(&h, "carol-1-cpu", t0()).await;
+    assert_eq!(tick(&h, minutes(14)).await.escalations, 0, "not yet");
+    let net = tick(&h, minutes(15)).await;
+    assert_eq!((net.escalations, net.pages_sent), (1, 1), "{net:?}");
+    assert_eq!(h.pager.emailed(), vec!["carol"]);
+    let escalated = h.store.events_of(&id, TimelineKind::Escalated);
+    assert_eq!(escalated.len(), 1);
+    assert_eq!(
+        escalated[0].summary,
+        "escalated by ticker: no runbook outcome or page within 15m; paging carol"
+    );
+    assert_eq!(tick(&h, minutes(30)).await.escalations, 0, "once");
+}

@@ -15,7 +15,7 @@ pub const DURATION_PATTERN: &str = r"^([0-9]+[smhd])+$";
 impl Span {
     pub const ZERO: Span = Span(0);
 
-    pub fn from_secs(secs: u64) -> Self {
+    pub const fn from_secs(secs: u64) -> Self {
         Span(secs)
     }
 

@@ -634,3 +634,32 @@ async fn a_page_whose_ticker_died_after_claiming_it_is_sent_once_the_lease_runs_
         .expect("bob's email page");
     assert_eq!((email.state, email.attempts), (PageState::Sent, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_nobody_escalated_is_escalated_and_paged_by_the_safety_net() {
+    let stack = stack().await;
+    // Opened, and then nothing: no runbook outcome, no escalation (its execution died).
+    let incident = stack.open("web-1-cpu", t0()).await;
+    let quiet = stack.tick(minutes(14)).await;
+    assert_eq!(quiet, Report::default(), "not yet: {quiet:?}");
+
+    let net = stack.tick(minutes(15)).await;
+    assert_eq!(
+        (net.escalations, net.pages_sent),
+        (1, 3),
+        "alice by email, SMS and chat in the same tick: {net:?}"
+    );
+    assert_eq!(stack.emails().await, vec!["alice"]);
+    let timeline = stack.store.timeline(&incident.0).await.expect("timeline");
+    let escalated: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Escalated)
+        .map(|e| e.summary.as_str())
+        .collect();
+    assert_eq!(
+        escalated,
+        vec!["escalated by ticker: no runbook outcome or page within 15m; paging alice"]
+    );
+    let after = stack.tick(minutes(16)).await;
+    assert_eq!(after.escalations, 0, "once: {after:?}");
+}

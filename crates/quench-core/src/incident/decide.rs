@@ -85,6 +85,7 @@ pub(super) fn new_incident(
         mirrors: MirrorIds::default(),
         paging: None,
         active_at: None,
+        net_at: None,
         alarms_checked_at: None,
         due_at: None,
         version: 1,

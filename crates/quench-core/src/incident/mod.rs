@@ -28,4 +28,6 @@ pub use record::{
     IncidentStatus, MirrorIds, Outcome, SeriesState, TimelineEvent, TimelineKind, Trigger,
     PENDING_RESOLVE_GRACE, RECOVERY_CHECK_EVERY,
 };
-pub use tick::{alarms_to_check, may_page, page_wanted, tick, AlarmReading};
+pub use tick::{
+    alarms_to_check, last_handled, may_page, net_due, page_wanted, tick, AlarmReading, Seen,
+};

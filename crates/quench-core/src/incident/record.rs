@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::AlarmState;
-use crate::config::plan::{Plan, ResolveOnOk};
+use crate::config::plan::{Plan, ResolveOnOk, UNHANDLED_AFTER};
 use crate::escalation::paging::{Page, Paging, PagingState};
 use crate::escalation::policy::ChatIdentity;
 use crate::text::stable_hash;
@@ -100,6 +100,11 @@ pub struct IncidentRecord {
     /// written before it was kept, read as `created_at`. The stale limit counts from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_at: Option<DateTime<Utc>>,
+    /// When the safety net looks at the incident next, as the ticker last set it from
+    /// the last sign the incident is being handled; `None`: the plan's limit after it
+    /// opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_at: Option<DateTime<Utc>>,
     /// When the ticker last read the alarms to find a recovery Quench never heard of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms_checked_at: Option<DateTime<Utc>>,
@@ -125,6 +130,23 @@ impl IncidentRecord {
     pub fn next_alarm_check(&self, plan: Option<&Plan>) -> Option<DateTime<Utc>> {
         plan.filter(|p| p.resolve_on_ok != ResolveOnOk::Never)
             .map(|_| self.alarms_checked_at.unwrap_or(self.created_at) + RECOVERY_CHECK_EVERY)
+    }
+
+    /// Whether nobody has taken the incident on: open, neither acknowledged nor
+    /// escalated. The safety net watches these.
+    pub fn unhandled(&self) -> bool {
+        self.status == IncidentStatus::Open && self.escalated_at.is_none()
+    }
+
+    /// When the safety net looks at an unhandled incident next: as the ticker set it,
+    /// or first the plan's own limit (without its runbook's, which only the ticker
+    /// weighs, so this is never later) after the incident opened.
+    pub fn net_look(&self, plan: Option<&Plan>) -> Option<DateTime<Utc>> {
+        let first = plan
+            .and_then(|p| p.escalate_unhandled_after)
+            .unwrap_or(UNHANDLED_AFTER);
+        self.unhandled()
+            .then(|| self.net_at.unwrap_or(self.created_at + first.to_chrono()))
     }
 
     /// When the incident last saw an alarm change, a reopen or an operation.
@@ -159,7 +181,7 @@ impl IncidentRecord {
             .and_then(|p| p.stale_after)
             .map(|limit| self.last_active() + limit.to_chrono());
         let pending = self.resolve_due_at.map(|due| due + PENDING_RESOLVE_GRACE);
-        self.due_at = [paging, recovery, stale, pending]
+        self.due_at = [paging, recovery, stale, pending, self.net_look(plan)]
             .into_iter()
             .flatten()
             .min();

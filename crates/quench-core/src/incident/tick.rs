@@ -1,8 +1,10 @@
 //! What the escalation ticker does to one incident that is due: close it when stale,
 //! complete an overdue pending resolution, resolve it when its alarms recovered without
-//! Quench hearing of it, and walk its escalation policy. Pure: the alarm readings are
-//! passed in, and the store applies the result on the head's version like every other
-//! decision, so two tickers racing on one incident page it once.
+//! Quench hearing of it, escalate it when nobody has handled it for too long (the safety
+//! net), and walk its escalation policy. Pure: what the ticker read (alarm states, the
+//! last sign the incident is handled) is passed in, and the store applies the result on
+//! the head's version like every other decision, so two tickers racing on one incident
+//! page it once.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -13,6 +15,7 @@ use crate::escalation::paging::{Page, PagingState};
 use crate::escalation::walk::{self as escalation, Advance};
 use crate::incident::commit::{decision_on, ignored_on, incident_commit, incident_event};
 use crate::incident::decide::confirm_pending_resolve;
+use crate::incident::operate::{operate, Operation, OperationKind};
 use crate::incident::record::{
     DecisionKind, DedupHead, IgnoreReason, IncidentRecord, IncidentStatus, Outcome, TimelineEvent,
     TimelineKind, PENDING_RESOLVE_GRACE,
@@ -25,6 +28,41 @@ pub struct AlarmReading {
     pub state: AlarmState,
     /// When it entered that state.
     pub since: DateTime<Utc>,
+}
+
+/// What the ticker read for one incident's decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The states of [`alarms_to_check`]'s alarms; empty when no check was due or they
+    /// could not be read.
+    pub readings: Vec<AlarmReading>,
+    /// [`last_handled`], when [`net_due`] asked for it.
+    pub handled_at: Option<DateTime<Utc>>,
+}
+
+/// Whether the safety net looks at the head's incident now: nobody has taken it on and
+/// its look has come. The ticker then reads its timeline for [`last_handled`].
+pub fn net_due(head: &DedupHead, config: &Config, now: DateTime<Utc>) -> bool {
+    head.incident.as_ref().is_some_and(|incident| {
+        incident
+            .net_look(config.plans.get(&incident.plan))
+            .is_some_and(|look| look <= now)
+    })
+}
+
+/// The newest sign that the incident's current episode is being handled: its opening
+/// or latest reopening, or a runbook step that finished since.
+pub fn last_handled(incident: &IncidentRecord, timeline: &[TimelineEvent]) -> DateTime<Utc> {
+    let episode = timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Reopened)
+        .map(|e| e.at)
+        .fold(incident.created_at, DateTime::max);
+    timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Step)
+        .map(|e| e.at)
+        .fold(episode, DateTime::max)
 }
 
 /// The alarm named by a series key (`<alarm ARN>` or `<alarm ARN>#<contributor>`).
@@ -82,13 +120,12 @@ fn event(
     incident_event(incident, kind, at, tag, state, summary)
 }
 
-/// Decides what is due for `incident_id` at `now`. `readings` are the states of
-/// [`alarms_to_check`]'s alarms (empty when none was due or they could not be read).
+/// Decides what is due for `incident_id` at `now`, from what the ticker `seen`.
 pub fn tick(
     head: &DedupHead,
     incident_id: &str,
     config: &Config,
-    readings: &[AlarmReading],
+    seen: &Seen,
     now: DateTime<Utc>,
 ) -> Outcome {
     let ignored = |reason| ignored_on(head, incident_id, reason);
@@ -118,8 +155,29 @@ pub fn tick(
         // The state machine's wait should have done this; do it in its place.
         return confirm_pending_resolve(head, incident_id, now);
     } else {
-        recovered(&mut next_head, plan.map(|p| p.resolve_on_ok), readings, now)
+        recovered(
+            &mut next_head,
+            plan.map(|p| p.resolve_on_ok),
+            &seen.readings,
+            now,
+        )
     };
+    if let (None, Some(handled), Some(plan)) = (&resolved_because, seen.handled_at, plan) {
+        if incident.unhandled() {
+            let limit = plan.unhandled_after(&config.runbooks);
+            if handled + limit.to_chrono() <= now {
+                let escalate = Operation {
+                    action: OperationKind::Escalate,
+                    dedup_key: head.dedup_key.clone(),
+                    incident_id: incident_id.to_string(),
+                    by: "ticker".into(),
+                    reason: format!("no runbook outcome or page within {limit}"),
+                };
+                return operate(head, &escalate, config, now);
+            }
+            updated.net_at = Some(handled + limit.to_chrono());
+        }
+    }
 
     let (kind, timeline) = if let Some(summary) = resolved_because {
         updated.status = IncidentStatus::Resolved;
@@ -238,8 +296,7 @@ pub fn may_page(incident: &IncidentRecord) -> bool {
         .paging
         .as_ref()
         .is_some_and(|p| p.next_at.is_some());
-    let unhandled = incident.status == IncidentStatus::Open && incident.escalated_at.is_none();
-    incident.status.is_active() && (walk_waits || unhandled)
+    incident.status.is_active() && (walk_waits || incident.unhandled())
 }
 
 /// Whether a page is still wanted when its time comes: the incident is the same
