@@ -5,6 +5,7 @@
 //! state machine cost. Everything runs on 127.0.0.1; nothing is asserted,
 //! the figures are printed next to their targets.
 
+mod backlog;
 mod chat;
 mod config_cost;
 mod lifecycle;
@@ -69,7 +70,7 @@ struct Args {
 }
 
 /// Sections by name, for `--only`.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "init",
     "throughput",
     "calls",
@@ -77,6 +78,7 @@ const SECTIONS: [&str; 8] = [
     "chat",
     "delivery",
     "ticker",
+    "backlog",
     "oncall",
 ];
 
@@ -646,6 +648,9 @@ fn run() -> Result<(), BenchError> {
     }
     if args.wants("ticker") {
         runtime.block_on(ticker::bench_ticker(&moto))?;
+    }
+    if args.wants("backlog") {
+        runtime.block_on(backlog::bench_backlog(&moto))?;
     }
     if args.wants("oncall") {
         oncall::run()?;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use escalation_ticker::LambdaHandler as Ticker;
+use quench_aws::chat::TokioHost;
 use quench_aws::paging::{CloudWatchAlarms, Pager};
 use quench_aws::store::DynamoStore;
 use quench_core::config::Config;
@@ -117,6 +118,7 @@ async fn scenario(moto: &Moto, open: usize) -> Result<Vec<Figures>, BenchError> 
         pager: Pager::new(sns, topic),
         alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
         chat: None,
+        host: TokioHost,
         table: table.clone(),
         lease: chrono::Duration::minutes(2),
     };
@@ -143,7 +145,11 @@ async fn scenario(moto: &Moto, open: usize) -> Result<Vec<Figures>, BenchError> 
         counter.take();
         let cpu_before = process_cpu()?;
         let started = Instant::now();
-        let report = ticker.tick(now).await.map_err(|e| failed(e.to_string()))?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let report = ticker
+            .tick(now, deadline)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         let wall = started.elapsed();
         let cpu = process_cpu()? - cpu_before;
         let mut calls = BTreeMap::new();

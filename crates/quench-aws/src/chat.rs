@@ -68,23 +68,89 @@ pub fn webhook_signature(key: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex(&mac.finalize().into_bytes()))
 }
 
+/// Why one send did not go through: the receiver refused the credential it was sent (a
+/// secret rotated since it was read), or anything else.
+#[derive(Debug, PartialEq)]
+enum Failure {
+    Refused(SendError),
+    Other(SendError),
+}
+
+impl From<SendError> for Failure {
+    fn from(error: SendError) -> Self {
+        Failure::Other(error)
+    }
+}
+
+impl From<SecretError> for Failure {
+    fn from(error: SecretError) -> Self {
+        Failure::Other(error.into())
+    }
+}
+
+impl From<HttpError> for Failure {
+    fn from(error: HttpError) -> Self {
+        Failure::Other(error.into())
+    }
+}
+
+impl From<Failure> for SendError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Refused(error) | Failure::Other(error) => error,
+        }
+    }
+}
+
+/// Statuses that say the URL or token is not (or no longer) one the receiver knows: a
+/// revoked webhook answers 403, 404 or 410, a bad bearer token 401 or 403.
+const REFUSED_STATUSES: [u16; 4] = [401, 403, 404, 410];
+
+/// The Slack Web API's errors about the token itself.
+const SLACK_TOKEN_ERRORS: [&str; 5] = [
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
+];
+
 /// An HTTP answer as a delivery outcome: 2xx sent, 429 and 5xx retried (429 with the
-/// server's delay), other 4xx failed.
-fn judge(answer: &HttpAnswer) -> Result<(), SendError> {
+/// server's delay), other 4xx failed (a refusal of the credential told apart).
+fn judge(answer: &HttpAnswer) -> Result<(), Failure> {
     match answer.status {
         200..=299 => Ok(()),
-        429 => Err(SendError::Retry {
+        429 => Err(Failure::Other(SendError::Retry {
             after: answer.retry_after,
             reason: "429 Too Many Requests".into(),
-        }),
-        500..=599 => Err(SendError::Retry {
+        })),
+        500..=599 => Err(Failure::Other(SendError::Retry {
             after: answer.retry_after,
             reason: format!("HTTP {}", answer.status),
-        }),
-        status => Err(SendError::fail(format!(
-            "HTTP {status}: {}",
-            quench_core::text::sanitize_output(&answer.body, 200)
-        ))),
+        })),
+        status => {
+            let error = SendError::fail(format!(
+                "HTTP {status}: {}",
+                quench_core::text::sanitize_output(&answer.body, 200)
+            ));
+            if REFUSED_STATUSES.contains(&status) {
+                Err(Failure::Refused(error))
+            } else {
+                Err(Failure::Other(error))
+            }
+        }
+    }
+}
+
+/// The secrets a channel sends with each message.
+fn secrets_of(channel: &Channel) -> Vec<&SecretRef> {
+    match channel {
+        Channel::Slack { token, .. } => vec![token],
+        Channel::SlackWebhook { url } | Channel::Teams { url } | Channel::Chime { url } => {
+            vec![url]
+        }
+        Channel::Webhook { url, signing_key } => std::iter::once(url).chain(signing_key).collect(),
+        Channel::Chatbot { .. } => Vec::new(),
     }
 }
 
@@ -127,7 +193,7 @@ impl AwsChat {
         channel: &str,
         body: &serde_json::Value,
         thread: Option<&str>,
-    ) -> Result<Sent, SendError> {
+    ) -> Result<Sent, Failure> {
         let reply = self
             .slack_call(
                 "chat.postMessage",
@@ -153,7 +219,7 @@ impl AwsChat {
         channel: &str,
         body: &serde_json::Value,
         extra: Option<(&str, &str)>,
-    ) -> Result<serde_json::Value, SendError> {
+    ) -> Result<serde_json::Value, Failure> {
         let token = self.secrets.get(token).await?;
         let mut message = body.clone();
         if let Some(fields) = message.as_object_mut() {
@@ -193,24 +259,39 @@ impl AwsChat {
             | "internal_error"
             | "fatal_error"
             | "service_unavailable"
-            | "request_timeout" => Err(SendError::Retry {
+            | "request_timeout" => Err(Failure::Other(SendError::Retry {
                 after: answer.retry_after,
                 reason: format!("Slack: {error}"),
-            }),
-            _ => Err(SendError::fail(format!("Slack: {error}"))),
+            })),
+            refused if SLACK_TOKEN_ERRORS.contains(&refused) => Err(Failure::Refused(
+                SendError::fail(format!("Slack: {refused}")),
+            )),
+            _ => Err(Failure::Other(SendError::fail(format!("Slack: {error}")))),
         }
     }
-}
 
-impl ChatSender for AwsChat {
-    /// `key` goes out as `Idempotency-Key` where the receiver deduplicates (webhooks).
-    async fn send(
+    /// Reads the channel's secrets again after a refusal; whether any changed, so that
+    /// one more attempt can differ. A secret that cannot be read now changes nothing:
+    /// the refusal stands.
+    async fn reread(&self, channel: &Channel) -> bool {
+        let mut changed = false;
+        for secret in secrets_of(channel) {
+            match self.secrets.refresh(secret).await {
+                Ok(fresh) => changed |= fresh.is_some(),
+                Err(error) => tracing::warn!(%error, "cannot re-read a refused secret"),
+            }
+        }
+        changed
+    }
+
+    /// One post of `body` to the channel.
+    async fn post(
         &self,
         channel: &Channel,
         body: &serde_json::Value,
         thread: Option<&str>,
         key: &str,
-    ) -> Result<Sent, SendError> {
+    ) -> Result<Sent, Failure> {
         let json = |value: &serde_json::Value| serde_json::to_vec(value).unwrap_or_default();
         let content_type = ("Content-Type", "application/json".to_string());
         match channel {
@@ -250,6 +331,28 @@ impl ChatSender for AwsChat {
             }
         }
     }
+}
+
+impl ChatSender for AwsChat {
+    /// `key` goes out as `Idempotency-Key` where the receiver deduplicates (webhooks). A
+    /// refused credential is read again, and the message sent once more if it changed.
+    async fn send(
+        &self,
+        channel: &Channel,
+        body: &serde_json::Value,
+        thread: Option<&str>,
+        key: &str,
+    ) -> Result<Sent, SendError> {
+        match self.post(channel, body, thread, key).await {
+            Err(Failure::Refused(error)) => {
+                if !self.reread(channel).await {
+                    return Err(error);
+                }
+                Ok(self.post(channel, body, thread, key).await?)
+            }
+            other => Ok(other?),
+        }
+    }
 
     /// Rewrites a posted message in place (Slack `chat.update`): the opening message
     /// follows the incident's status. Other channels cannot edit; nothing to do.
@@ -259,13 +362,22 @@ impl ChatSender for AwsChat {
         body: &serde_json::Value,
         thread: &str,
     ) -> Result<(), SendError> {
-        match channel {
-            Channel::Slack { token, channel } => self
-                .slack_call("chat.update", token, channel, body, Some(("ts", thread)))
-                .await
-                .map(|_| ()),
-            _ => Ok(()),
+        let Channel::Slack { token, channel: id } = channel else {
+            return Ok(());
+        };
+        let update = || self.slack_call("chat.update", token, id, body, Some(("ts", thread)));
+        match update().await {
+            Err(Failure::Refused(error)) => {
+                if !self.reread(channel).await {
+                    return Err(error);
+                }
+                update().await?;
+            }
+            other => {
+                other?;
+            }
         }
+        Ok(())
     }
 
     /// The SQS queue, when there is one.
@@ -386,18 +498,27 @@ mod tests {
         assert_eq!(judge(&answer(204, None)), Ok(()));
         assert_eq!(
             judge(&answer(429, Some(Duration::from_secs(3)))),
-            Err(SendError::Retry {
+            Err(Failure::Other(SendError::Retry {
                 after: Some(Duration::from_secs(3)),
                 reason: "429 Too Many Requests".into()
-            })
+            }))
         );
         assert!(matches!(
             judge(&answer(503, None)),
-            Err(SendError::Retry { .. })
+            Err(Failure::Other(SendError::Retry { .. }))
         ));
         assert!(matches!(
-            judge(&answer(404, None)),
-            Err(SendError::Fail { .. })
+            judge(&answer(400, None)),
+            Err(Failure::Other(SendError::Fail { .. }))
         ));
+        for refused in REFUSED_STATUSES {
+            assert!(
+                matches!(
+                    judge(&answer(refused, None)),
+                    Err(Failure::Refused(SendError::Fail { .. }))
+                ),
+                "{refused}"
+            );
+        }
     }
 }

@@ -9,13 +9,14 @@
 //! a test queues a failure, and log every call.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use quench_core::chat::{Channel, Delivery, DeliveryState};
 use quench_core::config::Mirrors;
 use quench_core::escalation::{Page, PageState};
-use quench_core::incident::AlarmReading;
+use quench_core::incident::{may_page, AlarmReading};
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent, TimelineKind};
 use quench_core::ports::{fits_one_transaction, IncidentStore, StoreError};
 use quench_core::ports::{
@@ -23,9 +24,10 @@ use quench_core::ports::{
     Datapoint, InstanceStatus, MetricRequest, StepClaim, StepRun,
 };
 use quench_core::ports::{
-    AlarmReader, ChatSender, DueItem, IncidentLog, NoticeStore, PageError, PageSender, PageStore,
-    SendError, Sent, StepStore,
+    AlarmReader, ChatSender, DueItem, DueQueue, IncidentLog, NoticeStore, PageError, PageSender,
+    PageStore, SendError, Sent, StepStore,
 };
+use quench_core::ports::{DeliveryHost, DeliveryNote};
 use quench_core::ports::{IncidentMirror, MirrorReport};
 use quench_core::runbook::StepOutcome;
 
@@ -50,6 +52,8 @@ struct Tables {
     deliveries: BTreeMap<DeliveryKey, Delivery>,
     /// By (incident, page key).
     pages: BTreeMap<(String, String), Page>,
+    /// When each claimed page's lease runs out, as the table's `due` index holds it.
+    claimed_until: BTreeMap<(String, String), DateTime<Utc>>,
 }
 
 fn claim_key(claim: &StepClaim) -> ClaimKey {
@@ -343,6 +347,19 @@ impl NoticeStore for MemoryStore {
         Ok(free)
     }
 
+    async fn release_delivery(&self, claim: &Delivery) -> Result<(), StoreError> {
+        let mut tables = lock(&self.tables);
+        let key = delivery_key(claim);
+        if tables
+            .deliveries
+            .get(&key)
+            .is_some_and(|d| d.state == DeliveryState::Sending && d.at == claim.at)
+        {
+            tables.deliveries.remove(&key);
+        }
+        Ok(())
+    }
+
     async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
         self.put_delivery(delivery.clone());
         Ok(())
@@ -350,28 +367,44 @@ impl NoticeStore for MemoryStore {
 }
 
 impl PageStore for MemoryStore {
-    async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueItem>, StoreError> {
+    async fn due(
+        &self,
+        queue: DueQueue,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueItem>, StoreError> {
         let tables = lock(&self.tables);
-        let incidents = tables.incidents.values().filter_map(|i| {
-            let due_at = i.due_at.filter(|at| *at <= now)?;
-            let item = DueItem::Incident {
-                incident_id: i.id.clone(),
-                dedup_key: i.dedup_key.clone(),
-            };
-            Some((due_at, item))
-        });
-        let pages = tables
-            .pages
-            .values()
-            .filter(|p| p.state == PageState::Pending && p.due_at <= now)
-            .map(|p| {
-                let item = DueItem::Page {
-                    incident_id: p.incident_id.clone(),
-                    page_key: p.key(),
-                };
-                (p.due_at, item)
-            });
-        let mut due: Vec<(DateTime<Utc>, DueItem)> = incidents.chain(pages).collect();
+        let mut due: Vec<(DateTime<Utc>, DueItem)> = match queue {
+            DueQueue::Pages => tables
+                .pages
+                .iter()
+                .filter_map(|(key, p)| {
+                    let due_at = match p.state {
+                        PageState::Pending => p.due_at,
+                        PageState::Sending => *tables.claimed_until.get(key)?,
+                        _ => return None,
+                    };
+                    let item = DueItem::Page {
+                        incident_id: p.incident_id.clone(),
+                        page_key: p.key(),
+                    };
+                    Some((due_at, item))
+                })
+                .collect(),
+            DueQueue::Paging | DueQueue::Routine => tables
+                .incidents
+                .values()
+                .filter(|i| may_page(i) == (queue == DueQueue::Paging))
+                .filter_map(|i| {
+                    let item = DueItem::Incident {
+                        incident_id: i.id.clone(),
+                        dedup_key: i.dedup_key.clone(),
+                    };
+                    Some((i.due_at?, item))
+                })
+                .collect(),
+        };
+        due.retain(|(at, _)| *at <= now);
         due.sort_by_key(|(at, _)| *at);
         Ok(due.into_iter().take(limit).map(|(_, item)| item).collect())
     }
@@ -395,12 +428,13 @@ impl PageStore for MemoryStore {
         let key = page_key(page);
         let free = tables.pages.get(&key).is_some_and(|stored| {
             (stored.state == PageState::Pending && stored.attempts == page.attempts)
-                || (stored.state == PageState::Sending && stored.at < now - lease)
+                || (stored.state == PageState::Sending && stored.at <= now - lease)
         });
         if free {
             let mut claimed = page.clone();
             claimed.state = PageState::Sending;
             claimed.at = now;
+            tables.claimed_until.insert(key.clone(), now + lease);
             tables.pages.insert(key, claimed);
         }
         Ok(free)
@@ -409,6 +443,71 @@ impl PageStore for MemoryStore {
     async fn settle_page(&self, page: &Page) -> Result<(), StoreError> {
         self.put_page(page.clone());
         Ok(())
+    }
+}
+
+/// A monotonic clock that moves only when a test moves it or a slow fake call takes
+/// time, so a test decides how long a tick's work lasts. It is also a delivery host:
+/// a sleep moves it, and nothing is logged.
+#[derive(Debug, Clone)]
+pub struct FakeClock {
+    origin: Instant,
+    elapsed: Arc<Mutex<Duration>>,
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        FakeClock {
+            origin: Instant::now(),
+            elapsed: Arc::default(),
+        }
+    }
+}
+
+impl FakeClock {
+    pub fn now(&self) -> Instant {
+        self.origin + *lock(&self.elapsed)
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.elapsed) += by;
+    }
+
+    /// Time passed since the clock was made.
+    pub fn elapsed(&self) -> Duration {
+        *lock(&self.elapsed)
+    }
+}
+
+impl DeliveryHost for FakeClock {
+    async fn sleep(&self, wait: Duration) {
+        self.advance(wait);
+    }
+
+    fn instant(&self) -> Instant {
+        self.now()
+    }
+
+    fn jitter_seed(&self) -> u64 {
+        0
+    }
+
+    fn note(&self, _: DeliveryNote<'_>) {}
+}
+
+/// How long each call of a slow fake takes, on which clock.
+#[derive(Debug, Clone, Default)]
+pub struct Latency(Option<(FakeClock, Duration)>);
+
+impl Latency {
+    pub fn of(clock: &FakeClock, each: Duration) -> Self {
+        Latency(Some((clock.clone(), each)))
+    }
+
+    fn pass(&self) {
+        if let Some((clock, each)) = &self.0 {
+            clock.advance(*each);
+        }
     }
 }
 
@@ -424,6 +523,8 @@ pub struct FakeChat {
     pub dead: Mutex<Vec<serde_json::Value>>,
     /// (channel kind, thread, body).
     pub updates: Mutex<Vec<(String, String, serde_json::Value)>>,
+    /// How long each send takes.
+    pub latency: Latency,
 }
 
 impl FakeChat {
@@ -451,6 +552,7 @@ impl ChatSender for FakeChat {
         key: &str,
     ) -> Result<Sent, SendError> {
         let kind = channel.kind().as_str();
+        self.latency.pass();
         lock(&self.attempts).push((
             kind.to_string(),
             thread.map(str::to_string),
@@ -641,6 +743,10 @@ pub struct FakePager {
     pub emails: Mutex<Vec<(String, String, String)>>,
     /// (phone, body).
     pub sms: Mutex<Vec<(String, String)>>,
+    /// How long each send takes.
+    pub latency: Latency,
+    /// When each send was tried, by the latency's clock.
+    pub tried_at: Mutex<Vec<Instant>>,
 }
 
 impl FakePager {
@@ -655,6 +761,10 @@ impl FakePager {
     }
 
     fn failure(&self) -> Result<(), PageError> {
+        self.latency.pass();
+        if let Some((clock, _)) = &self.latency.0 {
+            lock(&self.tried_at).push(clock.now());
+        }
         match lock(&self.failures).pop_front() {
             Some(message) => Err(PageError(message)),
             None => Ok(()),
@@ -686,10 +796,13 @@ pub struct FakeAlarms {
     pub failure: Mutex<Option<String>>,
     /// The names of each read.
     pub asked: Mutex<Vec<Vec<String>>>,
+    /// How long each read takes.
+    pub latency: Latency,
 }
 
 impl AlarmReader for FakeAlarms {
     async fn readings(&self, names: &[String]) -> Result<Vec<AlarmReading>, PageError> {
+        self.latency.pass();
         lock(&self.asked).push(names.to_vec());
         if let Some(message) = lock(&self.failure).clone() {
             return Err(PageError(message));

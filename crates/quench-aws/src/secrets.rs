@@ -1,10 +1,14 @@
 //! Secrets (webhook URLs, bot tokens, signing keys) from Secrets Manager or SSM
-//! SecureString, fetched once per cold start. A [`Secret`] never prints its value, and no
-//! error here carries one: only the secret's name.
+//! SecureString, kept for [`SECRET_TTL`] and read again sooner when a receiver refuses
+//! the one kept. A [`Secret`] never prints its value, and no error here carries one:
+//! only the secret's name.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use quench_core::chat::SecretRef;
 use quench_core::ports::ActionError;
@@ -61,12 +65,21 @@ fn name_of(secret: &SecretRef) -> &str {
     }
 }
 
-/// Reads secrets and keeps them for the life of the process: a Lambda container lives
-/// minutes to hours, and a rotated webhook URL is picked up by the next cold start.
+/// How long a read secret is used before it is read again. The escalation ticker runs
+/// every minute, so its container never goes cold: without an expiry a rotated webhook
+/// URL or bot token would never reach it.
+pub const SECRET_TTL: Duration = Duration::from_secs(300);
+
+struct Cached {
+    value: Secret,
+    read_at: Instant,
+}
+
+/// Reads secrets and keeps each for [`SECRET_TTL`] (on tokio's clock).
 pub struct Secrets {
     ssm: aws_sdk_ssm::Client,
     secrets_manager: aws_sdk_secretsmanager::Client,
-    cache: Mutex<HashMap<SecretRef, Secret>>,
+    cache: Mutex<HashMap<SecretRef, Cached>>,
 }
 
 impl Secrets {
@@ -78,15 +91,34 @@ impl Secrets {
         }
     }
 
+    /// The secret, from the cache while it is younger than [`SECRET_TTL`].
     pub async fn get(&self, secret: &SecretRef) -> Result<Secret, SecretError> {
-        if let Some(found) = self
+        let kept = self.cache.lock().ok().and_then(|cache| {
+            cache
+                .get(secret)
+                .filter(|c| c.read_at.elapsed() < SECRET_TTL)
+                .map(|c| c.value.clone())
+        });
+        match kept {
+            Some(value) => Ok(value),
+            None => self.read(secret).await,
+        }
+    }
+
+    /// Reads the secret again whatever its age, for a receiver that refused the value
+    /// kept (it may have been rotated). `Some` only when the value changed, so the
+    /// caller retries only when a retry can differ.
+    pub async fn refresh(&self, secret: &SecretRef) -> Result<Option<Secret>, SecretError> {
+        let before = self
             .cache
             .lock()
             .ok()
-            .and_then(|cache| cache.get(secret).cloned())
-        {
-            return Ok(found);
-        }
+            .and_then(|cache| cache.get(secret).map(|c| c.value.clone()));
+        let fresh = self.read(secret).await?;
+        Ok((before.as_ref() != Some(&fresh)).then_some(fresh))
+    }
+
+    async fn read(&self, secret: &SecretRef) -> Result<Secret, SecretError> {
         let name = name_of(secret).to_string();
         let value = match secret {
             SecretRef::SecretsManager(id) => {
@@ -119,7 +151,11 @@ impl Secrets {
                 message: "it has no value".into(),
             })?;
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(secret.clone(), value.clone());
+            let cached = Cached {
+                value: value.clone(),
+                read_at: Instant::now(),
+            };
+            cache.insert(secret.clone(), cached);
         }
         Ok(value)
     }
@@ -161,8 +197,55 @@ mod tests {
         assert_eq!(secret.expose(), VALUE);
     }
 
+    /// Secrets Manager answering `values` in turn, for `quench/hook`.
+    fn rotating(values: &[&'static str]) -> (aws_smithy_mocks::Rule, Secrets) {
+        let mut sequence = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|r| r.secret_id() == Some("quench/hook"))
+            .sequence();
+        for &value in values {
+            sequence = sequence
+                .output(move || GetSecretValueOutput::builder().secret_string(value).build());
+        }
+        let rule = sequence.build();
+        let secrets_manager = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [&rule]);
+        let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, []);
+        (rule, Secrets::new(ssm, secrets_manager))
+    }
+
+    const ROTATED: &str = "https://hooks.example.com/services/T0/B0/rotated";
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_secret_is_read_again_once_it_is_five_minutes_old() {
+        let (rule, secrets) = rotating(&[VALUE, ROTATED]);
+        let hook = SecretRef::SecretsManager("quench/hook".into());
+        assert_eq!(secrets.get(&hook).await.expect("read").expose(), VALUE);
+        tokio::time::advance(Duration::from_secs(4 * 60)).await;
+        assert_eq!(secrets.get(&hook).await.expect("kept").expose(), VALUE);
+        assert_eq!(rule.num_calls(), 1, "kept for four minutes");
+        // A warm container six minutes on: the rotation reaches it.
+        tokio::time::advance(Duration::from_secs(2 * 60)).await;
+        assert_eq!(secrets.get(&hook).await.expect("read").expose(), ROTATED);
+        assert_eq!(rule.num_calls(), 2);
+    }
+
     #[tokio::test]
-    async fn secrets_are_read_once_per_process_and_errors_name_only_the_secret() {
+    async fn a_refresh_reads_past_the_cache_and_says_whether_the_value_changed() {
+        let (rule, secrets) = rotating(&[VALUE, VALUE, ROTATED]);
+        let hook = SecretRef::SecretsManager("quench/hook".into());
+        assert_eq!(secrets.get(&hook).await.expect("read").expose(), VALUE);
+        assert_eq!(
+            secrets.refresh(&hook).await.expect("read"),
+            None,
+            "unchanged"
+        );
+        let fresh = secrets.refresh(&hook).await.expect("read");
+        assert_eq!(fresh.as_ref().map(Secret::expose), Some(ROTATED));
+        assert_eq!(secrets.get(&hook).await.expect("kept").expose(), ROTATED);
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn secrets_are_kept_between_reads_and_errors_name_only_the_secret() {
         let found = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
             .match_requests(|r| r.secret_id() == Some("quench/hook"))
             .then_output(|| GetSecretValueOutput::builder().secret_string(VALUE).build());

@@ -10,9 +10,10 @@
 //! | chat delivery     | `INC#<id>`        | `CHAT#<channel>#<event key>`|
 //! | page              | `INC#<id>`        | `PAGE#<page key>`|
 //!
-//! Incidents the ticker must look at, and pages waiting to be sent, carry `due_shard`
-//! and `due_at`; nothing else does, so the `due` index is sparse: the ticker's query
-//! reads only what is due, however many incidents are open.
+//! Incidents the ticker must look at, pages waiting to be sent, and pages claimed by a
+//! ticker (due again when the claim's lease runs out) carry `due_shard` and `due_at`;
+//! nothing else does, so the `due` index is sparse: the ticker's query reads only what
+//! is due, however many incidents are open.
 //!
 //! A decision is one `TransactWriteItems` conditioned on the head's version, so reading
 //! the head and writing the decision is race-free: two deliveries of the same ALARM both
@@ -21,6 +22,7 @@
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -28,10 +30,11 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use quench_core::chat::{Delivery, DeliveryState};
-use quench_core::escalation::{Page, PageState};
+use quench_core::escalation::{due_again, Page, PageState};
+use quench_core::incident::may_page;
 use quench_core::incident::{Commit, DedupHead, IncidentRecord, TimelineEvent};
-pub use quench_core::ports::DueItem;
 use quench_core::ports::{fits_one_transaction, IncidentStore, StoreError};
+pub use quench_core::ports::{DueItem, DueQueue};
 use quench_core::ports::{IncidentLog, NoticeStore, PageStore, StepClaim, StepRun, StepStore};
 use quench_core::runbook::StepOutcome;
 use std::collections::HashMap;
@@ -55,9 +58,19 @@ const PAGE_PREFIX: &str = "PAGE#";
 pub const DUE_INDEX: &str = "due";
 pub const DUE_PARTITION: &str = "due_shard";
 pub const DUE_SORT: &str = "due_at";
-/// One partition: a tick reads at most a few hundred due items, far below what one
-/// index partition serves.
-const DUE_SHARD: &str = "DUE";
+/// The index partition of each due queue. A tick reads at most a few hundred items of
+/// each, far below what one index partition serves. Pages have their own partition and
+/// incidents that may page another, so a backlog of recovery checks (every open incident
+/// that resolves on OK is due for one every 10 minutes) never sorts ahead of a page.
+/// Items written before the queues were split sit in `DUE`, read as paging work, and
+/// move to their queue at their next write.
+fn due_shard(queue: DueQueue) -> &'static str {
+    match queue {
+        DueQueue::Pages => "PAGE",
+        DueQueue::Paging => "DUE",
+        DueQueue::Routine => "ROUTINE",
+    }
+}
 
 /// Sortable as text, so the index orders by time.
 fn due_text(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -242,7 +255,12 @@ impl DynamoStore {
             item.push(("resolved_at", s(resolved_at.to_rfc3339())));
         }
         if let Some(due_at) = incident.due_at {
-            item.push((DUE_PARTITION, s(DUE_SHARD)));
+            let queue = if may_page(incident) {
+                DueQueue::Paging
+            } else {
+                DueQueue::Routine
+            };
+            item.push((DUE_PARTITION, s(due_shard(queue))));
             item.push((DUE_SORT, s(due_text(due_at))));
         }
         Ok(item)
@@ -478,7 +496,7 @@ impl IncidentStore for DynamoStore {
         }
         for page in &commit.pages {
             // The head's condition makes this commit land once; no condition of its own.
-            writes.push(self.put(self.page_item(page)?, None)?);
+            writes.push(self.put(self.page_item(page, unclaimed_due(page))?, None)?);
         }
         // No ClientRequestToken: two identical deliveries racing would share it and both
         // be told they succeeded, and the runbook would run twice. A retry whose first
@@ -519,6 +537,35 @@ impl NoticeStore for DynamoStore {
             .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
             .expression_attribute_values(":stale", s((delivery.at - lease).to_rfc3339()));
         written(put.send().await)
+    }
+
+    /// Deletes the claim if it is still the one given back.
+    async fn release_delivery(&self, claim: &Delivery) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(incident_pk(&claim.incident_id)))
+            .key(SORT_KEY, s(chat_sk(claim)))
+            .condition_expression("#state = :sending AND #at = :at")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":sending", s(DeliveryState::Sending.as_str()))
+            .expression_attribute_values(":at", s(claim.at.to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(classify(error)),
+        }
     }
 
     async fn settle_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
@@ -593,8 +640,21 @@ impl DynamoStore {
     }
 }
 
+/// The `due` time of a page the ticker has not claimed (a claim goes through
+/// [`PageStore::claim_page`], which knows the lease).
+fn unclaimed_due(page: &Page) -> Option<chrono::DateTime<chrono::Utc>> {
+    (page.state != PageState::Sending)
+        .then(|| due_again(page, chrono::Duration::zero()))
+        .flatten()
+}
+
 impl DynamoStore {
-    fn page_item(&self, page: &Page) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
+    /// The page's item; `due` puts it in the `due` index.
+    fn page_item(
+        &self,
+        page: &Page,
+        due: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<(&'static str, AttributeValue)>, StoreError> {
         let mut item = vec![
             (PARTITION_KEY, s(incident_pk(&page.incident_id))),
             (SORT_KEY, s(page_sk(page))),
@@ -603,28 +663,33 @@ impl DynamoStore {
             ("at", s(due_text(page.at))),
             ("body", to_body(page)?),
         ];
-        if page.state == PageState::Pending {
-            item.push((DUE_PARTITION, s(DUE_SHARD)));
-            item.push((DUE_SORT, s(due_text(page.due_at))));
+        if let Some(due) = due {
+            item.push((DUE_PARTITION, s(due_shard(DueQueue::Pages))));
+            item.push((DUE_SORT, s(due_text(due))));
         }
         Ok(item)
     }
 
     /// The page as one PutItem; the transaction of the decision that paged writes the
     /// same attributes.
-    fn page_put(&self, page: &Page) -> Result<PutItemFluentBuilder, StoreError> {
+    fn page_put(
+        &self,
+        page: &Page,
+        due: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<PutItemFluentBuilder, StoreError> {
         let put = self.client.put_item().table_name(&self.table);
         Ok(self
-            .page_item(page)?
+            .page_item(page, due)?
             .into_iter()
             .fold(put, |put, (name, value)| put.item(name, value)))
     }
 }
 
 impl PageStore for DynamoStore {
-    /// Reads the sparse index only.
+    /// Reads one partition of the sparse index only.
     async fn due(
         &self,
+        queue: DueQueue,
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<DueItem>, StoreError> {
@@ -636,7 +701,7 @@ impl PageStore for DynamoStore {
             .key_condition_expression("#shard = :shard AND #due <= :now")
             .expression_attribute_names("#shard", DUE_PARTITION)
             .expression_attribute_names("#due", DUE_SORT)
-            .expression_attribute_values(":shard", s(DUE_SHARD))
+            .expression_attribute_values(":shard", s(due_shard(queue)))
             .expression_attribute_values(":now", s(due_text(now)));
         let items = self.query_all(request, limit).await?;
         Ok(items.iter().filter_map(due_item).collect())
@@ -656,10 +721,12 @@ impl PageStore for DynamoStore {
         let mut claimed = page.clone();
         claimed.state = PageState::Sending;
         claimed.at = now;
+        // Still in the index, due when the lease runs out: if this ticker dies before
+        // settling the page, a later tick takes it over.
         let put = self
-            .page_put(&claimed)?
+            .page_put(&claimed, due_again(&claimed, lease))?
             .condition_expression(
-                "(#state = :pending AND attempts = :attempts) OR (#state = :sending AND #at < :stale)",
+                "(#state = :pending AND attempts = :attempts) OR (#state = :sending AND #at <= :stale)",
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#at", "at")
@@ -671,7 +738,10 @@ impl PageStore for DynamoStore {
     }
 
     async fn settle_page(&self, page: &Page) -> Result<(), StoreError> {
-        self.page_put(page)?.send().await.map_err(classify)?;
+        self.page_put(page, unclaimed_due(page))?
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 

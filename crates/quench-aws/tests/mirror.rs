@@ -76,6 +76,8 @@ fn incident(status: IncidentStatus, mirrors: MirrorIds) -> IncidentRecord {
         },
         mirrors,
         paging: None,
+        active_at: None,
+        net_at: None,
         alarms_checked_at: None,
         due_at: None,
         version: 1,

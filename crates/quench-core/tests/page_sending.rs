@@ -52,6 +52,22 @@ fn a_page_is_sendable_when_due_or_abandoned_past_its_lease() {
 }
 
 #[test]
+fn a_claimed_page_stays_due_until_it_is_settled() {
+    let lease = chrono::Duration::minutes(2);
+    assert_eq!(due_again(&page(PageState::Pending), lease), Some(at(0)));
+    let mut claimed = page(PageState::Sending);
+    claimed.at = at(5);
+    assert_eq!(
+        due_again(&claimed, lease),
+        Some(at(7)),
+        "when the claim's lease runs out"
+    );
+    for settled in [PageState::Sent, PageState::Cancelled, PageState::Failed] {
+        assert_eq!(due_again(&page(settled), lease), None, "{settled:?}");
+    }
+}
+
+#[test]
 fn failures_back_off_then_give_up_with_an_event() {
     let incident = incident();
     let mut current = page(PageState::Pending);

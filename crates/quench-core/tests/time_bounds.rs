@@ -12,7 +12,7 @@ use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState};
 use quench_core::config::Config;
 use quench_core::incident::{
     confirm_pending_resolve, decide, operate, tick, AlarmReading, DedupHead, Operation,
-    OperationKind,
+    OperationKind, Seen,
 };
 
 /// A config with `plan` (YAML flow fields) for plan `p`, contact alice engaged with
@@ -189,14 +189,19 @@ proptest! {
             state: AlarmState::Ok,
             since: at,
         }];
+        // The safety net's arithmetic too: a handled time at the edges of time.
+        let seen = Seen {
+            readings: readings.to_vec(),
+            handled_at: Some(at),
+        };
         for when in [now, DateTime::<Utc>::MAX_UTC] {
-            let _ = tick(&head, &id, &config, &readings, when);
+            let _ = tick(&head, &id, &config, &seen, when);
         }
         for ok_at in [at.checked_add_signed(TimeDelta::milliseconds(1)), Some(DateTime::<Utc>::MAX_UTC)] {
             let Some(ok_at) = ok_at else { continue };
             if let Some(after) = deliver(&config, Some(head.clone()), &change(AlarmState::Ok, ok_at)) {
                 let _ = confirm_pending_resolve(&after, &id, now);
-                let _ = tick(&after, &id, &config, &readings, now);
+                let _ = tick(&after, &id, &config, &seen, now);
                 let _ = deliver(&config, Some(after), &change(AlarmState::Alarm, DateTime::<Utc>::MAX_UTC));
             }
         }

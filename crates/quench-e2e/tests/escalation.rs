@@ -11,7 +11,7 @@ use alarm_to_incident::Handler as AlarmHandler;
 use aws_sdk_cloudwatch::types::StateValue;
 use chrono::{DateTime, Duration, Utc};
 use escalation_ticker::{LambdaHandler as Ticker, Report};
-use quench_aws::chat::AwsChat;
+use quench_aws::chat::{AwsChat, TokioHost};
 use quench_aws::mirror::AwsMirror;
 use quench_aws::paging::{CloudWatchAlarms, Pager};
 use quench_aws::store::DynamoStore;
@@ -104,6 +104,7 @@ async fn stack() -> Stack {
             Some(sink.url("/slack/api")),
             Some(chat.dead_letters.clone()),
         )),
+        host: TokioHost,
         table: table.to_string(),
         lease: Duration::minutes(2),
     };
@@ -122,6 +123,12 @@ async fn stack() -> Stack {
         store,
         inbox: pages.inbox,
     }
+}
+
+/// As long as a Lambda invocation could work: the local stack is slower than AWS, and
+/// these tests are about what a tick does, not when it stops.
+fn deadline() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(300)
 }
 
 fn t0() -> DateTime<Utc> {
@@ -179,7 +186,7 @@ impl Stack {
     }
 
     async fn tick(&self, at: DateTime<Utc>) -> Report {
-        self.ticker.tick(at).await.expect("tick")
+        self.ticker.tick(at, deadline()).await.expect("tick")
     }
 
     /// Emails delivered to the pages topic since the last call, by contact, in order.
@@ -399,11 +406,21 @@ async fn two_concurrent_tickers_page_each_contact_once_per_stage() {
         let (a, b) = tokio::join!(
             {
                 let ticker = stack.ticker.clone();
-                async move { ticker.tick(minutes(minute)).await.expect("tick") }
+                async move {
+                    ticker
+                        .tick(minutes(minute), deadline())
+                        .await
+                        .expect("tick")
+                }
             },
             {
                 let ticker = stack.ticker.clone();
-                async move { ticker.tick(minutes(minute)).await.expect("tick") }
+                async move {
+                    ticker
+                        .tick(minutes(minute), deadline())
+                        .await
+                        .expect("tick")
+                }
             }
         );
         totals.pages_sent += a.pages_sent + b.pages_sent;
@@ -571,4 +588,115 @@ async fn an_alarm_with_a_120_character_name_pages_by_email() {
             .all(|p| p.state == PageState::Sent),
         "{pages:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_ticker_picks_up_a_rotated_slack_token_when_slack_refuses_the_old_one() {
+    let stack = stack().await;
+    let incident = stack.open("web-1-cpu", t0()).await;
+    stack
+        .operate("escalate", &incident, "runbook:cpu", t0())
+        .await;
+    stack.tick(t0()).await;
+    assert_eq!(stack.slack_mentions(), 1, "the token was read and kept");
+
+    let sdk = stack.moto.sdk_config().await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id("quench/chat/slack-bot-token")
+        .secret_string("xoxb-rotated-token")
+        .send()
+        .await
+        .expect("rotated");
+    // Slack no longer knows the token the ticker kept.
+    stack.sink.fail_next("/slack/api", 1, 401, None);
+    let second = stack.tick(minutes(10)).await;
+    assert_eq!(second.escalations, 1, "{second:?}");
+
+    let posted = stack.sink.delivered(SLACK);
+    let last = posted.last().expect("the stage change was posted");
+    assert_eq!(
+        last.header("Authorization"),
+        Some("Bearer xoxb-rotated-token")
+    );
+    assert!(
+        last.body["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("📟 Paging:")),
+        "{:?}",
+        last.body
+    );
+    let timeline = stack.store.timeline(&incident.0).await.expect("timeline");
+    assert!(
+        timeline.iter().all(|e| e.kind != TimelineKind::ChatFailed),
+        "{timeline:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_ticker_died_after_claiming_it_is_sent_once_the_lease_runs_out() {
+    let stack = stack().await;
+    // 2026-11-21 10:00 Berlin: bob's shift, one email now and an SMS 5 minutes later.
+    let at = t0() + Duration::days(1);
+    let incident = stack.open("web-2-cpu", at).await;
+    stack
+        .operate("escalate", &incident, "runbook:cpu", at)
+        .await;
+    let pages = stack.store.pages(&incident.0).await.expect("pages");
+    let email = pages
+        .iter()
+        .find(|p| p.contact == "bob" && p.via.as_str() == "email")
+        .expect("bob's email page");
+    // A ticker claims it and dies before sending or settling it.
+    assert!(stack
+        .store
+        .claim_page(email, at, stack.ticker.lease)
+        .await
+        .expect("claimed"));
+
+    let during = stack.tick(at + Duration::minutes(1)).await;
+    assert_eq!(during.pages_sent, 0, "the lease still holds: {during:?}");
+    let after = stack.tick(at + Duration::minutes(2)).await;
+    assert_eq!(after.pages_sent, 1, "{after:?}");
+    assert_eq!(stack.emails().await, vec!["bob"]);
+    for minute in [3, 4] {
+        let report = stack.tick(at + Duration::minutes(minute)).await;
+        assert_eq!(report.pages_sent, 0, "minute {minute}: {report:?}");
+    }
+    assert!(stack.emails().await.is_empty(), "exactly once");
+    let pages = stack.store.pages(&incident.0).await.expect("pages");
+    let email = pages
+        .iter()
+        .find(|p| p.contact == "bob" && p.via.as_str() == "email")
+        .expect("bob's email page");
+    assert_eq!((email.state, email.attempts), (PageState::Sent, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_nobody_escalated_is_escalated_and_paged_by_the_safety_net() {
+    let stack = stack().await;
+    // Opened, and then nothing: no runbook outcome, no escalation (its execution died).
+    let incident = stack.open("web-1-cpu", t0()).await;
+    let quiet = stack.tick(minutes(14)).await;
+    assert_eq!(quiet, Report::default(), "not yet: {quiet:?}");
+
+    let net = stack.tick(minutes(15)).await;
+    assert_eq!(
+        (net.escalations, net.pages_sent),
+        (1, 3),
+        "alice by email, SMS and chat in the same tick: {net:?}"
+    );
+    assert_eq!(stack.emails().await, vec!["alice"]);
+    let timeline = stack.store.timeline(&incident.0).await.expect("timeline");
+    let escalated: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Escalated)
+        .map(|e| e.summary.as_str())
+        .collect();
+    assert_eq!(
+        escalated,
+        vec!["escalated by ticker: no runbook outcome or page within 15m; paging alice"]
+    );
+    let after = stack.tick(minutes(16)).await;
+    assert_eq!(after.escalations, 0, "once: {after:?}");
 }

@@ -17,6 +17,11 @@
 //!   escalates or is acknowledged the opening message is rewritten to show its status.
 //!
 //! A contact's own channel (a chat page's mention) gets only their pages.
+//!
+//! A chat page goes through [`Notifier::deliver_page`] instead: one message, claimed
+//! and sent the same way, but a failure is given back to the escalation ticker, which
+//! retries the page on its own schedule and records it as failed after the last
+//! attempt, like an email or SMS page.
 
 use std::time::{Duration, Instant};
 
@@ -134,6 +139,35 @@ enum Outcome {
     Failed(SendError, u32),
 }
 
+/// What posting one message came to, its delivery claimed and settled.
+enum Posted {
+    Delivered,
+    /// Another invocation holds the claim.
+    Busy,
+    /// Every attempt failed; the claim is still held, for the caller to settle.
+    Failed(Box<Unposted>),
+}
+
+/// A message every attempt failed to send.
+struct Unposted {
+    claim: Delivery,
+    body: serde_json::Value,
+    error: SendError,
+    attempts: u32,
+}
+
+/// How delivering one chat page went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageDelivery {
+    /// In the channel: posted now, or by an earlier attempt that died before it settled
+    /// the page.
+    Delivered,
+    /// Another invocation holds the delivery's claim and may be posting it right now.
+    Busy,
+    /// Not posted, for this reason. The claim is given back, so the next attempt posts.
+    Failed(String),
+}
+
 impl<S, C, H> Notifier<'_, S, C, H>
 where
     S: NoticeStore + Sync,
@@ -197,6 +231,72 @@ where
     }
 }
 
+impl<S, C, H> Notifier<'_, S, C, H>
+where
+    S: NoticeStore + Sync,
+    C: ChatSender + Sync,
+    H: DeliveryHost + Sync,
+{
+    /// Posts one chat page: `event`, the page's `paged` event carrying the mention, to
+    /// the mention's channel, in the incident's thread there. The event need not be on
+    /// the timeline yet: the ticker records it once this says `Delivered`, so the
+    /// timeline never says someone was paged who was not. A failure is not
+    /// dead-lettered: the ticker tries the page again on its own schedule.
+    pub async fn deliver_page(
+        &self,
+        incident: &IncidentRecord,
+        event: &TimelineEvent,
+        now: DateTime<Utc>,
+    ) -> Result<PageDelivery, StoreError> {
+        let Some(mention) = &event.mention else {
+            return Ok(PageDelivery::Failed("the page has no chat mention".into()));
+        };
+        let name = mention.channel.as_str();
+        let Some(channel) = self.config.chat.channels.get(name) else {
+            return Ok(PageDelivery::Failed(format!(
+                "no chat channel is named `{name}`"
+            )));
+        };
+        let deliveries = self.store.deliveries(&incident.id).await?;
+        let ours = || deliveries.iter().filter(|d| d.channel == name);
+        if let Some(done) = ours().find(|d| d.event_key == event.event_key) {
+            match done.state {
+                DeliveryState::Delivered => return Ok(PageDelivery::Delivered),
+                // A catch-up dead-lettered it: a page recorded before it was delivered,
+                // as earlier versions did. It stays failed.
+                DeliveryState::DeadLettered => {
+                    let error = done.error.as_deref().unwrap_or("dead-lettered");
+                    return Ok(PageDelivery::Failed(error.to_string()));
+                }
+                DeliveryState::Sending => {}
+            }
+        }
+        let conversation = Conversation {
+            notifier: self,
+            incident,
+            runbook: self
+                .config
+                .plans
+                .get(&incident.plan)
+                .and_then(|p| p.runbook.as_deref()),
+            name,
+            channel,
+            follows_plan: false,
+            now,
+            started: self.host.instant(),
+        };
+        let mut thread = ours().find_map(|d| d.thread.clone());
+        Ok(match conversation.post(event, &mut thread).await? {
+            Posted::Delivered => PageDelivery::Delivered,
+            Posted::Busy => PageDelivery::Busy,
+            Posted::Failed(unposted) => {
+                self.store.release_delivery(&unposted.claim).await?;
+                PageDelivery::Failed(unposted.error.to_string())
+            }
+        })
+    }
+}
+
 /// One incident's conversation in one channel.
 struct Conversation<'a, S, C, H> {
     notifier: &'a Notifier<'a, S, C, H>,
@@ -246,31 +346,8 @@ where
                 report.pending += 1;
                 continue;
             }
-            let claim = Delivery {
-                incident_id: self.incident.id.clone(),
-                channel: self.name.to_string(),
-                event_key: event.event_key.clone(),
-                state: DeliveryState::Sending,
-                at: self.now,
-                attempts: 0,
-                thread: None,
-                error: None,
-            };
-            let store = self.notifier.store;
-            if !store.claim_delivery(&claim, policy.lease).await? {
-                report.pending += 1;
-                continue;
-            }
-            let notice = Notice::new(self.incident, event, self.runbook, self.notifier.table);
-            let body = render(self.channel.kind(), &notice);
-            let key = format!("{}#{}", self.incident.id, event.event_key);
-            match self.send(&body, thread.as_deref(), &key).await {
-                Outcome::Sent(sent, attempts) => {
-                    // The first message delivered here opens the thread.
-                    let opens_thread = thread.is_none() && sent.thread.is_some();
-                    if opens_thread {
-                        thread.clone_from(&sent.thread);
-                    }
+            match self.post(event, &mut thread).await? {
+                Posted::Delivered => {
                     status_changed |= matches!(
                         event.kind,
                         TimelineKind::Resolved
@@ -278,17 +355,16 @@ where
                             | TimelineKind::Escalated
                             | TimelineKind::Acknowledged
                     );
-                    store
-                        .settle_delivery(&Delivery {
-                            state: DeliveryState::Delivered,
-                            attempts,
-                            thread: sent.thread.filter(|_| opens_thread),
-                            ..claim
-                        })
-                        .await?;
                     report.delivered += 1;
                 }
-                Outcome::Failed(error, attempts) => {
+                Posted::Busy => report.pending += 1,
+                Posted::Failed(unposted) => {
+                    let Unposted {
+                        claim,
+                        body,
+                        error,
+                        attempts,
+                    } = *unposted;
                     self.give_up(&claim, event, &body, &error, attempts).await?;
                     report.dead_lettered += 1;
                     // The endpoint is down or refuses us: the rest of this channel waits
@@ -301,6 +377,59 @@ where
             self.refresh_opening(timeline, &thread).await;
         }
         Ok(())
+    }
+
+    /// Claims the event's delivery here, renders and sends it (threaded under `thread`,
+    /// which the first message delivered here sets), and settles it when delivered.
+    async fn post(
+        &self,
+        event: &TimelineEvent,
+        thread: &mut Option<String>,
+    ) -> Result<Posted, StoreError> {
+        let store = self.notifier.store;
+        let claim = Delivery {
+            incident_id: self.incident.id.clone(),
+            channel: self.name.to_string(),
+            event_key: event.event_key.clone(),
+            state: DeliveryState::Sending,
+            at: self.now,
+            attempts: 0,
+            thread: None,
+            error: None,
+        };
+        if !store
+            .claim_delivery(&claim, self.notifier.policy.lease)
+            .await?
+        {
+            return Ok(Posted::Busy);
+        }
+        let notice = Notice::new(self.incident, event, self.runbook, self.notifier.table);
+        let body = render(self.channel.kind(), &notice);
+        let key = format!("{}#{}", self.incident.id, event.event_key);
+        match self.send(&body, thread.as_deref(), &key).await {
+            Outcome::Sent(sent, attempts) => {
+                // The first message delivered here opens the thread.
+                let opens_thread = thread.is_none() && sent.thread.is_some();
+                if opens_thread {
+                    thread.clone_from(&sent.thread);
+                }
+                store
+                    .settle_delivery(&Delivery {
+                        state: DeliveryState::Delivered,
+                        attempts,
+                        thread: sent.thread.filter(|_| opens_thread),
+                        ..claim
+                    })
+                    .await?;
+                Ok(Posted::Delivered)
+            }
+            Outcome::Failed(error, attempts) => Ok(Posted::Failed(Box::new(Unposted {
+                claim,
+                body,
+                error,
+                attempts,
+            }))),
+        }
     }
 
     fn wants(&self, event: &TimelineEvent) -> bool {

@@ -18,5 +18,5 @@ pub mod render;
 mod tests;
 
 pub use channels::{Channel, ChannelKind, ChatConfig, SecretRef};
-pub use delivery::{DeliveryReport, NoticeError, Notifier, RetryPolicy};
+pub use delivery::{DeliveryReport, NoticeError, Notifier, PageDelivery, RetryPolicy};
 pub use notice::{Delivery, DeliveryState, Links, Notice, NoticeEvent};

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::chat::channels::ChatConfig;
-use crate::config::plan::{Plan, Route};
+use crate::config::plan::{longest_quiet, Plan, Route};
 use crate::config::vocabulary::{field, ConfigError, Names, Problems, Validate, Warning};
 use crate::escalation::policy::{Contact, EscalationPolicy};
 use crate::escalation::roster::Roster;
@@ -131,7 +131,32 @@ impl Config {
         }
         section(&mut problems, &names, "runbook", "runbooks", &self.runbooks);
         check_wave_sizes(&self.roster(), &mut problems);
+        self.validate_safety_nets(&mut problems);
         problems
+    }
+
+    /// A plan's safety net must outlast its runbook's quiet stretches, or it would
+    /// escalate an incident whose runbook is still at work.
+    fn validate_safety_nets(&self, problems: &mut Problems) {
+        for (name, plan) in &self.plans {
+            let (Some(limit), Some(runbook)) = (plan.escalate_unhandled_after, &plan.runbook)
+            else {
+                continue;
+            };
+            let Some(quiet) = self.runbooks.get(runbook).map(longest_quiet) else {
+                continue;
+            };
+            if limit <= quiet {
+                problems.add(
+                    format!("plans.{name}.escalate_unhandled_after"),
+                    format!(
+                        "`{limit}` is not longer than runbook `{runbook}` can go without a \
+                         step finishing ({quiet}: its sleeps and its longest timeout), so the \
+                         ticker would escalate incidents it is still working on"
+                    ),
+                );
+            }
+        }
     }
 
     /// Who can be paged and how: what an escalation reads of the file.

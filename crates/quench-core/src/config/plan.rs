@@ -12,6 +12,7 @@ use crate::alarm::AlarmState;
 use crate::config::vocabulary::{Names, Problems, Validate};
 use crate::duration::{Span, DAY_SECS};
 use crate::glob::Glob;
+use crate::runbook::model::{Action, Runbook};
 
 /// What Quench does for the incidents of one kind of alarm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -52,9 +53,62 @@ pub struct Plan {
     /// again, from the stage that was acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledge_timeout: Option<Span>,
-    /// An incident still open this long after it opened is closed by the ticker.
+    /// An incident with no alarm change, reopen or operation for this long is closed by
+    /// the ticker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_after: Option<Span>,
+    /// The safety net: an open incident nobody acknowledged, and that neither its runbook
+    /// nor anyone escalated, is escalated by the ticker this long after the last sign it
+    /// is being handled (its opening or reopening, a runbook step that finished).
+    /// Default: 15m, or 5m more than the plan's runbook can go without a step finishing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_unhandled_after: Option<Span>,
+}
+
+/// The safety net's limit when the plan sets none and its runbook (if any) is quicker.
+pub const UNHANDLED_AFTER: Span = Span::from_secs(15 * 60);
+
+/// What the default limit adds to a runbook's longest quiet stretch: the state machine's
+/// own latency between steps.
+const RUNBOOK_SLACK: u64 = 5 * 60;
+
+/// The bounds of `escalate_unhandled_after`.
+const UNHANDLED_MIN: Span = Span::from_secs(60);
+const UNHANDLED_MAX: Span = Span::from_secs(7 * 86_400);
+
+impl Plan {
+    /// The safety net's limit for this plan (see
+    /// [`Plan::escalate_unhandled_after`]).
+    pub fn unhandled_after(&self, runbooks: &BTreeMap<String, Runbook>) -> Span {
+        if let Some(limit) = self.escalate_unhandled_after {
+            return limit;
+        }
+        let quiet = self
+            .runbook
+            .as_ref()
+            .and_then(|name| runbooks.get(name))
+            .map(longest_quiet)
+            .unwrap_or(Span::ZERO);
+        UNHANDLED_AFTER.max(Span::from_secs(
+            quiet.as_secs().saturating_add(RUNBOOK_SLACK),
+        ))
+    }
+}
+
+/// The longest a run of `runbook` can go without a step finishing, at most: every sleep
+/// (they record nothing), and its longest command or automation (recorded when it ends).
+pub fn longest_quiet(runbook: &Runbook) -> Span {
+    let mut sleeps: u64 = 0;
+    let mut longest = Span::ZERO;
+    for step in &runbook.steps {
+        match &step.action {
+            Action::Sleep(span) => sleeps = sleeps.saturating_add(span.as_secs()),
+            Action::RunCommand(command) => longest = longest.max(command.timeout),
+            Action::Automation(automation) => longest = longest.max(automation.timeout),
+            _ => {}
+        }
+    }
+    Span::from_secs(sleeps.saturating_add(longest.as_secs()))
 }
 
 fn default_flap_window() -> Span {
@@ -429,6 +483,14 @@ impl Validate for Plan {
                 problems.add(format!("{at}.stale_after"), "must be above 0s");
             }
             problems.check_at_most(format!("{at}.stale_after"), limit, MAX_STALE_AFTER);
+        }
+        if let Some(limit) = self.escalate_unhandled_after {
+            if !(UNHANDLED_MIN..=UNHANDLED_MAX).contains(&limit) {
+                problems.add(
+                    format!("{at}.escalate_unhandled_after"),
+                    format!("`{limit}` is not between {UNHANDLED_MIN} and {UNHANDLED_MAX}"),
+                );
+            }
         }
     }
 }

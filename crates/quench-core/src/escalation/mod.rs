@@ -32,8 +32,8 @@ pub use paging::{
 pub use policy::{ChatIdentity, Contact, Engagement, EscalationPolicy, Stage, Target, Via};
 pub use roster::Roster;
 pub use sending::{
-    in_send_order, plan_page, sendable, settle, Outgoing, PageMessage, PageOutcome, PagePlan,
-    Settled,
+    due_again, in_send_order, plan_page, put_back, sendable, settle, Outgoing, PageMessage,
+    PageOutcome, PagePlan, Settled,
 };
 pub use walk::{
     acknowledge, acknowledged, advance, page_wave, stage_contacts, start, AckEffect, Advance,

@@ -23,14 +23,22 @@ fn when(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Whether a page may be sent at `now`: pending and due, or left `sending` by an
+/// When the ticker must look at a page next: a pending page when it is due, a claimed
+/// one when its claim's `lease` runs out (the ticker that claimed it may have died
+/// mid-send, and only the ticks would ever find it again); never once it is settled.
+/// What the `due` index holds for the page.
+pub fn due_again(page: &Page, lease: chrono::Duration) -> Option<DateTime<Utc>> {
+    match page.state {
+        PageState::Pending => Some(page.due_at),
+        PageState::Sending => page.at.checked_add_signed(lease),
+        PageState::Sent | PageState::Cancelled | PageState::Failed => None,
+    }
+}
+
+/// Whether a page may be claimed at `now`: pending and due, or left `sending` by an
 /// attempt whose lease has run out.
 pub fn sendable(page: &Page, now: DateTime<Utc>, lease: chrono::Duration) -> bool {
-    let abandoned = page.state == PageState::Sending
-        && now
-            .checked_sub_signed(lease)
-            .is_some_and(|expired| page.at < expired);
-    (page.state == PageState::Pending || abandoned) && page.due_at <= now
+    due_again(page, lease).is_some_and(|due| due <= now)
 }
 
 /// Orders pages by incident, each page once, so each incident is read once.
@@ -52,8 +60,8 @@ pub enum PageMessage {
         phone: String,
         body: String,
     },
-    /// The `paged` event itself, carrying the mention, posted by chat delivery once it
-    /// is recorded.
+    /// The `paged` event itself, carrying the mention, posted by chat delivery
+    /// ([`crate::chat::Notifier::deliver_page`]) and recorded once it is delivered.
     Chat,
 }
 
@@ -216,6 +224,15 @@ pub fn settle(
         outcome: PageOutcome::Failed,
         timeline: Some(event),
     }
+}
+
+/// A claimed page this ticker did not try after all (its chat message is being posted
+/// by another invocation): pending again, due at the next tick, its attempts unchanged.
+pub fn put_back(mut page: Page, now: DateTime<Utc>) -> Page {
+    page.state = PageState::Pending;
+    page.at = now;
+    page.due_at = now + chrono::Duration::minutes(1);
+    page
 }
 
 /// The timeline event of a page, keyed by the page alone.

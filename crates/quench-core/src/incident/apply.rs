@@ -10,7 +10,7 @@ use crate::config::file::Config;
 use crate::incident::decide::{attach_mirror_ids, confirm_pending_resolve, decide};
 use crate::incident::operate::{operate, Operation};
 use crate::incident::record::{Commit, Decision, DedupHead, MirrorIds, Outcome};
-use crate::incident::tick::{tick, AlarmReading};
+use crate::incident::tick::{tick, Seen};
 use crate::ports::incident_store::{IncidentStore, StoreError};
 use crate::routing::RoutingError;
 
@@ -79,12 +79,12 @@ pub async fn apply_tick<S: IncidentStore + Sync>(
     config: &Config,
     head: DedupHead,
     incident_id: &str,
-    readings: &[AlarmReading],
+    seen: &Seen,
     now: DateTime<Utc>,
 ) -> Result<(Decision, Option<Commit>), ApplyError> {
     let dedup_key = head.dedup_key.clone();
     decide_on_head(store, &dedup_key, Some(head), |head| {
-        tick(head, incident_id, config, readings, now)
+        tick(head, incident_id, config, seen, now)
     })
     .await
 }

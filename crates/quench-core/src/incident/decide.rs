@@ -84,6 +84,8 @@ pub(super) fn new_incident(
         },
         mirrors: MirrorIds::default(),
         paging: None,
+        active_at: None,
+        net_at: None,
         alarms_checked_at: None,
         due_at: None,
         version: 1,
@@ -289,6 +291,7 @@ pub fn decide(
     };
 
     let mut incident = incident;
+    incident.touch(change.state_at);
     incident.reschedule(Some(routed.plan));
     if matches!(
         kind,

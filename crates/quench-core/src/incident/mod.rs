@@ -29,4 +29,6 @@ pub use record::{
     Trigger, MAX_HEAD_SERIES_BYTES, MAX_INCIDENT_SERIES, PENDING_RESOLVE_GRACE,
     RECOVERY_CHECK_EVERY, SERIES_MEMORY,
 };
-pub use tick::{alarms_to_check, page_wanted, tick, AlarmReading};
+pub use tick::{
+    alarms_to_check, last_handled, may_page, net_due, page_wanted, tick, AlarmReading, Seen,
+};

@@ -145,6 +145,7 @@ pub fn operate(
             )
         }
     };
+    updated.touch(now);
     updated.reschedule(plan);
     updated.version += 1;
     let alarming = head.series.values().any(|s| s.alarming);

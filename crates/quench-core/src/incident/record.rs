@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::AlarmState;
-use crate::config::plan::{Plan, ResolveOnOk};
+use crate::config::plan::{Plan, ResolveOnOk, UNHANDLED_AFTER};
 use crate::escalation::paging::{Page, Paging, PagingState};
 use crate::escalation::policy::ChatIdentity;
 use crate::text::stable_hash;
@@ -96,6 +96,15 @@ pub struct IncidentRecord {
     /// that has one; cleared on reopen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paging: Option<Paging>,
+    /// The newest alarm change, reopen or operation on the incident; `None` in items
+    /// written before it was kept, read as `created_at`. The stale limit counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_at: Option<DateTime<Utc>>,
+    /// When the safety net looks at the incident next, as the ticker last set it from
+    /// the last sign the incident is being handled; `None`: the plan's limit after it
+    /// opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_at: Option<DateTime<Utc>>,
     /// When the ticker last read the alarms to find a recovery Quench never heard of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms_checked_at: Option<DateTime<Utc>>,
@@ -127,6 +136,35 @@ impl IncidentRecord {
             })
     }
 
+    /// Whether nobody has taken the incident on: open, neither acknowledged nor
+    /// escalated. The safety net watches these.
+    pub fn unhandled(&self) -> bool {
+        self.status == IncidentStatus::Open && self.escalated_at.is_none()
+    }
+
+    /// When the safety net looks at an unhandled incident next: as the ticker set it,
+    /// or first the plan's own limit (without its runbook's, which only the ticker
+    /// weighs, so this is never later) after the incident opened.
+    pub fn net_look(&self, plan: Option<&Plan>) -> Option<DateTime<Utc>> {
+        let first = plan
+            .and_then(|p| p.escalate_unhandled_after)
+            .unwrap_or(UNHANDLED_AFTER);
+        self.unhandled()
+            .then(|| self.net_at.or_else(|| first.after(self.created_at)))
+            .flatten()
+    }
+
+    /// When the incident last saw an alarm change, a reopen or an operation.
+    pub fn last_active(&self) -> DateTime<Utc> {
+        self.active_at.unwrap_or(self.created_at)
+    }
+
+    /// Records activity at `at`; never backwards, as changes of several series arrive
+    /// out of order.
+    pub fn touch(&mut self, at: DateTime<Utc>) {
+        self.active_at = Some(self.last_active().max(at));
+    }
+
     /// Recomputes [`IncidentRecord::due_at`] after a change, under the incident's plan.
     pub fn reschedule(&mut self, plan: Option<&Plan>) {
         if !self.status.is_active() {
@@ -146,11 +184,11 @@ impl IncidentRecord {
         let recovery = self.next_alarm_check(plan);
         let stale = plan
             .and_then(|p| p.stale_after)
-            .and_then(|limit| limit.after(self.created_at));
+            .and_then(|limit| limit.after(self.last_active()));
         let pending = self
             .resolve_due_at
             .and_then(|due| due.checked_add_signed(PENDING_RESOLVE_GRACE));
-        self.due_at = [paging, recovery, stale, pending]
+        self.due_at = [paging, recovery, stale, pending, self.net_look(plan)]
             .into_iter()
             .flatten()
             .min();

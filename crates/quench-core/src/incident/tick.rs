@@ -1,8 +1,10 @@
 //! What the escalation ticker does to one incident that is due: close it when stale,
 //! complete an overdue pending resolution, resolve it when its alarms recovered without
-//! Quench hearing of it, and walk its escalation policy. Pure: the alarm readings are
-//! passed in, and the store applies the result on the head's version like every other
-//! decision, so two tickers racing on one incident page it once.
+//! Quench hearing of it, escalate it when nobody has handled it for too long (the safety
+//! net), and walk its escalation policy. Pure: what the ticker read (alarm states, the
+//! last sign the incident is handled) is passed in, and the store applies the result on
+//! the head's version like every other decision, so two tickers racing on one incident
+//! page it once.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -13,6 +15,7 @@ use crate::escalation::paging::{Page, PagingState};
 use crate::escalation::walk::{self as escalation, Advance};
 use crate::incident::commit::{decision_on, ignored_on, incident_commit, incident_event};
 use crate::incident::decide::confirm_pending_resolve;
+use crate::incident::operate::{operate, Operation, OperationKind};
 use crate::incident::record::{
     DecisionKind, DedupHead, IgnoreReason, IncidentRecord, IncidentStatus, Outcome, SeriesState,
     TimelineEvent, TimelineKind, PENDING_RESOLVE_GRACE,
@@ -25,6 +28,41 @@ pub struct AlarmReading {
     pub state: AlarmState,
     /// When it entered that state.
     pub since: DateTime<Utc>,
+}
+
+/// What the ticker read for one incident's decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The states of [`alarms_to_check`]'s alarms; empty when no check was due or they
+    /// could not be read.
+    pub readings: Vec<AlarmReading>,
+    /// [`last_handled`], when [`net_due`] asked for it.
+    pub handled_at: Option<DateTime<Utc>>,
+}
+
+/// Whether the safety net looks at the head's incident now: nobody has taken it on and
+/// its look has come. The ticker then reads its timeline for [`last_handled`].
+pub fn net_due(head: &DedupHead, config: &Config, now: DateTime<Utc>) -> bool {
+    head.incident.as_ref().is_some_and(|incident| {
+        incident
+            .net_look(config.plans.get(&incident.plan))
+            .is_some_and(|look| look <= now)
+    })
+}
+
+/// The newest sign that the incident's current episode is being handled: its opening
+/// or latest reopening, or a runbook step that finished since.
+pub fn last_handled(incident: &IncidentRecord, timeline: &[TimelineEvent]) -> DateTime<Utc> {
+    let episode = timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Reopened)
+        .map(|e| e.at)
+        .fold(incident.created_at, DateTime::max);
+    timeline
+        .iter()
+        .filter(|e| e.kind == TimelineKind::Step)
+        .map(|e| e.at)
+        .fold(episode, DateTime::max)
 }
 
 /// The alarm named by a series key (`<alarm ARN>` or `<alarm ARN>#<contributor>`).
@@ -82,13 +120,12 @@ fn event(
     incident_event(incident, kind, at, tag, state, summary)
 }
 
-/// Decides what is due for `incident_id` at `now`. `readings` are the states of
-/// [`alarms_to_check`]'s alarms (empty when none was due or they could not be read).
+/// Decides what is due for `incident_id` at `now`, from what the ticker `seen`.
 pub fn tick(
     head: &DedupHead,
     incident_id: &str,
     config: &Config,
-    readings: &[AlarmReading],
+    seen: &Seen,
     now: DateTime<Utc>,
 ) -> Outcome {
     let ignored = |reason| ignored_on(head, incident_id, reason);
@@ -106,11 +143,11 @@ pub fn tick(
 
     let resolved_because = if let Some(limit) = plan.and_then(|p| p.stale_after).filter(|limit| {
         limit
-            .after(incident.created_at)
+            .after(incident.last_active())
             .is_some_and(|due| due <= now)
     }) {
         Some(format!(
-            "closed by the ticker: open longer than the plan's stale limit of {limit}"
+            "closed by the ticker: no alarm change or operation for longer than the plan's stale limit of {limit}"
         ))
     } else if incident.resolve_due_at.is_some_and(|due| {
         due.checked_add_signed(PENDING_RESOLVE_GRACE)
@@ -119,8 +156,31 @@ pub fn tick(
         // The state machine's wait should have done this; do it in its place.
         return confirm_pending_resolve(head, incident_id, now);
     } else {
-        recovered(&mut next_head, plan.map(|p| p.resolve_on_ok), readings, now)
+        recovered(
+            &mut next_head,
+            plan.map(|p| p.resolve_on_ok),
+            &seen.readings,
+            now,
+        )
     };
+    if let (None, Some(handled), Some(plan)) = (&resolved_because, seen.handled_at, plan) {
+        if incident.unhandled() {
+            let limit = plan.unhandled_after(&config.runbooks);
+            let due = limit.after(handled);
+            if due.is_some_and(|due| due <= now) {
+                let escalate = Operation {
+                    action: OperationKind::Escalate,
+                    dedup_key: head.dedup_key.clone(),
+                    incident_id: incident_id.to_string(),
+                    by: "ticker".into(),
+                    reason: format!("no runbook outcome or page within {limit}"),
+                    unless_alarmed_after: None,
+                };
+                return operate(head, &escalate, config, now);
+            }
+            updated.net_at = due;
+        }
+    }
 
     let (kind, timeline) = if let Some(summary) = resolved_because {
         updated.status = IncidentStatus::Resolved;
@@ -234,6 +294,18 @@ fn recovered(
         "resolved by the ticker: {}; the change to OK never reached Quench",
         told.join(", ")
     ))
+}
+
+/// Whether the incident's due work may page someone: its walk waits for the next stage
+/// or a re-page, or it is open and neither acknowledged nor escalated (the safety net
+/// of [`tick`] watches it). The store keeps these in their own due queue, which the
+/// ticker reads before the routine recovery checks and stale limits.
+pub fn may_page(incident: &IncidentRecord) -> bool {
+    let walk_waits = incident
+        .paging
+        .as_ref()
+        .is_some_and(|p| p.next_at.is_some());
+    incident.status.is_active() && (walk_waits || incident.unhandled())
 }
 
 /// Whether a page is still wanted when its time comes: the incident is the same

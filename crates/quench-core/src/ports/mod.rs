@@ -21,6 +21,6 @@ pub use incident_log::IncidentLog;
 pub use incident_store::{fits_one_transaction, IncidentStore, StoreError, MAX_COMMIT_ITEMS};
 pub use mirror::{IncidentMirror, MirrorFailure, MirrorReport};
 pub use notices::{ChatSender, DeliveryHost, DeliveryNote, NoticeStore, SendError, Sent};
-pub use page_store::{DueItem, PageStore};
+pub use page_store::{DueItem, DueQueue, PageStore};
 pub use paging::{AlarmReader, PageError, PageSender};
 pub use step_store::{StepRun, StepStore};

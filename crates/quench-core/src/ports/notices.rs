@@ -28,6 +28,14 @@ pub trait NoticeStore: IncidentLog {
         lease: chrono::Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Gives back a claim whose message was not delivered, so the next attempt can
+    /// claim it (a chat page, which the ticker retries itself). Nothing happens if the
+    /// claim was taken over meanwhile.
+    fn release_delivery(
+        &self,
+        claim: &Delivery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Records how a claimed delivery ended.
     fn settle_delivery(
         &self,

@@ -22,11 +22,25 @@ pub enum DueItem {
     },
 }
 
+/// The three queues of due work, read in this order so that no amount of routine work
+/// holds up a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueQueue {
+    /// Pages waiting to be sent, and claimed pages whose lease ran out.
+    Pages,
+    /// Incidents whose due work may page someone
+    /// ([`crate::incident::tick::may_page`]).
+    Paging,
+    /// Every other due incident: recovery checks, stale limits, overdue resolutions.
+    Routine,
+}
+
 pub trait PageStore: IncidentLog {
-    /// Everything due at `now` (incidents with a `due_at`, pending pages), oldest first,
-    /// at most `limit` items. Open incidents that are not due cost nothing.
+    /// What is due at `now` in one queue, oldest first, at most `limit` items. Open
+    /// incidents that are not due cost nothing.
     fn due(
         &self,
+        queue: DueQueue,
         now: DateTime<Utc>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DueItem>, StoreError>> + Send;
