@@ -6,7 +6,7 @@ VENV := .venv
 PIP := $(VENV)/bin/pip
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup setup-sam test demo lint bench build deploy deploy-parameters schema validate-config fmt clippy fuzz clean
+.PHONY: setup setup-sam test demo lint bench chaos build deploy deploy-parameters schema validate-config fmt clippy fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,12 @@ bench: setup
 	$(if $(BENCH_NEEDS_LAMBDAS),cargo lambda build --release --output-format zip $(addprefix --bin ,$(LAMBDA_BINS)))
 	cargo build --release -p quench-bench
 	$(TARGET_DIR)/release/quench-bench --lambdas $(TARGET_DIR)/lambda $(addprefix --only ,$(ONLY))
+
+# Many incidents over simulated hours with random faults (crates/quench-e2e/tests/chaos.rs);
+# `make test` runs the same check with 40. CHAOS_SEED=<seed> replays a run.
+CHAOS_INCIDENTS ?= 200
+chaos:
+	CHAOS_INCIDENTS=$(CHAOS_INCIDENTS) cargo test -q -p quench-e2e --test chaos -- --nocapture
 
 lint: setup tools/node_modules/.installed
 	cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml
