@@ -50,13 +50,13 @@ use quench_core::chat::{Notifier, PageDelivery, RetryPolicy};
 use quench_core::config::Config;
 use quench_core::escalation::{
     in_send_order, plan_page, put_back, sendable, settle, Outgoing, Page, PageMessage, PageOutcome,
-    PagePlan, Via,
+    PagePlan, PageState, Via,
 };
 use quench_core::incident::{alarms_to_check, last_handled, net_due, AlarmReading, Seen};
 use quench_core::incident::{apply_tick, ApplyError};
-use quench_core::incident::{Commit, DecisionKind, IncidentRecord};
+use quench_core::incident::{Commit, DecisionKind, IncidentRecord, TimelineEvent};
 use quench_core::ports::{AlarmReader, ChatSender, DueItem, DueQueue, NoticeStore, PageSender};
-use quench_core::ports::{DeliveryHost, IncidentStore, PageStore};
+use quench_core::ports::{DeliveryHost, IncidentStore, PageStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -72,6 +72,11 @@ pub const SAFETY_MARGIN: Duration = Duration::from_secs(10);
 /// come every minute and one runs at a time, so a tick that ran past the minute would
 /// have the next one throttled and dropped, and a PageNow of the state machine with it.
 pub const TICK_SPAN: Duration = Duration::from_secs(50);
+
+/// How many times a write after a page went out is tried, and the first wait between
+/// tries (doubling): 0.1 + 0.2 + 0.4 + 0.8 s, well inside a tick's safety margin.
+const SETTLE_ATTEMPTS: u32 = 5;
+const SETTLE_FIRST_WAIT: Duration = Duration::from_millis(100);
 
 /// Time kept for the chat notices of what a tick changed: routine work stops this much
 /// earlier when notices are waiting.
@@ -473,6 +478,7 @@ where
         now: DateTime<Utc>,
         run: &mut Run,
     ) -> Result<(), HandlerError> {
+        let taken_over = page.state == PageState::Sending;
         if !sendable(&page, now, self.lease)
             || !self.store.claim_page(&page, now, self.lease).await?
         {
@@ -489,6 +495,7 @@ where
             PagePlan::Attempt { incident, send } => (incident, send),
         };
         let result = match send {
+            Ok(outgoing) if taken_over && self.sent_before(&outgoing.event).await? => Ok(()),
             Ok(outgoing) => self.send(incident, outgoing, now, run).await,
             Err(error) => Err(NotSent::Failed(error)),
         };
@@ -505,7 +512,8 @@ where
         let page = &settled.page;
         let report = &mut run.report;
         if settled.outcome == PageOutcome::Sent {
-            self.store.settle_page(page).await?;
+            self.after_send("settling the page", || self.store.settle_page(page))
+                .await?;
             report.pages_sent += 1;
             if report.first_page_ms.is_none() {
                 let after = self.host.instant().saturating_duration_since(run.started);
@@ -526,6 +534,35 @@ where
         tracing::warn!(incident_id = %incident.id, page = %page.key(), %error, "page failed");
         self.store.settle_page(page).await?;
         Ok(())
+    }
+
+    /// A store write after a page went out, tried again while the store is throttled or
+    /// unreachable (each such write is a plain put, so a repeat changes nothing): a sent
+    /// page left `sending` would be taken over when its lease runs out and sent again.
+    async fn after_send<F, T>(&self, what: &str, write: impl Fn() -> F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut wait = SETTLE_FIRST_WAIT;
+        for _ in 1..SETTLE_ATTEMPTS {
+            match write().await {
+                Err(StoreError::Unavailable(error)) => {
+                    tracing::warn!(%error, "{what} after a page went out, again");
+                    self.host.sleep(wait).await;
+                    wait *= 2;
+                }
+                done => return done,
+            }
+        }
+        write().await
+    }
+
+    /// Whether an earlier attempt at `page`, whose claim ran out, already sent it: its
+    /// `paged` event is recorded right after the send, so a ticker that died after that
+    /// must not have the page sent twice.
+    async fn sent_before(&self, event: &TimelineEvent) -> Result<bool, StoreError> {
+        let timeline = self.store.timeline(&event.incident_id).await?;
+        Ok(timeline.iter().any(|e| e.event_key == event.event_key))
     }
 
     /// Sends one page and records its `paged` event once it went out.
@@ -577,10 +614,16 @@ where
                 }
             }
         }
-        self.store
-            .append_timeline(&event)
+        // The page went out: whatever the timeline write says now, it is sent.
+        if let Err(error) = self
+            .after_send("recording the paged event", || {
+                self.store.append_timeline(&event)
+            })
             .await
-            .map_err(|e| failed(&e))?;
+        {
+            tracing::error!(incident_id = %incident.id, event = %event.event_key, %error,
+                "the page went out but its paged event could not be recorded");
+        }
         Ok(())
     }
 }
