@@ -519,8 +519,15 @@ fn the_last_sign_of_handling_is_the_latest_reopening_or_runbook_step() {
         mention: None,
     };
     assert_eq!(last_handled(incident, &[]), at(0), "its opening");
-    let steps = [event(TimelineKind::Step, 5), event(TimelineKind::Attached, 9)];
-    assert_eq!(last_handled(incident, &steps), at(5), "an attach is no handling");
+    let steps = [
+        event(TimelineKind::Step, 5),
+        event(TimelineKind::Attached, 9),
+    ];
+    assert_eq!(
+        last_handled(incident, &steps),
+        at(5),
+        "an attach is no handling"
+    );
     let reopened = [
         event(TimelineKind::Step, 5),
         event(TimelineKind::Reopened, 20),
