@@ -32,11 +32,27 @@ async fn run(
         .expect("alarm state");
     let input = stack.seed_input(seed, recovery).expect("sample");
     let execution = stack.run(&input).await.expect("execution");
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded,
-        "{execution:#?}"
-    );
+    if execution.status != ExecutionStatus::Succeeded {
+        // The last events say which state failed and why.
+        let history = stack.history(&execution.arn).await.expect("history");
+        let tail: Vec<String> = history
+            .iter()
+            .rev()
+            .take(6)
+            .map(|e| {
+                let failed = e
+                    .task_failed_event_details()
+                    .map(|d| (d.error(), d.cause()))
+                    .or_else(|| {
+                        e.execution_failed_event_details()
+                            .map(|d| (d.error(), d.cause()))
+                    });
+                let state = e.state_entered_event_details().map(|d| d.name());
+                format!("{:?} {state:?} {failed:?}", e.r#type)
+            })
+            .collect();
+        panic!("{execution:#?}\nlast events: {tail:#?}");
+    }
     execution
 }
 
