@@ -207,8 +207,9 @@ fn ci_runs_the_readme_test_command_and_deploy_uses_oidc_without_keys() {
 }
 
 /// Actions IAM cannot scope to a resource: a statement may grant these on `*`.
-const NO_RESOURCE_LEVEL: [&str; 5] = [
+const NO_RESOURCE_LEVEL: [&str; 6] = [
     "ssm:GetCommandInvocation",
+    "ssm:ListCommands",
     "ssm:CreateOpsItem",
     "ec2:DescribeInstanceStatus",
     "ec2:DescribeInstances",
