@@ -18,7 +18,8 @@
 //! A decision is one `TransactWriteItems` conditioned on the head's version, so reading
 //! the head and writing the decision is race-free: two deliveries of the same ALARM both
 //! decide "open", one transaction wins, the other is cancelled and re-decides against the
-//! winner's head, where the change is now a duplicate.
+//! winner's head, where the change is now a redelivery: it hears "opened" and writes
+//! nothing.
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
