@@ -35,11 +35,13 @@ bench: setup
 	cargo build --release -p quench-bench
 	$(TARGET_DIR)/release/quench-bench --lambdas $(TARGET_DIR)/lambda $(addprefix --only ,$(ONLY))
 
-# Many incidents over simulated hours with random faults (crates/quench-e2e/tests/chaos.rs);
-# `make test` runs the same check with 40. CHAOS_SEED=<seed> replays a run.
+# Many incidents over simulated hours with random faults (crates/quench-e2e/tests/chaos.rs),
+# a new seed each run; `make test` runs the same check with 40 and a fixed seed.
+# CHAOS_SEED=<seed> replays a run.
 CHAOS_INCIDENTS ?= 200
+CHAOS_SEED ?= $(shell date +%s%N)
 chaos:
-	CHAOS_INCIDENTS=$(CHAOS_INCIDENTS) cargo test -q -p quench-e2e --test chaos -- --nocapture
+	CHAOS_INCIDENTS=$(CHAOS_INCIDENTS) CHAOS_SEED=$(CHAOS_SEED) cargo test -q -p quench-e2e --test chaos -- --nocapture
 
 lint: setup tools/node_modules/.installed
 	cfn-lint --append-rules cfn_lint_serverless.rules -- infra/template.yaml

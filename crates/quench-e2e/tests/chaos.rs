@@ -12,7 +12,7 @@
 //! refusing pages, and chat failing.
 //!
 //! `make test` runs a small count; `make chaos` runs `CHAOS_INCIDENTS` (200 by default
-//! there) and prints the figures. Every run prints its seed: `CHAOS_SEED=<seed>` replays
+//! there, each run with a new seed) and prints the figures. Every run prints its seed: `CHAOS_SEED=<seed>` replays
 //! it exactly.
 
 use std::collections::BTreeMap;
@@ -52,6 +52,10 @@ escalation_policies:
       - { targets: [{ contact: alice }], timeout: 10m }
       - { targets: [{ contact: carol }], timeout: 10m }
 "#;
+
+/// The run `make test` makes (with 40 alarms): a seed whose run serves every kind of
+/// fault, six executions that die among them.
+const DEFAULT_SEED: u64 = 5;
 
 /// How many times the state machine runs a failing task (the first try and its Retry).
 const TASK_ATTEMPTS: u32 = 6;
@@ -673,7 +677,9 @@ fn report(seed: u64, count: usize, world_served: &str, verdict: &Verdict) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn nobody_is_missed_and_nobody_is_paged_twice_under_random_faults() {
-    let seed = env_number("CHAOS_SEED", u64::from(std::process::id()) * 2_654_435_761);
+    // A fixed seed unless one is given: `make test` replays the same run every time,
+    // and `make chaos` draws a new seed for each run.
+    let seed = env_number("CHAOS_SEED", DEFAULT_SEED);
     let count = usize::try_from(env_number("CHAOS_INCIDENTS", 40)).unwrap_or(40);
     let (verdict, served) = run(seed, count).await;
     report(seed, count, &served, &verdict);
