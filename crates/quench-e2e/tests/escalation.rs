@@ -167,6 +167,14 @@ impl Stack {
         )
     }
 
+    /// Opens an incident for `alarm` and escalates it as a runbook would.
+    async fn escalated(&self, alarm: &str, at: DateTime<Utc>) -> (String, String) {
+        let incident = self.open(alarm, at).await;
+        let escalated = self.operate("escalate", &incident, "runbook:cpu", at).await;
+        assert_eq!(escalated, DecisionKind::Escalated);
+        incident
+    }
+
     async fn operate(
         &self,
         action: &str,
@@ -238,11 +246,7 @@ impl Stack {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unacknowledged_incident_walks_every_stage_then_repeats_then_stops() {
     let stack = stack().await;
-    let incident = stack.open("web-1-cpu", t0()).await;
-    let escalated = stack
-        .operate("escalate", &incident, "runbook:cpu", t0())
-        .await;
-    assert_eq!(escalated, DecisionKind::Escalated);
+    let incident = stack.escalated("web-1-cpu", t0()).await;
 
     // Stage 1 is the schedule: alice is on call (the 2026-11-20 09:00 Berlin shift).
     let first = stack.tick(t0()).await;
@@ -310,10 +314,7 @@ async fn an_unacknowledged_incident_walks_every_stage_then_repeats_then_stops() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledgement_stops_escalation_until_its_timeout_pages_again() {
     let stack = stack().await;
-    let incident = stack.open("web-1-cpu", t0()).await;
-    stack
-        .operate("escalate", &incident, "runbook:cpu", t0())
-        .await;
+    let incident = stack.escalated("web-1-cpu", t0()).await;
     stack.tick(t0()).await;
     stack.tick(minutes(10)).await;
     assert_eq!(stack.emails().await, vec!["alice", "carol"]);
@@ -363,10 +364,7 @@ async fn a_resolve_cancels_the_pages_still_pending() {
     let stack = stack().await;
     // 2026-11-21 10:00 Berlin: bob's shift, whose SMS comes 5 minutes after the email.
     let at = t0() + Duration::days(1);
-    let incident = stack.open("web-2-cpu", at).await;
-    stack
-        .operate("escalate", &incident, "runbook:cpu", at)
-        .await;
+    let incident = stack.escalated("web-2-cpu", at).await;
     let first = stack.tick(at).await;
     assert_eq!(first.pages_sent, 1, "{first:?}");
     assert_eq!(stack.emails().await, vec!["bob"]);
@@ -447,10 +445,7 @@ async fn two_concurrent_tickers_page_each_contact_once_per_stage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_page_is_retried_on_the_next_tick_without_paging_the_others_again() {
     let stack = stack().await;
-    let incident = stack.open("web-1-cpu", t0()).await;
-    stack
-        .operate("escalate", &incident, "runbook:cpu", t0())
-        .await;
+    stack.escalated("web-1-cpu", t0()).await;
     // SNS throttles through all 3 of the SDK's attempts for the first publish (the email).
     stack
         .moto
@@ -487,10 +482,7 @@ async fn the_on_call_person_changes_at_the_hand_off_across_a_dst_change() {
     ];
     for (index, (at, expected)) in cases.iter().enumerate() {
         let at: DateTime<Utc> = at.parse().expect("time");
-        let incident = stack.open(&format!("dst-{index}-cpu"), at).await;
-        stack
-            .operate("escalate", &incident, "runbook:cpu", at)
-            .await;
+        let incident = stack.escalated(&format!("dst-{index}-cpu"), at).await;
         stack.tick(at).await;
         assert_eq!(stack.emails().await, vec![expected.to_string()], "at {at}");
         stack.operate("resolve", &incident, expected, at).await;
@@ -568,11 +560,7 @@ async fn an_alarm_with_a_120_character_name_pages_by_email() {
     .take(120)
     .collect::<String>();
     assert_eq!(name.chars().count(), 120);
-    let incident = stack.open(&name, t0()).await;
-    let escalated = stack
-        .operate("escalate", &incident, "runbook:cpu", t0())
-        .await;
-    assert_eq!(escalated, DecisionKind::Escalated);
+    let incident = stack.escalated(&name, t0()).await;
     let first = stack.tick(t0()).await;
     assert_eq!(
         (first.pages_retrying, first.pages_failed),
@@ -593,10 +581,7 @@ async fn an_alarm_with_a_120_character_name_pages_by_email() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_ticker_picks_up_a_rotated_slack_token_when_slack_refuses_the_old_one() {
     let stack = stack().await;
-    let incident = stack.open("web-1-cpu", t0()).await;
-    stack
-        .operate("escalate", &incident, "runbook:cpu", t0())
-        .await;
+    let incident = stack.escalated("web-1-cpu", t0()).await;
     stack.tick(t0()).await;
     assert_eq!(stack.slack_mentions(), 1, "the token was read and kept");
 
@@ -638,10 +623,7 @@ async fn a_page_whose_ticker_died_after_claiming_it_is_sent_once_the_lease_runs_
     let stack = stack().await;
     // 2026-11-21 10:00 Berlin: bob's shift, one email now and an SMS 5 minutes later.
     let at = t0() + Duration::days(1);
-    let incident = stack.open("web-2-cpu", at).await;
-    stack
-        .operate("escalate", &incident, "runbook:cpu", at)
-        .await;
+    let incident = stack.escalated("web-2-cpu", at).await;
     let pages = stack.store.pages(&incident.0).await.expect("pages");
     let email = pages
         .iter()

@@ -67,6 +67,19 @@ fn decision(execution: &Execution, at: &str) -> String {
         .to_string()
 }
 
+/// How many task attempts in an execution's history failed (and were retried or caught).
+fn failed_attempts(history: &[HistoryEvent]) -> usize {
+    history
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.r#type,
+                HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed
+            )
+        })
+        .count()
+}
+
 fn summaries(timeline: &[TimelineEvent]) -> Vec<String> {
     timeline
         .iter()
@@ -369,15 +382,7 @@ async fn a_throttled_send_fails_the_step_then_the_retry_sends_it_once() {
     assert_eq!(stack.commands_sent().await.expect("commands").len(), 1);
     assert_eq!(decision(&cpu, "outcome"), "resolved", "{:#}", cpu.output);
     let history = stack.history(&cpu.arn).await.expect("history");
-    let failed = history
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.r#type,
-                HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed
-            )
-        })
-        .count();
+    let failed = failed_attempts(&history);
     assert_eq!(
         failed,
         usize::try_from(THROTTLES).expect("small"),
@@ -548,15 +553,7 @@ async fn a_commit_whose_answer_is_lost_still_runs_the_runbook_and_escalates_once
     assert!(!pages.is_empty(), "{:#?}", summaries(&timeline));
     assert!(pages.iter().all(|p| p.wave == 1), "{pages:#?}");
     let history = stack.history(&cpu.arn).await.expect("history");
-    let failed = history
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.r#type,
-                HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed
-            )
-        })
-        .count();
+    let failed = failed_attempts(&history);
     assert_eq!(failed, 1, "the lost answer failed one attempt");
 }
 
