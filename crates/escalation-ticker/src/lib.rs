@@ -256,7 +256,7 @@ where
         self.due_items(paging, now, Duration::ZERO, &mut run).await;
         // Routine work in batches while time is left: what a batch decides is due again
         // only later, so the next query returns the next oldest.
-        while !self.time_left(&run).is_zero() {
+        while self.time_left(&run) > reserved(&run, CHAT_RESERVE) {
             let routine = self
                 .store
                 .due(DueQueue::Routine, now, MAX_DUE_PER_TICK)
@@ -290,12 +290,7 @@ where
         run: &mut Run,
     ) {
         for item in items {
-            let reserved = if run.notices.is_empty() {
-                Duration::ZERO
-            } else {
-                reserve
-            };
-            if self.time_left(run) <= reserved {
+            if self.time_left(run) <= reserved(run, reserve) {
                 run.report.left += 1;
                 continue;
             }
@@ -625,6 +620,15 @@ where
                 "the page went out but its paged event could not be recorded");
         }
         Ok(())
+    }
+}
+
+/// The time kept back from due work: `reserve` while chat notices wait, else none.
+fn reserved(run: &Run, reserve: Duration) -> Duration {
+    if run.notices.is_empty() {
+        Duration::ZERO
+    } else {
+        reserve
     }
 }
 

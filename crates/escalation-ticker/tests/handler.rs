@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use escalation_ticker::{Handler, Report};
+use escalation_ticker::{Handler, Report, MAX_DUE_PER_TICK};
 use quench_aws::fake::{lock, FakeAlarms, FakeChat, FakeClock, FakePager, Latency, MemoryStore};
 use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, MetricRef};
 use quench_core::chat::{Delivery, DeliveryState};
@@ -660,4 +660,44 @@ async fn an_incident_left_open_unhandled_is_escalated_by_the_safety_net() {
         "escalated by ticker: no runbook outcome or page within 15m; paging carol"
     );
     assert_eq!(tick(&h, minutes(30)).await.escalations, 0, "once");
+}
+
+/// Chat notices are waiting and the time left falls inside their reserve while a full
+/// batch of routine checks is due: the tick stops taking routine work and keeps the
+/// reserve for the notices, rather than querying the same batch again and again.
+#[tokio::test]
+async fn routine_work_stops_at_the_chat_reserve_instead_of_querying_again() {
+    let clock = FakeClock::default();
+    let h = Handler {
+        alarms: FakeAlarms {
+            latency: Latency::of(&clock, std::time::Duration::from_millis(100)),
+            ..FakeAlarms::default()
+        },
+        host: clock.clone(),
+        ..ticker()
+    };
+    for n in 0..600 {
+        let at = t0() - Duration::hours(1) + Duration::seconds(n);
+        let incident = open(&h, &format!("web-{n}-recovering"), at).await;
+        operate(&h, OperationKind::Acknowledge, &incident, "alice", at).await;
+    }
+    // Their second stage is due now: the plan's chat channel hears of it.
+    for n in 0..3 {
+        escalated(&h, &format!("web-{n}-cpu"), minutes(-11)).await;
+    }
+    let deadline = clock.now() + std::time::Duration::from_secs(40);
+    let report = tokio::time::timeout(std::time::Duration::from_secs(60), h.tick(t0(), deadline))
+        .await
+        .expect("the tick ends")
+        .expect("tick");
+    assert_eq!(report.escalations, 3, "{report:?}");
+    assert!(
+        // The 9 stage-1 pages and 3 incidents due, and one batch of checks.
+        report.due <= 9 + 3 + MAX_DUE_PER_TICK as u32,
+        "one routine batch read, not the same one again: {report:?}"
+    );
+    assert_eq!(
+        report.chat_left, 0,
+        "the reserve went to the notices: {report:?}"
+    );
 }
