@@ -139,6 +139,8 @@ impl AlarmReader for CloudWatchAlarms {
                 .cloudwatch
                 .describe_alarms()
                 .set_alarm_names(Some(chunk.to_vec()))
+                // A page holds 50 alarms unless asked for more; a chunk names up to 100.
+                .max_records(100)
                 .alarm_types(AlarmType::MetricAlarm)
                 .alarm_types(AlarmType::CompositeAlarm)
                 .send()

@@ -609,9 +609,13 @@ impl DynamoStore {
         let mut items = Vec::new();
         let mut start = None;
         loop {
+            // Only what is still wanted: DynamoDB otherwise reads (and bills) up to 1 MB
+            // a page, which the cut below would throw away.
+            let wanted = i32::try_from(limit - items.len()).ok();
             let output = request
                 .clone()
                 .set_exclusive_start_key(start)
+                .set_limit(wanted)
                 .send()
                 .await
                 .map_err(classify)?;

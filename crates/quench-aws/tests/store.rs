@@ -17,7 +17,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use quench_aws::store::DynamoStore;
 use quench_core::escalation::{Page, PageState, Via};
 use quench_core::incident::{Commit, DedupHead};
-use quench_core::ports::{IncidentStore, StoreError};
+use quench_core::ports::{IncidentStore, PageStore, StoreError};
 
 fn store(rules: &[&Rule]) -> DynamoStore {
     let client = mock_client!(
@@ -267,4 +267,21 @@ async fn a_commit_that_is_not_one_transaction_is_refused_before_it_is_sent() {
         .await
         .expect("100 items are one transaction");
     assert_eq!(rule.num_calls(), 1);
+}
+
+/// A due query asks DynamoDB for no more than the tick takes: without `Limit` each page
+/// reads (and bills) up to 1 MB of the index, only to be cut to the batch afterwards.
+#[tokio::test]
+async fn a_due_query_reads_no_more_than_its_batch() {
+    let rule = mock!(aws_sdk_dynamodb::Client::query)
+        .match_requests(|query| query.limit() == Some(500))
+        .then_output(|| aws_sdk_dynamodb::operation::query::QueryOutput::builder().build());
+    let due = store(&[&rule])
+        .due(
+            quench_core::ports::DueQueue::Routine,
+            chrono::Utc::now(),
+            500,
+        )
+        .await;
+    assert!(due.is_ok_and(|items| items.is_empty()));
 }
