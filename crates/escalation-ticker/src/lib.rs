@@ -489,19 +489,26 @@ where
             }
             PagePlan::Attempt { incident, send } => (incident, send),
         };
+        // A chat page's delivery record already says whether it went out; an email or
+        // SMS taken over from a dead ticker is looked up on the timeline first.
         let result = match send {
-            Ok(outgoing) if taken_over && self.sent_before(&outgoing.event).await? => Ok(()),
-            Ok(outgoing) => self.send(incident, outgoing, now, run).await,
-            Err(error) => Err(NotSent::Failed(error)),
-        };
-        let result = match result {
-            Ok(()) => Ok(()),
-            Err(NotSent::Failed(error)) => Err(error),
-            Err(NotSent::Busy) => {
-                self.store.settle_page(&put_back(page, now)).await?;
-                run.report.pages_skipped += 1;
-                return Ok(());
+            Ok(outgoing)
+                if taken_over
+                    && !matches!(outgoing.message, PageMessage::Chat)
+                    && self.sent_before(&outgoing.event).await? =>
+            {
+                Ok(())
             }
+            Ok(outgoing) => match self.send(incident, outgoing, now, run).await {
+                Ok(()) => Ok(()),
+                Err(NotSent::Failed(error)) => Err(error),
+                Err(NotSent::Busy) => {
+                    self.store.settle_page(&put_back(page, now)).await?;
+                    run.report.pages_skipped += 1;
+                    return Ok(());
+                }
+            },
+            Err(error) => Err(error),
         };
         let settled = settle(incident, page, result, now);
         let page = &settled.page;
