@@ -127,6 +127,11 @@ pub fn iam_actions(operation: &str) -> Vec<String> {
     };
     match (prefix, name) {
         ("dynamodb", "TransactWriteItems") => vec!["dynamodb:PutItem".to_string()],
+        // An OpsItem created with tags (Quench tags its own) also needs the tagging grant.
+        ("ssm", "CreateOpsItem") => vec![
+            "ssm:CreateOpsItem".to_string(),
+            "ssm:AddTagsToResource".to_string(),
+        ],
         _ => vec![format!("{prefix}:{name}")],
     }
 }

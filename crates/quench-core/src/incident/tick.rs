@@ -53,16 +53,11 @@ pub fn net_due(head: &DedupHead, config: &Config, now: DateTime<Utc>) -> bool {
 /// The newest sign that the incident's current episode is being handled: its opening
 /// or latest reopening, or a runbook step that finished since.
 pub fn last_handled(incident: &IncidentRecord, timeline: &[TimelineEvent]) -> DateTime<Utc> {
-    let episode = timeline
-        .iter()
-        .filter(|e| e.kind == TimelineKind::Reopened)
-        .map(|e| e.at)
-        .fold(incident.created_at, DateTime::max);
     timeline
         .iter()
-        .filter(|e| e.kind == TimelineKind::Step)
+        .filter(|e| matches!(e.kind, TimelineKind::Reopened | TimelineKind::Step))
         .map(|e| e.at)
-        .fold(episode, DateTime::max)
+        .fold(incident.created_at, DateTime::max)
 }
 
 /// The alarm named by a series key (`<alarm ARN>` or `<alarm ARN>#<contributor>`).
