@@ -284,6 +284,23 @@ impl AwsChat {
         changed
     }
 
+    /// `call`, and once more if the receiver refused the channel's credential and reading
+    /// its secrets again found one changed (a rotation the cache had not seen yet).
+    async fn again_if_refused<T, F>(
+        &self,
+        channel: &Channel,
+        call: impl Fn() -> F,
+    ) -> Result<T, SendError>
+    where
+        F: std::future::Future<Output = Result<T, Failure>>,
+    {
+        match call().await {
+            Err(Failure::Refused(error)) if !self.reread(channel).await => Err(error),
+            Err(Failure::Refused(_)) => Ok(call().await?),
+            other => Ok(other?),
+        }
+    }
+
     /// One post of `body` to the channel.
     async fn post(
         &self,
@@ -343,15 +360,8 @@ impl ChatSender for AwsChat {
         thread: Option<&str>,
         key: &str,
     ) -> Result<Sent, SendError> {
-        match self.post(channel, body, thread, key).await {
-            Err(Failure::Refused(error)) => {
-                if !self.reread(channel).await {
-                    return Err(error);
-                }
-                Ok(self.post(channel, body, thread, key).await?)
-            }
-            other => Ok(other?),
-        }
+        self.again_if_refused(channel, || self.post(channel, body, thread, key))
+            .await
     }
 
     /// Rewrites a posted message in place (Slack `chat.update`): the opening message
@@ -365,18 +375,10 @@ impl ChatSender for AwsChat {
         let Channel::Slack { token, channel: id } = channel else {
             return Ok(());
         };
-        let update = || self.slack_call("chat.update", token, id, body, Some(("ts", thread)));
-        match update().await {
-            Err(Failure::Refused(error)) => {
-                if !self.reread(channel).await {
-                    return Err(error);
-                }
-                update().await?;
-            }
-            other => {
-                other?;
-            }
-        }
+        self.again_if_refused(channel, || {
+            self.slack_call("chat.update", token, id, body, Some(("ts", thread)))
+        })
+        .await?;
         Ok(())
     }
 
