@@ -2,12 +2,12 @@
 //! and is tried again, pages cancelled by an acknowledgement, the state machine's
 //! PageNow, and a recovery found by reading the alarm.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use escalation_ticker::{Handler, Report, MAX_DUE_PER_TICK};
-use quench_aws::fake::{lock, FakeAlarms, FakeChat, FakeClock, FakePager, Latency, MemoryStore};
-use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, MetricRef};
+use quench_aws::fake::{
+    alarm_change, lock, FakeAlarms, FakeChat, FakeClock, FakePager, Latency, MemoryStore,
+};
+use quench_core::alarm::{AlarmChange, AlarmState};
 use quench_core::chat::{Delivery, DeliveryState};
 use quench_core::config::Config;
 use quench_core::escalation::{Page, PageState, Via};
@@ -91,29 +91,7 @@ fn minutes(n: i64) -> DateTime<Utc> {
 
 /// `name` went into ALARM at `at`.
 fn alarm(name: &str, at: DateTime<Utc>) -> AlarmChange {
-    AlarmChange {
-        source: AlarmSource::EventBridge,
-        kind: AlarmKind::Metric,
-        alarm_arn: format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"),
-        alarm_name: name.into(),
-        account: "123456789012".into(),
-        region: "eu-west-1".into(),
-        state: AlarmState::Alarm,
-        previous_state: None,
-        state_at: at,
-        reason: "Threshold Crossed".into(),
-        description: None,
-        metrics: vec![MetricRef {
-            namespace: "AWS/EC2".into(),
-            name: "CPUUtilization".into(),
-            dimensions: BTreeMap::new(),
-        }],
-        threshold: Some(90.0),
-        comparison: None,
-        alarm_rule: None,
-        tags: BTreeMap::new(),
-        contributor: None,
-    }
+    alarm_change(name, AlarmState::Alarm, at)
 }
 
 /// Opens an incident for `name` at `at`; returns (incident id, dedup key).

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, MetricRef};
 use quench_core::chat::{Channel, Delivery, DeliveryState};
 use quench_core::config::Mirrors;
 use quench_core::escalation::{Page, PageState};
@@ -443,6 +444,34 @@ impl PageStore for MemoryStore {
     async fn settle_page(&self, page: &Page) -> Result<(), StoreError> {
         self.put_page(page.clone());
         Ok(())
+    }
+}
+
+/// An EventBridge change of the EC2 CPU alarm `name` to `state` at `at`, in account
+/// 123456789012, eu-west-1: the alarm change the handler tests build.
+pub fn alarm_change(name: &str, state: AlarmState, at: DateTime<Utc>) -> AlarmChange {
+    AlarmChange {
+        source: AlarmSource::EventBridge,
+        kind: AlarmKind::Metric,
+        alarm_arn: format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"),
+        alarm_name: name.into(),
+        account: "123456789012".into(),
+        region: "eu-west-1".into(),
+        state,
+        previous_state: None,
+        state_at: at,
+        reason: "Threshold Crossed".into(),
+        description: None,
+        metrics: vec![MetricRef {
+            namespace: "AWS/EC2".into(),
+            name: "CPUUtilization".into(),
+            dimensions: BTreeMap::new(),
+        }],
+        threshold: Some(90.0),
+        comparison: None,
+        alarm_rule: None,
+        tags: BTreeMap::new(),
+        contributor: None,
     }
 }
 

@@ -15,14 +15,15 @@
 //! there, each run with a new seed) and prints the figures. Every run prints its seed: `CHAOS_SEED=<seed>` replays
 //! it exactly.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use escalation_ticker::Handler as Ticker;
-use quench_aws::fake::{lock, FakeAlarms, FakeChat, FakeClock, FakePager, MemoryStore};
-use quench_core::alarm::{AlarmChange, AlarmKind, AlarmSource, AlarmState, MetricRef};
+use quench_aws::fake::{
+    alarm_change, lock, FakeAlarms, FakeChat, FakeClock, FakePager, MemoryStore,
+};
+use quench_core::alarm::{AlarmChange, AlarmState};
 use quench_core::chat::Delivery;
 use quench_core::config::Config;
 use quench_core::escalation::{Page, PageState};
@@ -439,29 +440,7 @@ fn start() -> DateTime<Utc> {
 }
 
 fn change(name: &str, state: AlarmState, at: DateTime<Utc>) -> AlarmChange {
-    AlarmChange {
-        source: AlarmSource::EventBridge,
-        kind: AlarmKind::Metric,
-        alarm_arn: format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"),
-        alarm_name: name.into(),
-        account: "123456789012".into(),
-        region: "eu-west-1".into(),
-        state,
-        previous_state: None,
-        state_at: at,
-        reason: "Threshold Crossed".into(),
-        description: None,
-        metrics: vec![MetricRef {
-            namespace: "AWS/EC2".into(),
-            name: "CPUUtilization".into(),
-            dimensions: BTreeMap::new(),
-        }],
-        threshold: Some(90.0),
-        comparison: None,
-        alarm_rule: None,
-        tags: BTreeMap::new(),
-        contributor: None,
-    }
+    alarm_change(name, state, at)
 }
 
 /// One alarm of the run: when it fires, and when (if ever) it recovers.
